@@ -1,0 +1,34 @@
+"""Shared fixtures: small seeded synthetic Datasets and the real store (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import xemu
+
+REPO = Path(__file__).resolve().parent.parent
+STORE = Path(os.environ.get("XEMU_CSE151B", REPO.parent / "shared" / "data" / "cse151b"))
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """A small seeded synthetic climate (3 scenarios x 3 members x 36 months, 8 x 12 grid)."""
+    return xemu.synthetic_climate(n_years=3, n_lat=8, n_lon=12, seed=0)
+
+
+@pytest.fixture(scope="session")
+def store_path():
+    if not STORE.exists():
+        pytest.skip(f"the CSE 151B store is not at {STORE} (set $XEMU_CSE151B)")
+    return STORE
+
+
+@pytest.fixture(scope="session")
+def store(store_path):
+    return xemu.open_cse151b(store_path)
+
+
+TINY = {"conv_widths": (4, 4), "conv_strides": (2, 1), "hidden": 8, "head_hidden": 8}

@@ -1,0 +1,324 @@
+"""Coordinate roles: time, latitude, longitude and sample dimensions; grid alignment.
+
+Roles are found with cf-xarray first (``standard_name``, ``units``, ``axis`` of the
+dimension coordinate), then by a documented guess:
+
+* **time**: a dimension named ``time``, ``t``, ``month`` or ``date`` whose values are
+  datetime-like (``numpy.datetime64`` or :mod:`cftime` objects);
+* **latitude**: a dimension named ``lat``, ``latitude``, ``y``, ``rlat`` or ``nav_lat``
+  whose coordinate values are numbers in degrees (units absent or degree-like);
+* **longitude**: likewise with ``lon``, ``longitude``, ``x``, ``rlon`` or ``nav_lon``.
+
+Every other dimension of a variable is a *sample* dimension (``ssp``, ``member_id``, ...).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from .errors import CoordinateError, GridError
+
+__all__ = [
+    "Roles",
+    "find_dim",
+    "roles",
+    "sample_dims",
+    "is_datetime_like",
+    "check_latitude",
+    "align_grid",
+    "GUESS_NAMES",
+]
+
+#: Names tried by the documented guess, per role, after cf-xarray found nothing.
+GUESS_NAMES: dict[str, tuple[str, ...]] = {
+    "time": ("time", "t", "month", "date"),
+    "latitude": ("lat", "latitude", "y", "rlat", "nav_lat"),
+    "longitude": ("lon", "longitude", "x", "rlon", "nav_lon"),
+}
+_CF_AXIS = {"time": "T", "latitude": "Y", "longitude": "X"}
+_DEGREE_UNITS = {
+    "degree",
+    "degrees",
+    "deg",
+    "degree_north",
+    "degrees_north",
+    "degree_n",
+    "degrees_n",
+    "degreen",
+    "degreesn",
+    "degree_east",
+    "degrees_east",
+    "degree_e",
+    "degrees_e",
+    "degreee",
+    "degreese",
+}
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The dimension names playing each role for one variable.
+
+    ``latitude`` / ``longitude`` are ``None`` for global variables (e.g. a CO2 series);
+    ``time`` is ``None`` for time-invariant variables.
+    """
+
+    time: str | None
+    latitude: str | None
+    longitude: str | None
+    sample: tuple[str, ...]
+
+    @property
+    def spatial(self) -> tuple[str, str] | None:
+        """``(latitude, longitude)`` when the variable is a map, else ``None``."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
+
+
+def is_datetime_like(values) -> bool:
+    """Whether an array holds ``numpy.datetime64`` values or :mod:`cftime` dates."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.datetime64):
+        return True
+    if values.dtype == object and values.size:
+        first = values.flat[0]
+        return hasattr(first, "calendar") and hasattr(first, "month")
+    return False
+
+
+def _cf_candidates(obj: xr.DataArray | xr.Dataset, role: str) -> list[str]:
+    found: list[str] = []
+    try:
+        found += list(obj.cf.coordinates.get(role, []))
+        found += list(obj.cf.axes.get(_CF_AXIS[role], []))
+    except Exception:  # cf-xarray cannot read malformed attrs: fall through to the guess
+        pass
+    return [name for name in dict.fromkeys(found) if name in obj.dims]
+
+
+def _looks_like(obj: xr.DataArray | xr.Dataset, dim: str, role: str) -> bool:
+    if dim not in obj.coords:
+        return False
+    coord = obj[dim]
+    if role == "time":
+        return is_datetime_like(coord.values)
+    if not np.issubdtype(coord.dtype, np.number):
+        return False
+    units = str(coord.attrs.get("units", "degrees")).strip().lower()
+    return units in _DEGREE_UNITS
+
+
+def find_dim(
+    obj: xr.DataArray | xr.Dataset, role: str, *, name: str = "data", required: bool = True
+) -> str | None:
+    """Find the dimension of ``obj`` that plays ``role``.
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The object whose dimensions are searched.
+    role : {"time", "latitude", "longitude"}
+        The role to look for.
+    name : str
+        How the object is called in error messages (an argument or variable name).
+    required : bool
+        Raise :class:`~xemu.CoordinateError` when nothing is found (else return ``None``).
+
+    Returns
+    -------
+    str or None
+        The dimension name.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
+    >>> xemu.coords.find_dim(ds["tas"], "latitude")
+    'lat'
+    """
+    if role not in GUESS_NAMES:
+        raise ValueError(f"role: expected one of {sorted(GUESS_NAMES)}, got {role!r}")
+    candidates = _cf_candidates(obj, role)
+    how = "cf-xarray"
+    if not candidates:
+        how = "guess"
+        lowered = {str(d).lower(): d for d in obj.dims}
+        candidates = [
+            lowered[g]
+            for g in GUESS_NAMES[role]
+            if g in lowered and _looks_like(obj, lowered[g], role)
+        ]
+    if len(candidates) > 1:
+        raise CoordinateError(
+            f"{name}: more than one {role} dimension found ({how}): {candidates}; "
+            f"keep one or set the attributes (standard_name, axis) of the one to use"
+        )
+    if not candidates:
+        if not required:
+            return None
+        raise CoordinateError(
+            f"{name}: no {role} found; looked for standard_name {role!r}, axis "
+            f"{_CF_AXIS[role]!r}, names {'/'.join(GUESS_NAMES[role])}"
+            + (" with datetime values" if role == "time" else " with degree-like values")
+            + f"; {'Dataset' if isinstance(obj, xr.Dataset) else 'DataArray'} has dims "
+            f"({', '.join(map(str, obj.dims))})"
+        )
+    dim = candidates[0]
+    if role == "latitude" and dim in obj.coords:
+        check_latitude(obj[dim], name=f"{name}.{dim}")
+    return dim
+
+
+def check_latitude(lat: xr.DataArray | np.ndarray, *, name: str = "latitude") -> None:
+    """Raise :class:`~xemu.CoordinateError` unless all latitudes are finite and in [-90, 90]."""
+    values = np.asarray(lat, dtype=float)
+    bad = ~np.isfinite(values) | (np.abs(values) > 90)
+    if bad.any():
+        raise CoordinateError(
+            f"{name}: latitude must be finite and within [-90, 90] degrees; got "
+            f"{int(bad.sum())} values outside, range [{np.nanmin(values):g}, {np.nanmax(values):g}]"
+        )
+
+
+def roles(da: xr.DataArray, *, name: str | None = None) -> Roles:
+    """The :class:`Roles` of a variable: its time, latitude, longitude and sample dims.
+
+    A variable may lack latitude/longitude (a global series) but not only one of them.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
+    >>> xemu.coords.roles(ds["tas"])
+    Roles(time='time', latitude='lat', longitude='lon', sample=('scenario', 'member'))
+    """
+    label = name or str(da.name)
+    time = find_dim(da, "time", name=label, required=False)
+    lat = find_dim(da, "latitude", name=label, required=False)
+    lon = find_dim(da, "longitude", name=label, required=False)
+    if (lat is None) != (lon is None):
+        missing = "longitude" if lon is None else "latitude"
+        find_dim(da, missing, name=label)  # raises with the full explanation
+    sample = tuple(str(d) for d in da.dims if d not in (time, lat, lon))
+    return Roles(time=time, latitude=lat, longitude=lon, sample=sample)
+
+
+def sample_dims(da: xr.DataArray) -> tuple[str, ...]:
+    """Every dimension of ``da`` other than time, latitude and longitude."""
+    return roles(da).sample
+
+
+def align_grid(
+    da: xr.DataArray,
+    target: xr.DataArray | xr.Dataset,
+    *,
+    method: str = "position",
+    name: str | None = None,
+    max_offset: float | None = None,
+) -> xr.DataArray:
+    """Put the map ``da`` on the latitude/longitude grid of ``target``, explicitly.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        A map variable (it has latitude and longitude dims).
+    target : xarray.DataArray or xarray.Dataset
+        Any object carrying the target grid (its latitude/longitude dim coordinates).
+    method : {"position", "interp", "exact"}
+        ``"exact"``: the coordinates must be equal (to 1e-6 degrees), else
+        :class:`~xemu.GridError`. ``"position"``: grids of the same shape are matched cell
+        by cell and a :class:`UserWarning` states the largest offset in degrees.
+        ``"interp"``: linear interpolation onto the target grid (needs scipy).
+    name : str, optional
+        The variable's name in messages.
+    max_offset : float, optional
+        For ``"position"``: the largest offset (degrees) accepted; by default half of the
+        target's smallest grid spacing. Larger offsets raise :class:`~xemu.GridError`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` with the target's latitude/longitude dims and coordinates. Its attrs record
+        the alignment (``xemu_grid_alignment``).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, xemu, warnings
+    >>> tgt = xr.DataArray(np.zeros((2, 3)), coords={"lat": [-45.0, 45.0], "lon": [0.0, 120, 240]})
+    >>> src = xr.DataArray(np.ones((2, 3)), coords={"latitude": [-44.5, 45.5], "longitude": [1.0, 121, 241]})
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     out = xemu.coords.align_grid(src, tgt, name="SO2")
+    >>> out.dims, str(w[0].message)[:60]
+    (('lat', 'lon'), 'SO2: aligned to the target grid by position; largest offset ')
+    """
+    label = name or str(da.name)
+    src = roles(da, name=label)
+    tgt_lat = find_dim(target, "latitude", name="target grid")
+    tgt_lon = find_dim(target, "longitude", name="target grid")
+    if src.spatial is None:
+        raise GridError(f"{label}: expected a map with latitude and longitude dims; got dims {da.dims}")
+    lat_t, lon_t = np.asarray(target[tgt_lat], float), np.asarray(target[tgt_lon], float)
+    lat_s, lon_s = np.asarray(da[src.latitude], float), np.asarray(da[src.longitude], float)
+    rename = {src.latitude: tgt_lat, src.longitude: tgt_lon}
+    same_shape = lat_s.shape == lat_t.shape and lon_s.shape == lon_t.shape
+    if method == "interp":
+        renamed = da.rename({k: f"__src_{v}" for k, v in rename.items()})
+        out = renamed.interp(
+            {f"__src_{tgt_lat}": lat_t, f"__src_{tgt_lon}": lon_t},
+            kwargs={"fill_value": "extrapolate"},
+        )
+        out = out.rename({f"__src_{tgt_lat}": tgt_lat, f"__src_{tgt_lon}": tgt_lon})
+        out = out.assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
+        out.attrs = {**da.attrs, "xemu_grid_alignment": "linear interpolation to the target grid"}
+        return out
+    if method not in ("position", "exact"):
+        raise GridError(f"method: expected 'position', 'interp' or 'exact'; got {method!r}")
+    if not same_shape:
+        raise GridError(
+            f"{label}: grid shape ({lat_s.size}, {lon_s.size}) differs from the target grid "
+            f"({lat_t.size}, {lon_t.size}); use method='interp' to interpolate"
+        )
+    offset = float(max(np.abs(lat_s - lat_t).max(), _lon_distance(lon_s, lon_t).max()))
+    if offset <= 1e-6:
+        out = da.rename(rename).assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
+        out.attrs = dict(da.attrs)
+        return out
+    if method == "exact":
+        raise GridError(
+            f"{label}: grid differs from the target grid by up to {offset:.4g} degrees; "
+            f"expected identical coordinates (use method='position' or 'interp')"
+        )
+    limit = max_offset
+    if limit is None:
+        spacing = min(np.abs(np.diff(lat_t)).min(initial=180), np.abs(np.diff(lon_t)).min(initial=360))
+        limit = spacing / 2
+    if offset > limit:
+        raise GridError(
+            f"{label}: grids of the same shape are {offset:.4g} degrees apart, more than the "
+            f"{limit:.4g} accepted for alignment by position; use method='interp' or max_offset"
+        )
+    warnings.warn(
+        f"{label}: aligned to the target grid by position; largest offset {offset:.3f} degrees "
+        f"(latitude {np.abs(lat_s - lat_t).max():.3f}, longitude "
+        f"{_lon_distance(lon_s, lon_t).max():.3f})",
+        UserWarning,
+        stacklevel=2,
+    )
+    out = da.rename(rename).assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
+    out.attrs = {
+        **da.attrs,
+        "xemu_grid_alignment": f"by position from ({src.latitude}, {src.longitude}); "
+        f"largest offset {offset:.3f} degrees",
+    }
+    return out
+
+
+def _lon_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = np.abs(a - b) % 360
+    return np.minimum(d, 360 - d)

@@ -1,0 +1,279 @@
+"""Readers of real climate stores and a seeded synthetic climate.
+
+* :func:`open_cse151b` opens the CSE 151B climate-emulation store (CESM2, four SSPs, three
+  members, 48 x 72 grid, monthly 2015-2100, noleap calendar) as a CF-annotated Dataset.
+* :func:`synthetic_climate` builds a small climate with a known forced response plus
+  internal variability, for tests, docs and the demo.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .errors import DataError
+
+__all__ = ["open_cse151b", "find_cse151b", "synthetic_climate", "CSE151B_ENV"]
+
+#: Environment variable naming the folder of the CSE 151B store.
+CSE151B_ENV = "XEMU_CSE151B"
+
+_FORCING_NOTES = {
+    "CO2": "cumulative CO2 emissions (ClimateBench convention: GtCO2); no units in the file",
+    "CH4": "CH4 emissions (ClimateBench convention: GtCH4 per year); no units in the file",
+    "SO2": "sulphur dioxide emissions map (kg m-2 s-1 by the store's documentation); no units in the file",
+    "BC": "black carbon emissions map (kg m-2 s-1 by the store's documentation); no units in the file",
+}
+
+
+def find_cse151b(path: str | os.PathLike | None = None) -> Path | None:
+    """Locate the CSE 151B store: ``path``, else ``$XEMU_CSE151B``, else ``../shared/data/cse151b``.
+
+    The last is tried relative to the working directory and to the folder above the
+    installed package. Returns ``None`` when nothing is found.
+    """
+    candidates = []
+    if path is not None:
+        candidates.append(Path(path))
+    elif os.environ.get(CSE151B_ENV):
+        candidates.append(Path(os.environ[CSE151B_ENV]))
+    else:
+        here = Path(__file__).resolve().parent.parent
+        candidates += [Path.cwd() / ".." / "shared" / "data" / "cse151b",
+                       here / ".." / "shared" / "data" / "cse151b"]
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    return None
+
+
+def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | None = None) -> xr.Dataset:
+    """Open the CSE 151B store as one CF-annotated Dataset.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A folder of per-scenario netCDF files (``ssp126.nc``, ...) or the original Zarr
+        store. Default: ``$XEMU_CSE151B``, else ``../shared/data/cse151b``.
+    chunks : dict or "auto", optional
+        Dask chunks; by default one chunk per file (lazy; nothing is read until used).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``tas`` (K), ``pr`` (mm/day), ``rsdt`` (W m-2), and the forcings ``CO2``,
+        ``CH4``, ``SO2``, ``BC`` *without units* (the files carry none: declare them with
+        ``ds.emu.declare_units``). Time is decoded with its ``noleap`` calendar. The
+        coordinates carry CF attributes (``standard_name``, ``units``, ``axis``), including
+        ``latitude`` / ``longitude`` of the aerosol grid, which the files leave bare.
+        Targets of ``ssp245`` are absent from the files and so NaN here: never train or
+        score on them.
+
+    Examples
+    --------
+    >>> ds = xemu.open_cse151b()  # doctest: +SKIP
+    >>> ds.tas.dims  # doctest: +SKIP
+    ('ssp', 'time', 'member_id', 'y', 'x')
+    """
+    found = find_cse151b(path)
+    if found is None:
+        raise DataError(
+            f"path: no CSE 151B store found (given {path!r}; ${CSE151B_ENV} is "
+            f"{os.environ.get(CSE151B_ENV)!r}; also tried ../shared/data/cse151b)"
+        )
+    if found.suffix == ".zarr" or (found / ".zmetadata").exists() or (found / "zarr.json").exists():
+        ds = xr.open_zarr(found, chunks=chunks or {})
+    else:
+        files = sorted(found.glob("*.nc"))
+        if not files:
+            raise DataError(f"path: {str(found)!r} holds no .nc files and is not a Zarr store")
+        ds = xr.open_mfdataset(
+            [str(f) for f in files],
+            combine="by_coords",
+            join="outer",
+            compat="no_conflicts",
+            data_vars="all",
+            coords="different",
+            chunks=chunks or {},
+            parallel=False,
+        )
+    return _annotate_cse151b(ds, found)
+
+
+def _annotate_cse151b(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    ds = ds.copy()
+    cf = {
+        "y": {"standard_name": "latitude", "units": "degrees_north", "axis": "Y"},
+        "x": {"standard_name": "longitude", "units": "degrees_east", "axis": "X"},
+        "latitude": {
+            "standard_name": "latitude",
+            "units": "degrees_north",
+            "axis": "Y",
+            "long_name": "latitude of the aerosol-emission grid",
+        },
+        "longitude": {
+            "standard_name": "longitude",
+            "units": "degrees_east",
+            "axis": "X",
+            "long_name": "longitude of the aerosol-emission grid",
+        },
+        "time": {"standard_name": "time", "axis": "T"},
+        "ssp": {"long_name": "Shared Socioeconomic Pathway"},
+        "member_id": {"long_name": "ensemble member (index into original_member_ids)"},
+    }
+    for name, attrs in cf.items():
+        if name in ds.coords:
+            ds[name].attrs = {**ds[name].attrs, **attrs}
+    for name in ("lat", "lon"):
+        if name in ds.coords:
+            full = "latitude" if name == "lat" else "longitude"
+            ds[name].attrs = {
+                **ds[name].attrs,
+                "long_name": f"2-D auxiliary {full} of the target grid",
+                "units": "degrees_north" if name == "lat" else "degrees_east",
+            }
+    if "pr" in ds:
+        ds["pr"].attrs = {"standard_name": "lwe_precipitation_rate", **ds["pr"].attrs}
+    for name, note in _FORCING_NOTES.items():
+        if name in ds:
+            ds[name].attrs = {**ds[name].attrs, "long_name": note.split(" (")[0], "comment": note}
+    ds.attrs = {**ds.attrs, "xemu_source": f"CSE 151B store read by xemu.open_cse151b from {path}"}
+    return ds
+
+
+def synthetic_climate(
+    *,
+    n_years: int = 10,
+    n_lat: int = 12,
+    n_lon: int = 18,
+    scenarios: tuple[str, ...] = ("low", "mid", "high"),
+    n_members: int = 3,
+    start: str = "2015-01-01",
+    calendar: str = "noleap",
+    noise: float = 1.0,
+    seed: int = 0,
+) -> xr.Dataset:
+    """A seeded synthetic climate with a known forced response plus internal variability.
+
+    Forcings follow the CSE 151B layout: global ``CO2`` (cumulative, Gt) and ``CH4``
+    (Gt yr-1) series per scenario, ``SO2`` / ``BC`` emission maps (kg m-2 s-1) per
+    scenario and ``rsdt`` (W m-2, a function of month and latitude only, no scenario dim).
+    Targets, per scenario and member:
+
+    * ``tas`` (K) = zonal base + seasonal cycle (opposite phase in the two hemispheres,
+      growing with latitude) + warming proportional to CO2, CH4 and minus a cooling
+      pattern of SO2 + AR(1) noise;
+    * ``pr`` (mm/day), positive and right-skewed: a log-normal field whose median follows
+      temperature (about 2 % per K) and the seasonal migration of the rain belt.
+
+    The noise-free responses are returned too, as ``tas_forced`` and ``pr_forced``
+    (``pr_forced`` is the mean of the log-normal, so it is the expected value).
+
+    Parameters
+    ----------
+    n_years, n_lat, n_lon : int
+        Size; months are ``12 * n_years``.
+    scenarios : tuple of str
+        Scenario labels, from weakest to strongest forcing.
+    n_members : int
+        Ensemble members (independent noise, same forcing).
+    start, calendar : str
+        First month and cftime calendar of the time axis.
+    noise : float
+        Scale of internal variability (1 gives about 1 K monthly for tas).
+    seed : int
+        Every random draw comes from ``numpy.random.default_rng(seed)``.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
+    >>> ds.tas.dims, ds.tas.attrs["units"]
+    (('scenario', 'member', 'time', 'lat', 'lon'), 'K')
+    """
+    rng = np.random.default_rng(seed)
+    nt, ns = 12 * n_years, len(scenarios)
+    time = xr.date_range(start, periods=nt, freq="MS", calendar=calendar, use_cftime=True)
+    lat = np.linspace(-90 + 90 / n_lat, 90 - 90 / n_lat, n_lat)
+    lon = np.linspace(0, 360, n_lon, endpoint=False) + 180 / n_lon
+    month = np.arange(nt) % 12
+    years = np.arange(nt) / 12.0
+    strength = np.linspace(0.5, 2.0, ns) if ns > 1 else np.array([1.0])
+
+    # forcings
+    co2 = np.cumsum(np.outer(strength, 30 + 2 * years), axis=1) / 12.0 + 2000.0  # cumulative Gt
+    ch4 = 0.3 + 0.1 * np.outer(strength, years) / max(n_years, 1)
+    lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
+    hotspot = np.exp(-((lat2 - 30) ** 2) / 300 - ((lon2 - 100) ** 2) / 2000)
+    peak = np.exp(-((years - n_years / 2) ** 2) / (n_years**2 / 4 + 1))
+    so2 = 1e-10 * (0.5 + np.outer(1.0 / strength, peak))[:, :, None, None] * (0.05 + hotspot)
+    bc = 0.2 * so2 * (1 + 0.1 * np.cos(np.deg2rad(lon2)))
+    phase = 2 * np.pi * month / 12
+    rsdt = 340 + 120 * np.sin(np.deg2rad(lat2))[None] * np.cos(phase)[:, None, None] * 1.0
+    rsdt = rsdt + 80 * np.cos(np.deg2rad(lat2))[None]
+
+    # forced response of tas
+    base = 300 - 40 * np.sin(np.deg2rad(lat2)) ** 2
+    seasonal = -12 * np.sin(np.deg2rad(lat2))[None] * np.cos(phase)[:, None, None]
+    amplification = 1 + 0.8 * np.abs(np.sin(np.deg2rad(lat2)))
+    warming = (0.0015 * (co2 - co2[:, :1]) + 3.0 * (ch4 - ch4[:, :1]))[:, :, None, None] * amplification
+    cooling = -4e9 * (so2 - so2[:, :1])
+    tas_forced = base + seasonal + warming + cooling  # (scenario, time, lat, lon)
+
+    # forced response of pr (log-normal median follows temperature and the rain belt)
+    belt = 15 * np.cos(phase)  # latitude of the rain belt, north in July... south in January
+    belt_lat = -belt[:, None, None]
+    wet = 1.0 + 5.0 * np.exp(-((lat2[None] - belt_lat) ** 2) / 200)
+    sigma = 0.6
+    log_median = np.log(wet)[None] + 0.02 * (tas_forced - base - seasonal)
+    spread = sigma * noise
+    pr_forced = np.exp(log_median + spread**2 / 2)
+
+    # internal variability: AR(1) in time, spatially smooth, per member
+    def ar1(shape, rho=0.5):
+        eps = rng.standard_normal(shape)
+        kernel = np.array([0.25, 0.5, 0.25])
+        for axis in (-1, -2):
+            eps = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, eps)
+        out = np.empty_like(eps)
+        out[..., 0, :, :] = eps[..., 0, :, :]
+        for t in range(1, eps.shape[-3]):
+            out[..., t, :, :] = rho * out[..., t - 1, :, :] + np.sqrt(1 - rho**2) * eps[..., t, :, :]
+        return out / out.std()
+
+    shape = (ns, n_members, nt, n_lat, n_lon)
+    tas = tas_forced[:, None] + noise * 1.2 * ar1(shape)
+    pr = np.exp(log_median[:, None] + spread * ar1(shape))
+
+    coords = {
+        "scenario": ("scenario", list(scenarios), {"long_name": "forcing scenario"}),
+        "member": ("member", np.arange(n_members), {"long_name": "ensemble member"}),
+        "time": ("time", time, {"standard_name": "time", "axis": "T"}),
+        "lat": ("lat", lat, {"standard_name": "latitude", "units": "degrees_north", "axis": "Y"}),
+        "lon": ("lon", lon, {"standard_name": "longitude", "units": "degrees_east", "axis": "X"}),
+    }
+    grid = ("lat", "lon")
+    f32 = np.float32
+    data_vars = {
+        "CO2": (("scenario", "time"), co2, {"units": "Gt", "long_name": "cumulative CO2 emissions"}),
+        "CH4": (("scenario", "time"), ch4, {"units": "Gt yr-1", "long_name": "CH4 emissions"}),
+        "SO2": (("scenario", "time", *grid), so2.astype(f32), {"units": "kg m-2 s-1", "long_name": "SO2 emissions"}),
+        "BC": (("scenario", "time", *grid), bc.astype(f32), {"units": "kg m-2 s-1", "long_name": "black carbon emissions"}),
+        "rsdt": (("time", *grid), rsdt.astype(f32), {"units": "W m-2", "long_name": "TOA incident shortwave"}),
+        "tas": (("scenario", "member", "time", *grid), tas.astype(f32),
+                {"units": "K", "standard_name": "air_temperature", "long_name": "near-surface air temperature"}),
+        "pr": (("scenario", "member", "time", *grid), pr.astype(f32),
+               {"units": "mm/day", "standard_name": "lwe_precipitation_rate", "long_name": "precipitation"}),
+        "tas_forced": (("scenario", "time", *grid), tas_forced.astype(f32),
+                       {"units": "K", "long_name": "forced response of tas (noise-free)"}),
+        "pr_forced": (("scenario", "time", *grid), pr_forced.astype(f32),
+                      {"units": "mm/day", "long_name": "forced response of pr (expected value)"}),
+    }
+    return xr.Dataset(
+        data_vars,
+        coords=coords,
+        attrs={"title": "xemu synthetic climate", "xemu_seed": seed, "Conventions": "CF-1.8"},
+    )

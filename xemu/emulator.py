@@ -1,0 +1,441 @@
+"""The :class:`Emulator`: fit, predict, save, load. The one object of xemu with state.
+
+An emulator holds its network configuration and weights, the normalisation statistics
+(computed on training months only), the unit contracts of its inputs and targets, the
+target grid, the baseline it corrects, and a record of how it was trained. Predictions
+are Datasets on the input Dataset's samples and time, on the target grid, in the target
+units, with the targets' attrs and a provenance note.
+
+By default the CNN-GRU predicts a *correction* to linear pattern scaling
+(``baseline="linear"``): the network's heads start at zero, so an untrained emulator is
+the baseline, and training only has to learn what the baseline misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
+from .errors import ConfigError, DataError, GridError, NotFittedError
+from .nn.losses import CombinedLoss, parse_spec
+from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
+from .prepare import Prepared, holdout_mask, month_index, prepare, to_dataset
+from .training import TrainConfig, TrainResult, atomic_torch_save, choose_device, train
+from .windows import WindowLoader, define_windows
+
+__all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
+
+#: Loss per target when none is given; other targets get "mse". The "std" term keeps the
+#: month-to-month variability of precipitation (see docs/results).
+DEFAULT_LOSS: dict[str, str] = {"tas": "mse", "pr": "mse + 0.5*std"}
+_FORMAT = "xemu-emulator/1"
+
+
+class Emulator:
+    """A trained CNN-GRU emulator. Make one with :func:`fit` (``ds.emu.fit``) or :func:`load`.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=3, n_lat=8, n_lon=12)
+    >>> em = ds.emu.fit(["CO2", "CH4", "SO2", "BC"], ["tas", "pr"], epochs=1, progress=False,
+    ...                 config={"conv_widths": (4, 4), "conv_strides": (2, 1), "hidden": 8, "head_hidden": 8})
+    >>> pred = ds.emu.predict(em)
+    >>> pred.tas.dims, pred.tas.attrs["units"]
+    (('scenario', 'time', 'lat', 'lon'), 'K')
+    """
+
+    def __init__(self, meta: dict, net: CNNGRU | None = None, baseline=None):
+        self.meta = meta
+        self.net = net
+        self.baseline = baseline
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.meta["inputs"])
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.meta["targets"])
+
+    @property
+    def config(self) -> ModelConfig:
+        return ModelConfig(**self.meta["model"])
+
+    @property
+    def history(self) -> list[dict]:
+        """Per-epoch training record (losses, seconds, learning rate)."""
+        return list(self.meta.get("history", []))
+
+    @property
+    def n_parameters(self) -> int:
+        self._check_fitted()
+        return count_parameters(self.net)
+
+    def _check_fitted(self):
+        if self.net is None:
+            raise NotFittedError("Emulator: not fitted; make one with ds.emu.fit(...) or xemu.load(path)")
+
+    def __repr__(self) -> str:
+        if self.net is None:
+            return "<xemu.Emulator (not fitted)>"
+        m = self.meta
+        return (f"<xemu.Emulator cnn-gru {count_parameters(self.net):,} parameters; {m['inputs']} -> "
+                f"{m['targets']}; baseline {m['baseline']}; trained on {m['training_selection']}>")
+
+    # -- prediction ---------------------------------------------------------------------
+    def _grid(self) -> tuple[xr.DataArray, xr.DataArray]:
+        g = self.meta["grid"]
+        lat = xr.DataArray(np.asarray(g["lat"]), dims=g["lat_dim"], attrs=g["lat_attrs"])
+        lon = xr.DataArray(np.asarray(g["lon"]), dims=g["lon_dim"], attrs=g["lon_attrs"])
+        return lat.assign_coords({g["lat_dim"]: lat}), lon.assign_coords({g["lon_dim"]: lon})
+
+    def _prepare_inputs(self, ds: xr.Dataset) -> Prepared:
+        lat, lon = self._grid()
+        for ref in (lat, lon):
+            dim = ref.dims[0]
+            if dim in ds.dims and (ds.sizes[dim] != ref.size or not np.allclose(ds[dim].values, ref.values, atol=1e-6)):
+                raise GridError(
+                    f"ds: grid {dim!r} has {ds.sizes[dim]} values in [{float(ds[dim].min()):g}, "
+                    f"{float(ds[dim].max()):g}]; the emulator was trained on {ref.size} in "
+                    f"[{float(ref.min()):g}, {float(ref.max()):g}]"
+                )
+        m = self.meta
+        return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
+                       input_units=m["input_units"], grid=(lat, lon))
+
+    def predict(self, ds: xr.Dataset, *, device: str = "cpu", batch_months: int = 256) -> xr.Dataset:
+        """Predict the targets from the inputs of ``ds``.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            Holds the emulator's inputs (same names, compatible units, the target grid or
+            the grid it was aligned from), at least one window of consecutive months.
+        device : str
+            Where to run the network (``"cpu"``, ``"cuda"``, ``"auto"``).
+
+        Returns
+        -------
+        xarray.Dataset
+            The targets on ``(*sample dims of the inputs, time, lat, lon)``, in the target
+            units, with the targets' attrs and a ``history`` note.
+        """
+        self._check_fitted()
+        p = self._prepare_inputs(ds)
+        m = self.meta
+        length = int(m["window"])
+        months = month_index(p.time)
+        if p.time.size < length or np.any(np.diff(months) != 1):
+            raise DataError(
+                f"ds: needs at least {length} consecutive months (one window) without gaps; got "
+                f"{p.time.size} months" + (" with gaps" if np.any(np.diff(months) != 1) else "")
+            )
+        dev = choose_device(device)
+        x = torch.from_numpy(self._normalise(p.inputs))
+        self.net.to(dev).eval()
+        with torch.no_grad():
+            out = torch.cat([self.net.predict_series(x[s : s + 1].to(dev), length, chunk=batch_months).cpu()
+                             for s in range(x.shape[0])]).numpy()
+        self.net.to("cpu")
+        scale = np.asarray(m["target_scale"], np.float32)[None, None, :, None, None]
+        values = self._base(ds, p) + out * scale
+        return to_dataset(values, p, self.targets, m["target_attrs"], self._history())
+
+    def _normalise(self, x: np.ndarray) -> np.ndarray:
+        mean = np.asarray(self.meta["input_mean"], np.float32)[None, None, :, None, None]
+        std = np.asarray(self.meta["input_std"], np.float32)[None, None, :, None, None]
+        if x.shape[2] != mean.shape[2]:
+            raise DataError(f"ds: {x.shape[2]} input channels; the emulator expects {mean.shape[2]}")
+        return ((x - mean) / std).astype(np.float32)
+
+    def _base(self, ds: xr.Dataset, p: Prepared) -> np.ndarray:
+        if self.baseline is None:
+            mean = np.asarray(self.meta["target_mean"], np.float32)
+            return np.broadcast_to(mean[None, None, :, None, None],
+                                   (p.inputs.shape[0], p.time.size, len(mean), p.lat.size, p.lon.size))
+        bp = self.baseline._prepare_predict(ds)
+        if bp.input_sample_dims != p.input_sample_dims:
+            bp = self.baseline._prepare_predict(ds)  # pragma: no cover - same Dataset, same dims
+        return self.baseline.predict_arrays(bp)
+
+    def _history(self) -> str:
+        from . import __version__
+
+        m = self.meta
+        return (f"predicted by xemu {__version__} cnn-gru emulator (baseline {m['baseline']}) trained on "
+                f"{m['training_selection']}; {time.strftime('%Y-%m-%d')}")
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the emulator to the folder ``path``, atomically.
+
+        The folder holds ``emulator.json`` (configuration, statistics, unit contracts,
+        grid, history), ``weights.pt`` (a torch state dict, tensors only) and, with a
+        baseline, ``baseline.nc``. :func:`load` runs no code from them.
+        """
+        self._check_fitted()
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        (tmp / "emulator.json").write_text(json.dumps({"format": _FORMAT, **self.meta}, indent=1))
+        torch.save({k: v.detach().cpu() for k, v in self.net.state_dict().items()}, tmp / "weights.pt")
+        if self.baseline is not None:
+            self.baseline.save(tmp / "baseline.nc")
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old.exists():
+            shutil.rmtree(old)
+        return path
+
+
+def load(path: str | os.PathLike):
+    """Load an emulator or baseline saved with ``save``; no code from the files runs.
+
+    Examples
+    --------
+    >>> em = xemu.load("cesm2.xemu")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.is_file():
+        return load_baseline(path)
+    meta_file = path / "emulator.json"
+    if not meta_file.exists():
+        raise DataError(f"path: {str(path)!r} is not a saved xemu emulator (no emulator.json)")
+    meta = json.loads(meta_file.read_text())
+    if meta.pop("format", None) != _FORMAT:
+        raise DataError(f"path: {str(path)!r} has an unknown format; expected {_FORMAT}")
+    net = CNNGRU(ModelConfig(**meta["model"]))
+    state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    net.eval()
+    baseline = load_baseline(path / "baseline.nc") if (path / "baseline.nc").exists() else None
+    return Emulator(meta, net, baseline)
+
+
+def fit(
+    ds: xr.Dataset,
+    inputs,
+    targets,
+    *,
+    model: str = "cnn-gru",
+    holdout: Mapping | None = None,
+    preset_name: str = "compact",
+    config: Mapping | None = None,
+    loss: Mapping[str, str | Mapping[str, float]] | None = None,
+    window: int = 12,
+    stride: int = 1,
+    encoding: str = "sincos",
+    grid_alignment: str = "position",
+    baseline: str | None = "linear",
+    baseline_inputs=None,
+    checkpoint: str | os.PathLike | None = None,
+    callback: Callable | None = None,
+    train_config: TrainConfig | Mapping | None = None,
+    **train_options,
+):
+    """Train an emulator of ``targets`` from ``inputs`` on the Dataset ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Inputs and targets. Every month of every sample is used for training except
+        ``holdout``; targets must have no NaN there (select the samples with data first).
+    inputs, targets : list of str
+        Variable names. Targets are maps with units; inputs are maps (on the target grid or
+        one aligned to it, see ``grid_alignment``) or global series, with units.
+    model : {"cnn-gru", "linear", "climatology"}
+        The CNN-GRU emulator, or a baseline (:mod:`xemu.baselines`) with the same interface.
+    holdout : dict, optional
+        Months kept out of training and used for validation and early stopping, e.g.
+        ``{"ssp": "ssp370", "member_id": 0, "time": slice("2090-02", None)}``.
+    preset_name : {"compact", "seed"}
+        Network preset (:data:`xemu.nn.model.PRESETS`); ``config`` overrides its fields.
+    loss : dict, optional
+        Per-target loss spec, e.g. ``{"tas": "l1 + 0.5*gabor", "pr": "0.5*dice + 0.5*mse"}``;
+        default :data:`DEFAULT_LOSS`.
+    window, stride : int
+        Months per window and between training windows.
+    encoding : {"sincos", "study", "none"}
+        Seasonal channels (:func:`xemu.encode_season`).
+    grid_alignment : {"position", "interp", "exact"}
+        How input maps on another grid are aligned (:func:`xemu.coords.align_grid`).
+    baseline : {"linear", "climatology", None}
+        What the network corrects; ``None`` predicts the targets around their mean.
+    baseline_inputs : list of str, optional
+        Inputs of the linear baseline (default: ``inputs``).
+    checkpoint : path, optional
+        Checkpoint file, written atomically each epoch; a rerun resumes from it.
+    callback : callable, optional
+        ``callback(epoch, record)`` after each epoch.
+    train_config : TrainConfig or dict, optional
+        Training options; keyword arguments (``epochs=``, ``seed=``, ``device=``,
+        ``progress=``, ...) override them.
+
+    Returns
+    -------
+    Emulator, LinearPatternScaling or Climatology
+    """
+    if model in BASELINES:
+        return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment)
+    if model != "cnn-gru":
+        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
+    tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig(**dict(train_config or {}))
+    try:
+        tc = TrainConfig(**{**tc.to_dict(), **train_options})
+    except TypeError as err:
+        raise ConfigError(f"fit: unknown option ({err})") from None
+    if baseline is not None and baseline not in BASELINES:
+        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
+
+    p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
+    held = holdout_mask(p, holdout)
+    months = month_index(p.time)
+    train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
+    val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
+
+    # the baseline the network corrects, fitted on the training months only
+    bl = None
+    if baseline is not None:
+        bl = BASELINES[baseline]().fit(ds, list(baseline_inputs or inputs), targets, holdout=holdout,
+                                       grid_alignment=grid_alignment)
+        base = bl.predict_arrays(bl._prepare_predict(ds))  # (S_in, T, V, H, W)
+    else:
+        base = None
+
+    # normalisation from training months only
+    train_rows = np.zeros(p.inputs.shape[:2], bool)
+    s_idx, t_idx = np.nonzero(~held)
+    train_rows[p.target_to_input[s_idx], t_idx] = True
+    mean, std = _channel_stats(p.inputs, train_rows)
+    y_train = p.targets[s_idx, t_idx]  # (N, V, H, W)
+    if base is None:
+        target_mean = y_train.mean((0, 2, 3), dtype=np.float64)
+        base = np.broadcast_to(target_mean.astype(np.float32)[None, None, :, None, None],
+                               (*p.inputs.shape[:2], len(p.target_names), p.lat.size, p.lon.size))
+    else:
+        target_mean = None
+    resid = y_train - base[p.target_to_input[s_idx], t_idx]
+    scale = resid.std((0, 2, 3), dtype=np.float64)
+    scale = np.where(scale > 0, scale, 1.0)
+    del y_train, resid
+
+    cfg = preset(preset_name, **{**dict(config or {}), "in_channels": len(p.channels),
+                                 "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
+    specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
+    if loss:
+        unknown = [k for k in loss if k not in p.target_names]
+        if unknown:
+            raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
+    for t, spec in specs.items():
+        terms = parse_spec(spec, argument=f"loss[{t!r}]")
+        if cfg.output == "last" and ({"std", "tmean"} & set(terms)):
+            raise ConfigError(f"loss[{t!r}]: 'std' and 'tmean' need output='all'")
+
+    # tensors: inputs normalised, targets and baseline divided by the target scale
+    n_time = p.time.size
+    scale32 = scale.astype(np.float32)[None, None, :, None, None]
+    x = torch.from_numpy(((p.inputs - mean[None, None, :, None, None]) / std[None, None, :, None, None])
+                         .astype(np.float32).reshape(-1, *p.inputs.shape[2:]))
+    y = torch.from_numpy((p.targets / scale32).reshape(-1, *p.targets.shape[2:]))
+    b = torch.from_numpy(np.ascontiguousarray(base / scale32).reshape(-1, *p.targets.shape[2:]))
+    train_loader = WindowLoader(train_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size,
+                                shuffle=True, seed=tc.seed, extra=b)
+    val_loader = (WindowLoader(val_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size, extra=b)
+                  if val_idx is not None else None)
+
+    lat_w = torch.tensor(np.cos(np.deg2rad(p.lat.values)), dtype=torch.float32)
+    combined = CombinedLoss(specs, p.target_names, lat_w / lat_w.mean())
+
+    def loss_fn(pred, batch):
+        _, yb, bb = batch
+        if cfg.output == "last":
+            yb, bb = yb[:, -1], bb[:, -1]
+        return combined(bb + pred, yb)
+
+    torch.manual_seed(tc.seed)
+    net = CNNGRU(cfg)
+    fingerprint = _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline)
+    result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
+                                callback=callback, fingerprint=fingerprint)
+    net.to("cpu").eval()
+
+    from . import __version__
+
+    lat, lon = p.lat, p.lon
+    meta = {
+        "kind": "cnn-gru",
+        "xemu_version": __version__,
+        "inputs": list(p.input_units),
+        "targets": list(p.target_names),
+        "channels": p.channels,
+        "encoding": encoding,
+        "window": window,
+        "stride": stride,
+        "grid_alignment": grid_alignment,
+        "baseline": baseline,
+        "baseline_inputs": list(baseline_inputs or inputs) if baseline else None,
+        "input_units": p.input_units,
+        "target_units": p.target_units,
+        "target_attrs": {k: _jsonable(v) for k, v in p.target_attrs.items()},
+        "grid": {"lat_dim": lat.dims[0], "lon_dim": lon.dims[0], "lat": lat.values.tolist(),
+                 "lon": lon.values.tolist(), "lat_attrs": _jsonable(lat.attrs), "lon_attrs": _jsonable(lon.attrs)},
+        "input_mean": mean.tolist(),
+        "input_std": std.tolist(),
+        "target_scale": scale.tolist(),
+        "target_mean": target_mean.tolist() if target_mean is not None else None,
+        "model": cfg.to_dict(),
+        "preset": preset_name,
+        "train": tc.to_dict(),
+        "loss": {t: parse_spec(s) for t, s in specs.items()},
+        "training_selection": _describe_selection(p, holdout),
+        "n_train_windows": len(train_idx),
+        "n_val_windows": len(val_idx) if val_idx is not None else 0,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "train_seconds": result.seconds,
+        "data_seconds": result.data_seconds,
+        "device": str(choose_device(tc.device)),
+        "notes": p.notes,
+    }
+    return Emulator(meta, net, bl)
+
+
+def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per channel of ``x`` ``(S, T, C, H, W)`` over the rows ``(S, T)`` selected."""
+    c = x.shape[2]
+    total = np.zeros(c)
+    sq = np.zeros(c)
+    n = 0
+    for s in range(x.shape[0]):
+        sel = x[s][rows[s]].astype(np.float64)  # (n, C, H, W)
+        total += sel.sum((0, 2, 3))
+        n += sel.shape[0] * sel.shape[2] * sel.shape[3]
+        sq += (sel**2).sum((0, 2, 3))
+    mean = total / n
+    std = np.sqrt(np.maximum(sq / n - mean**2, 0))
+    std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1e-30), std, 1.0)
+    return mean, std
+
+
+def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline) -> str:
+    train_part = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device", "threads")}
+    blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
+                       list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
+                       repr(holdout), window, stride, baseline], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

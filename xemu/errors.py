@@ -1,0 +1,45 @@
+"""The one error family of xemu.
+
+Every error a user can hit is an :class:`XemuError` (a :class:`ValueError`), or one of its
+subclasses, and its message names the argument, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "XemuError",
+    "CoordinateError",
+    "UnitsError",
+    "GridError",
+    "DataError",
+    "ConfigError",
+    "NotFittedError",
+]
+
+
+class XemuError(ValueError):
+    """Base class of all errors raised by xemu on bad input."""
+
+
+class CoordinateError(XemuError):
+    """A time, latitude or longitude coordinate is missing or malformed."""
+
+
+class UnitsError(XemuError):
+    """Units are missing, unparsable or incompatible with what is expected."""
+
+
+class GridError(XemuError):
+    """Grids of inputs, targets or a trained emulator do not match."""
+
+
+class DataError(XemuError):
+    """The data itself is unusable: NaNs in targets, too few months, unknown variables."""
+
+
+class ConfigError(XemuError):
+    """An option or configuration value is invalid."""
+
+
+class NotFittedError(XemuError):
+    """An emulator was used for prediction before it was fitted."""

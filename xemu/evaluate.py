@@ -1,0 +1,224 @@
+"""Evaluation on real data: the study's reference protocol and stricter splits.
+
+:func:`evaluate` trains the baselines and the CNN-GRU on a split of the CSE 151B store,
+scores them on its test months beside the ensemble noise floor (and, for the reference
+protocol, the study's published numbers) and returns one table as an
+:class:`xarray.Dataset` (rows ``model``, columns ``variable`` x ``metric`` plus the
+competition score). :func:`format_table` prints it. ``xemu evaluate`` is the command.
+
+Splits (``split=``):
+
+``"reference"``
+    The study's: train ssp126, ssp370, ssp585, members 0-2, all months except ssp370
+    member 0's last 120; validate (and test) on those 120 months (2090-02 .. 2100-01).
+``"scenario:<ssp>"``
+    Train on the other scenarios with targets (all members, all months); test on
+    ``<ssp>`` member 0 over its last 120 months. Nothing of the test scenario is seen.
+``"member:<m>"``
+    Train on every member but ``<m>`` of ssp126, ssp370, ssp585; test on ssp370 member
+    ``<m>`` over its last 120 months.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .errors import ConfigError
+from .metrics import METRICS, noise_floor, score
+
+__all__ = ["PUBLISHED", "Split", "make_split", "evaluate", "format_table", "FORCINGS", "FORCING_UNITS"]
+
+#: The study's published numbers on the reference validation window (data README).
+PUBLISHED = {
+    "study first model (published)": {"tas": (1.943, 1.085, 0.391), "pr": (2.089, 0.349, 0.836)},
+    "study CNN-GRU, 352,878,672 params (published)": {"tas": (1.142, 0.249, 0.197), "pr": (1.997, 0.256, 0.662)},
+}
+#: The store's forcings and the units its documentation gives them (the files carry none).
+FORCING_UNITS = {"CO2": "Gt", "CH4": "Gt yr-1", "SO2": "kg m-2 s-1", "BC": "kg m-2 s-1"}
+FORCINGS = ["CO2", "CH4", "SO2", "BC", "rsdt"]
+TRAIN_SSPS = ["ssp126", "ssp370", "ssp585"]
+
+
+@dataclass
+class Split:
+    """A train / holdout / test split of the store."""
+
+    name: str
+    train: dict
+    holdout: dict | None
+    test: dict
+    noise_member: int
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def make_split(split: str, ds: xr.Dataset, n_test_months: int = 120) -> Split:
+    """Build a :class:`Split` from its name (see the module documentation)."""
+    last = ds.time.values[-n_test_months]
+    t0 = f"{last.year:04d}-{last.month:02d}"
+    if split == "reference":
+        return Split(
+            "reference",
+            train={"ssp": TRAIN_SSPS},
+            holdout={"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)},
+            test={"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)},
+            noise_member=0,
+            description=f"train ssp126/ssp370/ssp585 members 0-2 except ssp370 member 0 from {t0}; "
+            f"validate and test on ssp370 member 0 from {t0} ({n_test_months} months)",
+        )
+    kind, _, value = split.partition(":")
+    if kind == "scenario" and value:
+        with_targets = [s for s in TRAIN_SSPS if s != value]
+        if value not in ds.ssp.values:
+            raise ConfigError(f"split: scenario {value!r} not in the store {ds.ssp.values.tolist()}")
+        return Split(
+            split,
+            train={"ssp": with_targets},
+            holdout=None,
+            test={"ssp": value, "member_id": 0, "time": slice(t0, None)},
+            noise_member=0,
+            description=f"train {'/'.join(with_targets)} (all members, all months); test on {value} "
+            f"member 0 from {t0}",
+        )
+    if kind == "member" and value:
+        m = int(value)
+        others = [int(v) for v in ds.member_id.values if int(v) != m]
+        return Split(
+            split,
+            train={"ssp": TRAIN_SSPS, "member_id": others},
+            holdout=None,
+            test={"ssp": "ssp370", "member_id": m, "time": slice(t0, None)},
+            noise_member=m,
+            description=f"train members {others} of ssp126/ssp370/ssp585; test on ssp370 member {m} from {t0}",
+        )
+    raise ConfigError(f"split: expected 'reference', 'scenario:<ssp>' or 'member:<m>'; got {split!r}")
+
+
+def evaluate(
+    ds: xr.Dataset,
+    *,
+    split: str = "reference",
+    models: tuple[str, ...] = ("linear", "climatology", "cnn-gru"),
+    seeds: tuple[int, ...] = (0,),
+    inputs: list[str] | None = None,
+    targets: tuple[str, ...] = ("tas", "pr"),
+    fit_options: dict | None = None,
+    log=print,
+) -> xr.Dataset:
+    """Train and score models on a split of the CSE 151B store; one table as a Dataset.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The store (:func:`xemu.open_cse151b`); forcings without units get the units of
+        :data:`FORCING_UNITS` declared.
+    split : str
+        See the module documentation.
+    models : tuple of str
+        ``"linear"`` (pattern scaling on the global means of CO2, CH4, SO2, BC),
+        ``"climatology"``, ``"cnn-gru"``.
+    seeds : tuple of int
+        Training seeds of the CNN-GRU; one row per seed.
+    fit_options : dict, optional
+        Passed to :func:`xemu.fit` for the CNN-GRU (``epochs=``, ``loss=``, ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``scores`` on ``(model, variable, metric)`` and ``competition_score`` on
+        ``model``; ``model_kind`` says whether a row is measured, published or the noise
+        floor; attrs record the split, train seconds and parameter counts.
+    """
+    from .emulator import fit
+    from .units import declare_units, units_of
+
+    declare = {k: v for k, v in FORCING_UNITS.items() if k in ds and units_of(ds[k]) is None}
+    if declare:
+        ds = declare_units(ds, **declare)
+    inputs = list(inputs or FORCINGS)
+    sp = make_split(split, ds)
+    train_ds = ds.sel(sp.train)
+    test_sel = {k: v for k, v in sp.test.items() if k != "time"}
+    truth = ds[list(targets)].sel(sp.test)
+    rows, labels, kinds, info = [], [], [], {}
+    log(f"split {sp.name}: {sp.description}")
+
+    def add(label, kind, pred):
+        rows.append(score(pred[list(targets)].sel(time=truth.time), truth, variables=list(targets))
+                    .reset_coords(drop=True).squeeze(drop=True))
+        labels.append(label)
+        kinds.append(kind)
+        r = rows[-1]
+        log(f"  {label}: score {float(r['competition_score']):.3f}")
+
+    for name in models:
+        if name in ("linear", "climatology"):
+            t0 = time.perf_counter()
+            bl = fit(train_ds, [v for v in inputs if v != "rsdt"] if name == "linear" else inputs,
+                     list(targets), model=name, holdout=sp.holdout)
+            pred = bl.predict(ds.sel(test_sel).drop_vars(list(targets)))
+            info[f"{name} fit seconds"] = round(time.perf_counter() - t0, 1)
+            add({"linear": "linear pattern scaling (xemu)", "climatology": "climatology (xemu)"}[name],
+                "measured", pred)
+        elif name == "cnn-gru":
+            for seed in seeds:
+                opts = {"progress": False, **dict(fit_options or {}), "seed": seed}
+                t0 = time.perf_counter()
+                em = fit(train_ds, inputs, list(targets), holdout=sp.holdout, **opts)
+                seconds = time.perf_counter() - t0
+                pred = em.predict(ds.sel(test_sel).drop_vars(list(targets)))
+                info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
+                info["cnn-gru parameters"] = em.n_parameters
+                add(f"xemu CNN-GRU, seed {seed}", "measured", pred)
+        else:
+            raise ConfigError(f"models: unknown model {name!r}; expected linear, climatology, cnn-gru")
+
+    members = ds.member_id.values.tolist()
+    if len(members) > 1:
+        window = ds[list(targets)].sel({k: v for k, v in sp.test.items() if k not in ("member_id",)})
+        nf = noise_floor(window, member=sp.noise_member, member_dim="member_id", variables=list(targets))
+        for label in nf.prediction.values.tolist():
+            rows.append(nf.sel(prediction=label, drop=True).reset_coords(drop=True))
+            labels.append(f"noise floor: {label} as the prediction")
+            kinds.append("noise floor")
+    table = xr.concat(rows, dim=xr.DataArray(labels, dims="model", name="model"))
+    table = table.assign_coords(model_kind=("model", kinds))
+    if sp.name == "reference":
+        table = _with_published(table, list(targets))
+    table.attrs = {"split": sp.name, "split_description": sp.description,
+                   **{k: str(v) for k, v in info.items()}}
+    return table
+
+
+def _with_published(table: xr.Dataset, targets: list[str]) -> xr.Dataset:
+    if set(targets) != {"tas", "pr"}:
+        return table
+    pub = []
+    for label, vals in PUBLISHED.items():
+        row = xr.Dataset({v: xr.DataArray(list(vals[v]), dims="metric", coords={"metric": list(METRICS)})
+                          for v in targets})
+        from .metrics import competition_score
+
+        row["competition_score"] = competition_score(row)
+        pub.append(row)
+    pub_ds = xr.concat(pub, dim=xr.DataArray(list(PUBLISHED), dims="model", name="model"))
+    pub_ds = pub_ds.assign_coords(model_kind=("model", ["published"] * len(PUBLISHED)))
+    return xr.concat([pub_ds, table], dim="model")
+
+
+def format_table(table: xr.Dataset, targets: tuple[str, ...] = ("tas", "pr")) -> str:
+    """The table as text: one row per model, the six metrics and the competition score."""
+    short = {"monthly_rmse": "monthly", "time_mean_rmse": "t-mean", "time_stddev_mae": "t-std"}
+    head = f"{'model':52s}" + "".join(f" {v + ' ' + short[m]:>12s}" for v in targets for m in METRICS)
+    head += f" {'score':>7s}"
+    lines = [head, "-" * len(head)]
+    for label in table.model.values:
+        row = table.sel(model=label)
+        cells = "".join(f" {float(row[v].sel(metric=m)):12.3f}" for v in targets for m in METRICS)
+        sc = float(row["competition_score"]) if "competition_score" in row else np.nan
+        lines.append(f"{str(label)[:52]:52s}{cells} {sc:7.3f}")
+    return "\n".join(lines)

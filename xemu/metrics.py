@@ -1,0 +1,358 @@
+"""Area-weighted metrics as labelled DataArrays, exactly as the study computed them.
+
+For a prediction ``p`` and truth ``t`` with latitude weights ``w`` (mean 1):
+
+* ``monthly_rmse   = sqrt( mean_{time,lat,lon}( w * (p - t)^2 ) )``
+* ``time_mean_rmse = sqrt( mean_{lat,lon}( w * (mean_time p - mean_time t)^2 ) )``
+* ``time_stddev_mae = mean_{lat,lon}( w * | std_time p - std_time t | )`` (ddof = 0)
+
+Every metric has the signature ``(pred, truth, *, dim=None, weights=None)``: it reduces
+over time, latitude and longitude (found by :mod:`xemu.coords`) plus the extra dims in
+``dim``, and keeps all others (one value per member or scenario). NaNs propagate: a
+metric over missing data is NaN, never a mean of what happens to be there. Inputs may be
+dask-backed; results are then lazy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from .coords import find_dim, roles
+from .errors import ConfigError, DataError
+
+__all__ = [
+    "area_weights",
+    "monthly_rmse",
+    "time_mean_rmse",
+    "time_stddev_mae",
+    "METRICS",
+    "score",
+    "competition_score",
+    "nrmse",
+    "noise_floor",
+]
+
+
+def area_weights(lat: xr.DataArray, kind: str = "cos") -> xr.DataArray:
+    """Latitude weights normalised to mean 1.
+
+    Parameters
+    ----------
+    lat : xarray.DataArray
+        Latitude coordinate in degrees (1-D).
+    kind : {"cos", "area"}
+        ``"cos"``: ``cos(lat) / mean(cos(lat))`` (the study's). ``"area"``: the exact
+        spherical area of each latitude band, ``sin(north edge) - sin(south edge)``, with
+        edges halfway between cell centres (and +-90 at the poles), normalised to mean 1.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> w = area_weights(xr.DataArray([-60.0, 0.0, 60.0], dims="lat"))
+    >>> [round(float(v), 3) for v in w]
+    [0.75, 1.5, 0.75]
+    """
+    values = np.asarray(lat, dtype=float)
+    if kind == "cos":
+        w = np.cos(np.deg2rad(values))
+    elif kind == "area":
+        mid = (values[1:] + values[:-1]) / 2
+        edges = np.clip(np.concatenate([[-90.0], mid, [90.0]]), -90, 90)
+        if values[0] > values[-1]:
+            edges = np.clip(np.concatenate([[90.0], mid, [-90.0]]), -90, 90)
+        w = np.abs(np.diff(np.sin(np.deg2rad(edges))))
+    else:
+        raise ConfigError(f"kind: expected 'cos' or 'area'; got {kind!r}")
+    w = w / w.mean()
+    dim = lat.dims[0] if isinstance(lat, xr.DataArray) else "lat"
+    return xr.DataArray(
+        w,
+        dims=(dim,),
+        coords={dim: lat.values} if isinstance(lat, xr.DataArray) else None,
+        name="area_weights",
+        attrs={"long_name": f"latitude weights ({kind}), mean 1", "units": "1"},
+    )
+
+
+def _dims(
+    pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | None, weights
+) -> tuple[str, str, str, list[str], xr.DataArray]:
+    time = find_dim(truth, "time", name="truth")
+    lat = find_dim(truth, "latitude", name="truth")
+    lon = find_dim(truth, "longitude", name="truth")
+    for d in (time, lat, lon):
+        if d not in pred.dims:
+            raise DataError(f"pred: missing dimension {d!r} of truth; pred has dims {pred.dims}")
+        if pred.sizes[d] != truth.sizes[d]:
+            raise DataError(
+                f"pred: size {pred.sizes[d]} along {d!r} differs from truth's {truth.sizes[d]}"
+            )
+    extra = [dim] if isinstance(dim, str) else list(dim or [])
+    for d in extra:
+        if d not in truth.dims:
+            raise DataError(f"dim: {d!r} is not a dimension of truth {truth.dims}")
+    if weights is None:
+        weights = area_weights(truth[lat])
+    elif isinstance(weights, str):
+        weights = area_weights(truth[lat], kind=weights)
+    return time, lat, lon, extra, weights
+
+
+def monthly_rmse(
+    pred: xr.DataArray,
+    truth: xr.DataArray,
+    *,
+    dim: str | Iterable[str] | None = None,
+    weights: xr.DataArray | str | None = None,
+) -> xr.DataArray:
+    """Area-weighted RMSE over all months and cells (and ``dim``).
+
+    Parameters
+    ----------
+    pred, truth : xarray.DataArray
+        Same time, latitude and longitude; other dims broadcast.
+    dim : str or list of str, optional
+        Extra dims to pool (e.g. ``"member_id"``); the rest are kept.
+    weights : DataArray or {"cos", "area"}, optional
+        Latitude weights; default ``area_weights(lat, "cos")``.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=3)
+    >>> round(float(monthly_rmse(ds.tas + 1.0, ds.tas).max()), 4)
+    1.0
+    """
+    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    err = (w * (pred - truth) ** 2).mean([time, lat, lon, *extra], skipna=False)
+    return _named(np.sqrt(err), "monthly_rmse", truth)
+
+
+def time_mean_rmse(
+    pred: xr.DataArray,
+    truth: xr.DataArray,
+    *,
+    dim: str | Iterable[str] | None = None,
+    weights: xr.DataArray | str | None = None,
+) -> xr.DataArray:
+    """Area-weighted RMSE of the time means (the error of the climate, not the weather).
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=3)
+    >>> round(float(time_mean_rmse(ds.tas - 2.0, ds.tas).max()), 4)
+    2.0
+    """
+    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    diff = pred.mean(time, skipna=False) - truth.mean(time, skipna=False)
+    err = (w * diff**2).mean([lat, lon, *extra], skipna=False)
+    return _named(np.sqrt(err), "time_mean_rmse", truth)
+
+
+def time_stddev_mae(
+    pred: xr.DataArray,
+    truth: xr.DataArray,
+    *,
+    dim: str | Iterable[str] | None = None,
+    weights: xr.DataArray | str | None = None,
+) -> xr.DataArray:
+    """Area-weighted mean absolute error of the temporal standard deviations (ddof 0).
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=3)
+    >>> round(float(time_stddev_mae(ds.tas + 5.0, ds.tas).max()), 4)  # a shift keeps the std
+    0.0
+    """
+    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    diff = pred.std(time, ddof=0, skipna=False) - truth.std(time, ddof=0, skipna=False)
+    err = (w * abs(diff)).mean([lat, lon, *extra], skipna=False)
+    return _named(err, "time_stddev_mae", truth)
+
+
+def _is_map(da: xr.DataArray) -> bool:
+    r = roles(da)
+    return r.spatial is not None and r.time is not None
+
+
+def _named(da: xr.DataArray, name: str, truth: xr.DataArray) -> xr.DataArray:
+    da = da.rename(name)
+    units = truth.attrs.get("units")
+    da.attrs = {"long_name": name.replace("_", " "), "xemu_metric": name}
+    if units is not None:
+        da.attrs["units"] = units
+    return da
+
+
+#: The study's three metrics, in table order.
+METRICS = {
+    "monthly_rmse": monthly_rmse,
+    "time_mean_rmse": time_mean_rmse,
+    "time_stddev_mae": time_stddev_mae,
+}
+
+
+def score(
+    pred: xr.Dataset,
+    truth: xr.Dataset,
+    *,
+    variables: Iterable[str] | None = None,
+    dim: str | Iterable[str] | None = None,
+    weights: xr.DataArray | str | None = None,
+) -> xr.Dataset:
+    """All three metrics for each variable, and the competition score when tas and pr are there.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per scored variable with a ``metric`` dim (``monthly_rmse``,
+        ``time_mean_rmse``, ``time_stddev_mae``) plus the dims not reduced, and
+        ``competition_score`` when both ``tas`` and ``pr`` are scored.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
+    >>> s = score(ds, ds)
+    >>> s["tas"].sel(metric="monthly_rmse").dims
+    ('scenario', 'member')
+    """
+    names = list(variables) if variables is not None else [
+        v for v in pred.data_vars if v in truth.data_vars and _is_map(truth[v])
+    ]
+    if not names:
+        raise DataError(
+            f"variables: no variable in common to score; pred has {sorted(map(str, pred.data_vars))}, "
+            f"truth has {sorted(map(str, truth.data_vars))}"
+        )
+    out = {}
+    for name in names:
+        for side, ds in (("pred", pred), ("truth", truth)):
+            if name not in ds:
+                raise DataError(f"{side}: no variable {name!r}; it has {sorted(map(str, ds.data_vars))}")
+        values = [f(pred[name], truth[name], dim=dim, weights=weights) for f in METRICS.values()]
+        da = xr.concat(values, dim=xr.DataArray(list(METRICS), dims="metric", name="metric"))
+        da.attrs = {"units": truth[name].attrs.get("units", ""), "long_name": f"scores of {name}"}
+        out[name] = da.rename(name)
+    result = xr.Dataset(out)
+    if "tas" in result and "pr" in result:
+        result["competition_score"] = competition_score(result)
+    return result
+
+
+def competition_score(scores: Mapping[Hashable, xr.DataArray] | xr.Dataset) -> xr.DataArray:
+    """The CSE 151B competition score from :func:`score`'s output (lower is better).
+
+    ``0.5 * (0.1 tas.monthly_rmse + tas.time_mean_rmse + tas.time_stddev_mae)
+    + 0.5 * (0.1 pr.monthly_rmse + pr.time_mean_rmse + 0.75 pr.time_stddev_mae)``
+    """
+    for name in ("tas", "pr"):
+        if name not in scores:
+            raise DataError(f"scores: the competition score needs {name!r}; got {list(scores)}")
+    t, p = scores["tas"], scores["pr"]
+
+    def m(da, k):
+        return da.sel(metric=k, drop=True)
+
+    value = 0.5 * (0.1 * m(t, "monthly_rmse") + m(t, "time_mean_rmse") + m(t, "time_stddev_mae"))
+    value = value + 0.5 * (
+        0.1 * m(p, "monthly_rmse") + m(p, "time_mean_rmse") + 0.75 * m(p, "time_stddev_mae")
+    )
+    value.attrs = {"long_name": "CSE 151B competition score (lower is better)", "units": "1"}
+    return value.rename("competition_score")
+
+
+def nrmse(
+    pred: xr.DataArray,
+    truth: xr.DataArray,
+    *,
+    dim: str | Iterable[str] | None = None,
+    weights: xr.DataArray | str | None = None,
+) -> xr.DataArray:
+    """ClimateBench normalised RMSEs (Watson-Parris et al., 2022).
+
+    With ``<.>`` the area-weighted global mean and ``N = |<mean_time t>|``:
+    ``spatial = sqrt(<(mean_time p - mean_time t)^2>) / N``,
+    ``global = sqrt(mean_time (<p> - <t>)^2) / N``, ``total = spatial + 5 * global``.
+    ClimateBench applies it to annual means of the ensemble-mean truth over 2080-2100;
+    select and average before calling (``dim`` pools extra dims, e.g. members, after the
+    time mean).
+
+    Returns
+    -------
+    xarray.DataArray
+        With a ``nrmse`` dim: ``spatial``, ``global``, ``total``.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
+    >>> nrmse(ds.tas, ds.tas).sel(nrmse="total").max().item()
+    0.0
+    """
+    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    space = [lat, lon]
+    norm = abs((w * truth.mean(time, skipna=False)).mean(space + extra, skipna=False))
+    tm = pred.mean(time, skipna=False) - truth.mean(time, skipna=False)
+    spatial = np.sqrt((w * tm**2).mean(space + extra, skipna=False)) / norm
+    gp = (w * pred).mean(space, skipna=False)
+    gt = (w * truth).mean(space, skipna=False)
+    glob = np.sqrt(((gp - gt) ** 2).mean([time, *extra], skipna=False)) / norm
+    out = xr.concat(
+        [spatial, glob, spatial + 5 * glob],
+        dim=xr.DataArray(["spatial", "global", "total"], dims="nrmse", name="nrmse"),
+    )
+    out.attrs = {"long_name": "ClimateBench normalised RMSE", "units": "1"}
+    return out.rename("nrmse")
+
+
+def noise_floor(
+    truth: xr.Dataset,
+    *,
+    member: object,
+    member_dim: str = "member_id",
+    variables: Iterable[str] | None = None,
+    weights: xr.DataArray | str | None = None,
+) -> xr.Dataset:
+    """What internal variability allows: the scores of the other members as predictions.
+
+    For the held-out ``member``, scores (:func:`score`) of each other member taken as the
+    prediction, and of the mean of the other members. A deterministic emulator predicts
+    the forced response; its monthly RMSE cannot go much below the mean-of-others row.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`score`'s layout with an extra ``prediction`` dim labelled
+        ``"member <m>"`` for each other member and ``"mean of other members"``.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6, n_members=3)
+    >>> nf = noise_floor(ds.isel(scenario=0), member=0, member_dim="member")
+    >>> nf["prediction"].values.tolist()
+    ['member 1', 'member 2', 'mean of other members']
+    """
+    if member_dim not in truth.dims:
+        raise DataError(f"member_dim: {member_dim!r} is not a dim of truth {tuple(truth.dims)}")
+    members = truth[member_dim].values.tolist()
+    if member not in members:
+        raise DataError(f"member: {member!r} not in {member_dim} {members}")
+    others = [m for m in members if m != member]
+    if not others:
+        raise DataError(f"truth: the noise floor needs at least two members; {member_dim} has {members}")
+    names = list(variables) if variables is not None else [
+        v for v in truth.data_vars if member_dim in truth[v].dims and _is_map(truth[v])
+    ]
+    held = truth[names].sel({member_dim: member}, drop=True)
+    preds = [truth[names].sel({member_dim: m}, drop=True) for m in others]
+    preds.append(truth[names].sel({member_dim: others}).mean(member_dim, skipna=False))
+    labels = [f"member {m}" for m in others] + ["mean of other members"]
+    rows = [score(p, held, variables=names, weights=weights) for p in preds]
+    return xr.concat(rows, dim=xr.DataArray(labels, dims="prediction", name="prediction"))

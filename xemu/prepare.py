@@ -1,0 +1,375 @@
+"""From a Dataset to model-ready arrays: variables checked, units, grids, seasons, NaNs.
+
+This is where the pipeline's first arrows meet (:mod:`~xemu.coords` roles and grid
+alignment, :mod:`~xemu.units` contracts, :mod:`~xemu.encoding` channels). The result,
+:class:`Prepared`, holds plain numpy arrays laid out ``(sample, time, channel, lat, lon)``
+plus the labels needed to turn predictions back into a Dataset. It knows nothing of torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .coords import align_grid, find_dim, roles
+from .metrics import area_weights
+from .encoding import ENCODINGS, encode_season
+from .errors import ConfigError, DataError, GridError
+from .units import check_units, convert_units, to_canonical, units_of
+
+__all__ = ["Prepared", "prepare", "check_variables", "check_no_nan", "month_index", "holdout_mask",
+           "to_dataset"]
+
+
+@dataclass
+class Prepared:
+    """Model-ready arrays and the labels to undo the layout.
+
+    Attributes
+    ----------
+    inputs : numpy.ndarray
+        ``(S_in, T, C, H, W)`` float32: input variables (broadcast to the target grid)
+        followed by the seasonal-encoding channels.
+    channels : list of str
+        Names of the ``C`` input channels.
+    input_sample_dims : tuple of str
+        Sample dims of ``inputs`` (product gives ``S_in``), with coords in ``sample_coords``.
+    targets : numpy.ndarray or None
+        ``(S_t, T, V, H, W)`` float32 in canonical units.
+    target_sample_dims : tuple of str
+    target_to_input : numpy.ndarray
+        ``(S_t,)``: the input sample each target sample is forced by.
+    """
+
+    inputs: np.ndarray
+    channels: list[str]
+    input_sample_dims: tuple[str, ...]
+    time: xr.DataArray
+    lat: xr.DataArray
+    lon: xr.DataArray
+    sample_coords: dict[str, xr.DataArray]
+    input_units: dict[str, str]
+    targets: np.ndarray | None = None
+    target_names: list[str] = field(default_factory=list)
+    target_sample_dims: tuple[str, ...] = ()
+    target_to_input: np.ndarray | None = None
+    target_units: dict[str, str] = field(default_factory=dict)
+    target_attrs: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def sample_labels(self, dims: Sequence[str]) -> list[dict]:
+        """One ``{dim: label}`` dict per sample, in the row order of the arrays."""
+        values = [self.sample_coords[d].values.tolist() for d in dims]
+        return [dict(zip(dims, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def check_variables(ds: xr.Dataset, names, *, argument: str) -> list[str]:
+    """Validate a list of variable names against ``ds`` (a :class:`~xemu.DataError` otherwise)."""
+    if isinstance(names, str):
+        names = [names]
+    names = list(names or [])
+    if not names:
+        raise DataError(f"{argument}: expected at least one variable name; got none")
+    unknown = [n for n in names if n not in ds.data_vars]
+    if unknown:
+        raise DataError(
+            f"{argument}: unknown variables {unknown}; the Dataset has {sorted(map(str, ds.data_vars))}"
+        )
+    if len(set(names)) != len(names):
+        raise DataError(f"{argument}: variables listed twice in {names}")
+    return names
+
+
+def month_index(time: xr.DataArray) -> np.ndarray:
+    """Months since year 0 (``12 * year + month - 1``), to find gaps in a monthly series."""
+    return (time.dt.year * 12 + time.dt.month - 1).values.astype(np.int64)
+
+
+def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None = None) -> None:
+    """Raise :class:`~xemu.DataError` with the count and location of NaNs; nothing is filled."""
+    arr = np.asarray(da.values if values is None else values)
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    where = []
+    sample = [d for d in da.dims if d not in _spatial_and_time(da)]
+    if sample:
+        per = xr.DataArray(bad, dims=da.dims).sum([d for d in da.dims if d not in sample])
+        flat = per.stack(__s=sample) if len(sample) > 1 else per.rename({sample[0]: "__s"})
+        labels = [
+            dict(zip(sample, np.atleast_1d(k).tolist() if len(sample) > 1 else [k], strict=True))
+            for k in (da[sample[0]].values if len(sample) == 1 else flat["__s"].values)
+        ]
+        for lab, n in zip(labels, flat.values.tolist(), strict=True):
+            if n:
+                where.append(f"{', '.join(f'{k}={v!r}' for k, v in lab.items())}: {n}")
+    detail = "; ".join(where[:6]) + (f"; ... ({len(where)} samples)" if len(where) > 6 else "")
+    raise DataError(
+        f"{argument}: {int(bad.sum())} NaN or infinite values of {bad.size}"
+        + (f" ({detail})" if detail else "")
+        + "; xemu fills nothing. Select the samples and months that have data, e.g. ds.sel(...)"
+    )
+
+
+def _spatial_and_time(da: xr.DataArray) -> tuple:
+    r = roles(da)
+    return tuple(d for d in (r.time, r.latitude, r.longitude) if d is not None)
+
+
+def prepare(
+    ds: xr.Dataset,
+    inputs: Sequence[str],
+    targets: Sequence[str] | None = None,
+    *,
+    encoding: str = "sincos",
+    grid_alignment: str = "position",
+    input_units: dict[str, str] | None = None,
+    grid: tuple[xr.DataArray, xr.DataArray] | None = None,
+    input_sample_dims: Sequence[str] | None = None,
+    inputs_as: str = "maps",
+) -> Prepared:
+    """Check and assemble ``inputs`` (and ``targets``) of ``ds`` into arrays.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    inputs, targets : list of str
+        Variable names. Targets must be maps with units; inputs are maps or global series
+        (broadcast to the grid), with units.
+    encoding : {"sincos", "study", "none"}
+        Seasonal channels appended to the inputs (:func:`xemu.encode_season`).
+    grid_alignment : {"position", "interp", "exact"}
+        How input maps on another grid are put on the target grid (:func:`xemu.coords.align_grid`).
+    input_units : dict, optional
+        Units the inputs must be converted to (the contract of a trained emulator).
+    grid : (lat, lon), optional
+        The target grid, when there are no targets (prediction).
+    input_sample_dims : list of str, optional
+        Sample dims of the inputs (default: the union of the inputs' own sample dims).
+    inputs_as : {"maps", "global_means"}
+        ``"maps"``: inputs ``(S_in, T, C, H, W)`` on the target grid, seasonal channels
+        appended. ``"global_means"``: ``(S_in, T, K)`` area-weighted global means of each
+        input on its own grid (global series as they are); no seasonal channels.
+
+    Returns
+    -------
+    Prepared
+    """
+    if inputs_as not in ("maps", "global_means"):
+        raise ConfigError(f"inputs_as: expected 'maps' or 'global_means'; got {inputs_as!r}")
+    if encoding not in ENCODINGS:
+        raise ConfigError(f"encoding: expected one of {sorted(ENCODINGS)}; got {encoding!r}")
+    inputs = check_variables(ds, inputs, argument="inputs")
+    target_names = check_variables(ds, targets, argument="targets") if targets is not None else []
+    both = sorted(set(inputs) & set(target_names))
+    if both:
+        raise DataError(f"inputs and targets: variables {both} are in both")
+    notes: list[str] = []
+
+    # targets: the grid, units and sample dims
+    tgt_arrays = []
+    target_units, target_attrs = {}, {}
+    if target_names:
+        check_units(ds, target_names, argument="targets")
+        first = roles(ds[target_names[0]], name=target_names[0])
+        if first.spatial is None or first.time is None:
+            raise DataError(
+                f"targets[{target_names[0]!r}]: expected a (time, latitude, longitude) map; "
+                f"got dims {ds[target_names[0]].dims}"
+            )
+        for name in target_names:
+            r = roles(ds[name], name=name)
+            if (r.time, r.latitude, r.longitude) != (first.time, first.latitude, first.longitude) or set(
+                r.sample
+            ) != set(first.sample):
+                raise GridError(
+                    f"targets[{name!r}]: dims {ds[name].dims} differ from those of "
+                    f"{target_names[0]!r} {ds[target_names[0]].dims}; all targets share one grid"
+                )
+            da = to_canonical(ds[name], name=name)
+            if "xemu_units_converted" in da.attrs and da.attrs.get("xemu_units_converted") != ds[
+                name
+            ].attrs.get("xemu_units_converted"):
+                notes.append(f"targets[{name!r}]: {da.attrs['xemu_units_converted']}")
+            target_units[name] = units_of(da)
+            target_attrs[name] = dict(da.attrs)
+            tgt_arrays.append(da)
+        time_dim, lat_dim, lon_dim = first.time, first.latitude, first.longitude
+        target_sample = first.sample
+        lat, lon = ds[lat_dim], ds[lon_dim]
+    else:
+        if grid is None:
+            raise ConfigError("grid: needed to prepare inputs without targets")
+        lat, lon = grid
+        lat_dim, lon_dim = lat.dims[0], lon.dims[0]
+        time_dim = find_dim(ds[inputs[0]], "time", name=f"inputs[{inputs[0]!r}]")
+        target_sample = ()
+    if time_dim not in ds.dims:
+        raise DataError(f"time: dimension {time_dim!r} not in the Dataset {tuple(ds.dims)}")
+    time = ds[time_dim]
+
+    # inputs: units, grids and sample dims
+    check_units(ds, inputs, argument="inputs")
+    in_units = {}
+    in_arrays = []
+    for name in inputs:
+        da = ds[name]
+        if input_units is not None:
+            da = convert_units(da, input_units[name], name=f"inputs[{name!r}]")
+        in_units[name] = units_of(da)
+        r = roles(da, name=f"inputs[{name!r}]")
+        if r.time != time_dim:
+            raise DataError(
+                f"inputs[{name!r}]: expected the time dimension {time_dim!r}; got dims {da.dims}"
+            )
+        if r.spatial is not None and inputs_as == "global_means":
+            check_no_nan(da, argument=f"inputs[{name!r}]")
+            weights = area_weights(da[r.latitude])
+            da = da.weighted(weights).mean([r.latitude, r.longitude])
+        elif r.spatial is not None and (r.latitude, r.longitude) != (lat_dim, lon_dim):
+            da = align_grid(da, xr.Dataset(coords={lat_dim: lat, lon_dim: lon}), method=grid_alignment,
+                            name=f"inputs[{name!r}]")
+            notes.append(f"inputs[{name!r}]: {da.attrs.get('xemu_grid_alignment')}")
+        elif r.spatial is not None:
+            _check_same_grid(da, lat, lon, lat_dim, lon_dim, name=f"inputs[{name!r}]")
+        extra = [d for d in r.sample if target_names and d not in target_sample]
+        if extra:
+            raise DataError(
+                f"inputs[{name!r}]: sample dims {extra} are not dims of the targets {target_sample}; "
+                f"an input cannot vary along a dim its targets lack"
+            )
+        in_arrays.append((name, da, r))
+    if input_sample_dims is None:
+        present = {d for _, _, r in in_arrays for d in r.sample}
+        order = list(target_sample) if target_names else [d for _, da, _ in in_arrays for d in da.dims]
+        input_sample_dims = tuple(dict.fromkeys(d for d in order if d in present))
+    input_sample_dims = tuple(input_sample_dims)
+    sample_coords = {d: ds[d] if d in ds.coords else xr.DataArray(np.arange(ds.sizes[d]), dims=d)
+                     for d in (*input_sample_dims, *target_sample)}
+
+    template = xr.DataArray(
+        np.zeros([ds.sizes[d] for d in input_sample_dims] + [time.size, lat.size, lon.size], np.float32),
+        dims=(*input_sample_dims, time_dim, lat_dim, lon_dim),
+        coords={time_dim: time, lat_dim: lat, lon_dim: lon,
+                **{d: sample_coords[d] for d in input_sample_dims}},
+    )
+    s_in = int(np.prod([ds.sizes[d] for d in input_sample_dims], dtype=int))
+    channels = list(inputs)
+    if inputs_as == "global_means":
+        series = template.isel({lat_dim: 0, lon_dim: 0}, drop=True)
+        x = np.empty((s_in, time.size, len(inputs)), np.float64)
+        for c, (name, da, _r) in enumerate(in_arrays):
+            values = da.broadcast_like(series).transpose(*series.dims).values
+            check_no_nan(da, argument=f"inputs[{name!r}]", values=values)
+            x[:, :, c] = values.reshape(s_in, time.size)
+    else:
+        x, channels = _input_maps(in_arrays, template, time, encoding, s_in, lat, lon, inputs)
+    prep = Prepared(
+        inputs=x,
+        channels=channels,
+        input_sample_dims=input_sample_dims,
+        time=time,
+        lat=lat,
+        lon=lon,
+        sample_coords=sample_coords,
+        input_units=in_units,
+        notes=notes,
+    )
+    return _add_targets(prep, ds, target_names, tgt_arrays, target_sample, time_dim, lat_dim, lon_dim,
+                        target_units, target_attrs)
+
+
+def _input_maps(in_arrays, template, time, encoding, s_in, lat, lon, inputs):
+    channels = list(inputs)
+    enc = encode_season(template, encoding, time=time) if encoding != "none" else None
+    n_channels = len(inputs) + (len(enc.data_vars) if enc is not None else 0)
+    x = np.empty((s_in, time.size, n_channels, lat.size, lon.size), np.float32)
+    for c, (name, da, _r) in enumerate(in_arrays):
+        values = da.broadcast_like(template).transpose(*template.dims).values
+        check_no_nan(da, argument=f"inputs[{name!r}]", values=values)
+        x[:, :, c] = values.reshape(s_in, time.size, lat.size, lon.size)
+    if enc is not None:
+        for k, name in enumerate(enc.data_vars):
+            x[:, :, len(inputs) + k] = enc[name].values[None]
+            channels.append(str(name))
+    return x, channels
+
+
+def _add_targets(prep, ds, target_names, tgt_arrays, target_sample, time_dim, lat_dim, lon_dim,
+                 target_units, target_attrs) -> Prepared:
+    time, lat, lon = prep.time, prep.lat, prep.lon
+    input_sample_dims = prep.input_sample_dims
+    if target_names:
+        s_t = int(np.prod([ds.sizes[d] for d in target_sample], dtype=int))
+        y = np.empty((s_t, time.size, len(target_names), lat.size, lon.size), np.float32)
+        order = (*target_sample, time_dim, lat_dim, lon_dim)
+        for v, da in enumerate(tgt_arrays):
+            values = da.transpose(*order).values
+            check_no_nan(da, argument=f"targets[{target_names[v]!r}]", values=values)
+            y[:, :, v] = values.reshape(s_t, time.size, lat.size, lon.size)
+        # which input sample forces each target sample
+        labels = prep.sample_labels(target_sample)
+        in_labels = prep.sample_labels(input_sample_dims)
+        lookup = {tuple(lab[d] for d in input_sample_dims): i for i, lab in enumerate(in_labels)}
+        t2i = np.array([lookup[tuple(lab[d] for d in input_sample_dims)] for lab in labels], np.int64)
+        prep.targets, prep.target_names = y, target_names
+        prep.target_sample_dims, prep.target_to_input = tuple(target_sample), t2i
+        prep.target_units, prep.target_attrs = target_units, target_attrs
+    return prep
+
+
+def _check_same_grid(da, lat, lon, lat_dim, lon_dim, *, name: str) -> None:
+    for dim, ref in ((lat_dim, lat), (lon_dim, lon)):
+        got = np.asarray(da[dim], float)
+        want = np.asarray(ref, float)
+        if got.shape != want.shape or not np.allclose(got, want, atol=1e-6):
+            raise GridError(
+                f"{name}: {dim!r} has {got.size} values in [{got.min():g}, {got.max():g}]; the "
+                f"target grid has {want.size} in [{want.min():g}, {want.max():g}]"
+            )
+
+
+def holdout_mask(p: Prepared, holdout: dict | None) -> np.ndarray:
+    """``(S_t, T)`` bool: the target months named by ``holdout``.
+
+    ``holdout`` maps target sample dims and the time dim to labels, lists of labels or
+    slices (time slices may be partial date strings), e.g.
+    ``{"ssp": "ssp370", "member_id": 0, "time": slice("2090-02", None)}``.
+    """
+    shape = (int(np.prod([p.sample_coords[d].size for d in p.target_sample_dims], dtype=int)), p.time.size)
+    if not holdout:
+        return np.zeros(shape, bool)
+    time_dim = p.time.dims[0]
+    dims = (*p.target_sample_dims, time_dim)
+    unknown = [k for k in holdout if k not in dims]
+    if unknown:
+        raise DataError(f"holdout: unknown dims {unknown}; expected some of {list(dims)}")
+    coords = {d: p.sample_coords[d].values for d in p.target_sample_dims}
+    mask = xr.DataArray(np.zeros([len(coords[d]) for d in p.target_sample_dims] + [p.time.size], bool),
+                        dims=dims, coords={**coords, time_dim: p.time.values})
+    try:
+        mask.loc[dict(holdout)] = True
+    except (KeyError, ValueError, TypeError) as err:
+        raise DataError(f"holdout: cannot select {holdout!r} ({err})") from None
+    if not mask.any():
+        raise DataError(f"holdout: {holdout!r} selects no month")
+    return mask.values.reshape(shape)
+
+
+def to_dataset(values: np.ndarray, p: Prepared, names: Sequence[str], attrs: dict[str, dict],
+               history: str) -> xr.Dataset:
+    """Turn ``(S_in, T, V, H, W)`` predictions into a Dataset on the inputs' samples, time and grid."""
+    dims = (*p.input_sample_dims, p.time.dims[0], p.lat.dims[0], p.lon.dims[0])
+    shape = [p.sample_coords[d].size for d in p.input_sample_dims] + [p.time.size, p.lat.size, p.lon.size]
+    coords = {d: p.sample_coords[d] for d in p.input_sample_dims}
+    coords.update({p.time.dims[0]: p.time, p.lat.dims[0]: p.lat, p.lon.dims[0]: p.lon})
+    out = {}
+    for v, name in enumerate(names):
+        a = {k: val for k, val in attrs[name].items() if not k.startswith("_")}
+        a["history"] = (a["history"] + "\n" if "history" in a else "") + history
+        out[name] = xr.DataArray(values[:, :, v].reshape(shape), dims=dims, coords=coords, attrs=a)
+    return xr.Dataset(out, attrs={"history": history})

@@ -1,0 +1,271 @@
+"""The training loop: device, mixed precision, progress, early stopping, checkpoints.
+
+:func:`train` knows tensors and loaders only (no xarray). Defaults: AdamW with a linear
+warm-up then cosine decay of the learning rate; CUDA when available, else CPU; bf16
+autocast on CUDA; a tqdm progress bar with the running loss; validation after every
+epoch with early stopping on the validation loss; a checkpoint written atomically after
+every epoch, from which an interrupted run resumes and ends with the same weights as an
+uninterrupted one (on CPU, bit for bit).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+__all__ = ["TrainConfig", "choose_device", "train", "atomic_torch_save", "TrainResult"]
+
+
+@dataclass
+class TrainConfig:
+    """Options of the training loop.
+
+    Attributes
+    ----------
+    epochs : int
+        Upper bound on epochs (early stopping may end sooner).
+    batch_size : int
+        Windows per step.
+    windows_per_epoch : int, optional
+        Train on a fresh seeded random subset of this many windows each epoch (all by default).
+    lr, weight_decay : float
+        AdamW's learning rate and weight decay.
+    warmup : float
+        Fraction of the steps with a linear warm-up before the cosine decay.
+    schedule : {"cosine", "constant"}
+    patience : int, optional
+        Stop after this many epochs without a better validation loss (``None``: never).
+    grad_clip : float, optional
+        Clip the gradient norm.
+    seed : int
+        Seeds initialisation, shuffling and dropout.
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    amp : bool, optional
+        bf16 autocast; by default on for CUDA, off on CPU.
+    threads : int, optional
+        ``torch.set_num_threads`` for CPU runs.
+    progress : bool
+        Show a progress bar.
+    """
+
+    epochs: int = 12
+    batch_size: int = 32
+    windows_per_epoch: int | None = 2500
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.1
+    schedule: str = "cosine"
+    patience: int | None = None
+    grad_clip: float | None = 1.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch_size: expected >= 1; got {self.epochs}, {self.batch_size}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule: expected 'cosine' or 'constant'; got {self.schedule!r}")
+        if self.windows_per_epoch is not None and self.windows_per_epoch < 1:
+            raise ConfigError(f"windows_per_epoch: expected >= 1 or None; got {self.windows_per_epoch}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the per-epoch history and timings."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val: float = math.inf
+    seconds: float = 0.0
+    data_seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def choose_device(device: str = "auto") -> torch.device:
+    """CUDA when available for ``"auto"``, else CPU; an unavailable CUDA raises :class:`~xemu.ConfigError`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
+    return dev
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr_lambda(total_steps: int, warmup: float, schedule: str) -> Callable[[int], float]:
+    warm = max(1, int(total_steps * warmup))
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    train_loader,
+    val_loader=None,
+    *,
+    config: TrainConfig,
+    checkpoint: str | os.PathLike | None = None,
+    callback: Callable[[int, dict], None] | None = None,
+    fingerprint: str = "",
+) -> TrainResult:
+    """Train ``model`` in place and leave it with the weights of the best validation epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a batch ``x`` to predictions in the units of the targets given by the loader.
+    loss_fn : callable
+        ``loss_fn(pred, batch) -> (loss, parts)``; ``batch`` is what the loader yields.
+    train_loader, val_loader : WindowLoader
+        Yield tuples whose first item is the model input.
+    config : TrainConfig
+    checkpoint : path, optional
+        Written atomically after every epoch; when it exists at the start and was made by
+        the same run (``fingerprint``), training resumes from it.
+    callback : callable, optional
+        Called as ``callback(epoch, record)`` after each epoch (after the checkpoint).
+    fingerprint : str
+        Identifies the data and configuration; a checkpoint from another run raises
+        :class:`~xemu.ConfigError` instead of being resumed.
+    """
+    from tqdm.auto import tqdm
+
+    device = choose_device(config.device)
+    amp = config.amp if config.amp is not None else device.type == "cuda"
+    if config.threads and device.type == "cpu":
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n_windows = len(train_loader.index)
+    per_epoch = min(n_windows, config.windows_per_epoch or n_windows)
+    steps_per_epoch = math.ceil(per_epoch / config.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _lr_lambda(config.epochs * steps_per_epoch, config.warmup, config.schedule)
+    )
+    result = TrainResult()
+    start_epoch = 0
+    best_state = None
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"checkpoint: {str(checkpoint)!r} was written by another run (data or configuration "
+                f"differ); remove it or choose another path"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        best_state = state.get("best_model")
+        result.history = list(state["history"])
+        result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
+        start_epoch = int(state["epoch"]) + 1
+        if state.get("done"):
+            start_epoch = config.epochs
+    bad_epochs = 0
+    if result.history and config.patience is not None:
+        bad_epochs = len(result.history) - 1 - result.best_epoch
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        if config.patience is not None and bad_epochs >= config.patience:
+            result.stopped_early = True
+            break
+        model.train()
+        order = train_loader.order(epoch)[:per_epoch]
+        bar = tqdm(range(0, order.size, config.batch_size), disable=not config.progress,
+                   desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+        total, n, data_s, t0 = 0.0, 0, 0.0, time.perf_counter()
+        for b in bar:
+            td = time.perf_counter()
+            batch = [t.to(device, non_blocking=True) if t is not None else None
+                     for t in train_loader.batch(order[b : b + config.batch_size])]
+            data_s += time.perf_counter() - td
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                pred = model(batch[0])
+            loss, _ = loss_fn(pred.float(), batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            n += 1
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        record = {"epoch": epoch, "train_loss": total / max(n, 1), "seconds": time.perf_counter() - t0,
+                  "data_seconds": data_s, "lr": float(sched.get_last_lr()[0])}
+        if val_loader is not None:
+            record["val_loss"] = evaluate_loss(model, loss_fn, val_loader, device, amp, config.batch_size)
+            if record["val_loss"] < result.best_val:
+                result.best_val, result.best_epoch = record["val_loss"], epoch
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+        result.history.append(record)
+        if checkpoint is not None:
+            atomic_torch_save(
+                {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "rng": torch.get_rng_state(), "history": result.history, "epoch": epoch,
+                 "best_epoch": result.best_epoch, "best_val": result.best_val, "best_model": best_state,
+                 "fingerprint": fingerprint, "done": epoch == config.epochs - 1},
+                checkpoint,
+            )
+        if callback is not None:
+            callback(epoch, record)
+    if val_loader is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - t_start
+    result.data_seconds = sum(r["data_seconds"] for r in result.history[start_epoch:])
+    return result
+
+
+@torch.no_grad()
+def evaluate_loss(model, loss_fn, loader, device, amp, batch_size) -> float:
+    """Mean loss over all windows of ``loader`` (model in eval mode)."""
+    model.eval()
+    total, n = 0.0, 0
+    order = np.arange(len(loader.index))
+    for b in range(0, order.size, batch_size):
+        batch = [t.to(device) if t is not None else None for t in loader.batch(order[b : b + batch_size])]
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            pred = model(batch[0])
+        loss, _ = loss_fn(pred.float(), batch)
+        total += float(loss) * batch[0].shape[0]
+        n += batch[0].shape[0]
+    model.train()
+    return total / max(n, 1)
