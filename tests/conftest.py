@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import xarray as xr
 
 import xemu
 
@@ -31,4 +32,15 @@ def store(store_path):
     return xemu.open_cse151b(store_path)
 
 
-TINY = {"conv_widths": (4, 4), "conv_strides": (2, 1), "hidden": 8, "head_hidden": 8}
+@pytest.fixture(scope="session")
+def ssp370(store_path):
+    """``ssp370.nc`` opened with plain xarray (lazy, no xemu annotation): the raw file as users see it."""
+    ds = xr.open_dataset(store_path / "ssp370.nc")
+    yield ds
+    ds.close()
+
+
+@pytest.fixture(scope="session")
+def validation(ssp370):
+    """tas and pr of ssp370 over the reference validation window (the last 120 months), loaded."""
+    return ssp370[["tas", "pr"]].isel(ssp=0, time=slice(-120, None)).load()

@@ -100,10 +100,15 @@ def cmd_demo(args) -> int:
 
 
 def _open(path, declare: list[str] | None):
-    import xemu
+    """Open a CSE 151B folder or a netCDF file; declare units where the variables have none."""
+    import xarray as xr
 
-    ds = xemu.open_cse151b(path) if path is None or Path(path).is_dir() else __import__("xarray").open_dataset(path)
+    import xemu
+    from xemu.units import units_of
+
+    ds = xemu.open_cse151b(path) if path is None or Path(path).is_dir() else xr.open_dataset(path)
     units = dict(d.split("=", 1) for d in declare or [])
+    units = {k: v for k, v in units.items() if k in ds and units_of(ds[k]) is None}
     return ds.emu.declare_units(**units) if units else ds
 
 

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from xemu.errors import ConfigError
+from xemu.evaluate import PUBLISHED, evaluate, format_table, make_split
+
+# the data README's reference rows (monthly_rmse / time_mean_rmse / time_stddev_mae), computed with numpy
+README = {
+    "linear pattern scaling (xemu)": ((1.131, 0.234, 0.171), (1.972, 0.202, 0.739), 0.736),
+    "climatology (xemu)": ((2.237, 1.868, 0.266), (2.050, 0.431, 0.836), 1.810),
+    "noise floor: member 1 as the prediction": ((1.514, 0.249, 0.112), (2.785, 0.238, 0.215), 0.595),
+    "noise floor: member 2 as the prediction": ((1.609, 0.293, 0.112), (2.873, 0.307, 0.217), 0.661),
+    "noise floor: mean of other members as the prediction": ((1.362, 0.232, 0.126), (2.466, 0.225, 0.364), 0.620),
+}
+
+
+def test_splits(store):
+    ref = make_split("reference", store)
+    assert ref.holdout == {"ssp": "ssp370", "member_id": 0, "time": slice("2090-02", None)}
+    assert ref.train == {"ssp": ["ssp126", "ssp370", "ssp585"]}
+    scen = make_split("scenario:ssp370", store)
+    assert scen.train == {"ssp": ["ssp126", "ssp585"]} and scen.holdout is None
+    mem = make_split("member:2", store)
+    assert mem.train["member_id"] == [0, 1] and mem.test["member_id"] == 2
+    with pytest.raises(ConfigError, match="split"):
+        make_split("random", store)
+
+
+def test_reference_baselines_and_noise_floor_match_the_independent_numbers(store):
+    table = evaluate(store, models=("linear", "climatology"), log=lambda *a: None)
+    for label, (tas, pr, sc) in README.items():
+        row = table.sel(model=label)
+        np.testing.assert_allclose(row.tas.values, tas, atol=1.5e-3, err_msg=label)
+        np.testing.assert_allclose(row.pr.values, pr, atol=1.5e-3, err_msg=label)
+        assert float(row.competition_score) == pytest.approx(sc, abs=1.5e-3)
+    for label in PUBLISHED:
+        assert table.model_kind.sel(model=label) == "published"
+    text = format_table(table)
+    assert "linear pattern scaling" in text and "tas monthly" in text and len(text.splitlines()) == 2 + table.sizes["model"]

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+import xemu
+from xemu.errors import ConfigError
+from xemu.training import TrainConfig, atomic_torch_save, choose_device
+
+from xemu.testing import TINY_CONFIG as TINY
+
+INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
+HOLDOUT = {"scenario": "mid", "member": 0, "time": slice("2017-01", None)}
+
+
+def _fit(ds, **kw):
+    opts = dict(epochs=3, windows_per_epoch=40, batch_size=8, progress=False, config=TINY, holdout=HOLDOUT)
+    return ds.emu.fit(INPUTS, TARGETS, **{**opts, **kw})
+
+
+def _same_weights(a, b):
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_deterministic_on_cpu(synthetic):
+    assert _same_weights(_fit(synthetic, seed=3), _fit(synthetic, seed=3))
+    assert not _same_weights(_fit(synthetic, seed=3), _fit(synthetic, seed=4))
+
+
+def test_resume_from_checkpoint_gives_the_uninterrupted_weights(synthetic, tmp_path):
+    full = _fit(synthetic, seed=1)
+    ckpt = tmp_path / "run.ckpt"
+
+    def interrupt(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill after the second epoch")
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(synthetic, seed=1, checkpoint=ckpt, callback=interrupt)
+    assert ckpt.exists() and not list(tmp_path.glob(".*tmp*"))
+    epochs_after_resume = []
+    resumed = _fit(synthetic, seed=1, checkpoint=ckpt, callback=lambda e, r: epochs_after_resume.append(e))
+    assert epochs_after_resume == [2]
+    assert _same_weights(full, resumed)
+    assert [r["train_loss"] for r in full.history] == [r["train_loss"] for r in resumed.history]
+
+
+def test_checkpoint_of_another_run_is_refused(synthetic, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    _fit(synthetic, seed=1, epochs=1, checkpoint=ckpt)
+    with pytest.raises(ConfigError, match="another run"):
+        _fit(synthetic, seed=2, epochs=1, checkpoint=ckpt)
+
+
+def test_early_stopping_and_best_epoch(synthetic):
+    em = _fit(synthetic, epochs=6, patience=1, lr=0.05, warmup=0.0, schedule="constant")
+    vals = [r["val_loss"] for r in em.history]
+    best = min(range(len(vals)), key=vals.__getitem__)
+    assert em.meta["best_epoch"] == best
+    assert len(vals) <= 6
+    if len(vals) < 6:  # stopped early: the epoch after the best did not improve
+        assert len(vals) - 1 - best >= 1
+
+
+def test_atomic_save_replaces_whole_files(tmp_path):
+    path = tmp_path / "x.pt"
+    atomic_torch_save({"a": torch.ones(2)}, path)
+    atomic_torch_save({"a": torch.zeros(2)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.zeros(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+
+
+def test_device_choice_and_guard():
+    assert choose_device("cpu").type == "cpu"
+    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            choose_device("cuda")
+
+
+def test_bad_train_options(synthetic):
+    with pytest.raises(ConfigError):
+        TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="unknown option"):
+        _fit(synthetic, epochs=1, learning_rate=1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_training_with_bf16(synthetic):
+    em = _fit(synthetic, epochs=1, device="cuda")
+    assert em.meta["device"].startswith("cuda") and em.history[0]["train_loss"] > 0
+    assert em.predict(synthetic.drop_vars(TARGETS), device="cuda").tas.notnull().all()
