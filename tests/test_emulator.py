@@ -5,7 +5,6 @@ import xarray as xr
 import xemu
 from xemu.emulator import Emulator
 from xemu.errors import DataError, GridError, NotFittedError, UnitsError
-
 from xemu.testing import TINY_CONFIG as TINY
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]

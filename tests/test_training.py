@@ -1,11 +1,9 @@
 import pytest
 import torch
 
-import xemu
 from xemu.errors import ConfigError
-from xemu.training import TrainConfig, atomic_torch_save, choose_device
-
 from xemu.testing import TINY_CONFIG as TINY
+from xemu.training import TrainConfig, atomic_torch_save, choose_device
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
 HOLDOUT = {"scenario": "mid", "member": 0, "time": slice("2017-01", None)}

@@ -88,7 +88,7 @@ def cmd_demo(args) -> int:
         scores.append(nf.sel(prediction=label, drop=True).reset_coords(drop=True))
         labels.append(f"noise floor: {label}")
     table = xr.concat(scores, dim=xr.DataArray(labels, dims="model", name="model"))
-    print(f"\nscores on the holdout (scenario 'mid', member 0, last 36 months; units K and mm/day):")
+    print("\nscores on the holdout (scenario 'mid', member 0, last 36 months; units K and mm/day):")
     print(format_table(table))
     out = Path(args.out)
     _write_netcdf(pred, out / "predictions.nc")

@@ -92,6 +92,8 @@ def is_datetime_like(values) -> bool:
 
 
 def _cf_candidates(obj: xr.DataArray | xr.Dataset, role: str) -> list[str]:
+    import cf_xarray  # noqa: F401  (registers the ``.cf`` accessor; without it nothing is found)
+
     found: list[str] = []
     try:
         found += list(obj.cf.coordinates.get(role, []))

@@ -59,7 +59,7 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
         A folder of per-scenario netCDF files (``ssp126.nc``, ...) or the original Zarr
         store. Default: ``$XEMU_CSE151B``, else ``../shared/data/cse151b``.
     chunks : dict or "auto", optional
-        Dask chunks; by default one chunk per file (lazy; nothing is read until used).
+        Dask chunks; by default the files' own chunks (lazy; nothing is read until used).
 
     Returns
     -------
@@ -90,16 +90,12 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
         files = sorted(found.glob("*.nc"))
         if not files:
             raise DataError(f"path: {str(found)!r} holds no .nc files and is not a Zarr store")
-        ds = xr.open_mfdataset(
-            [str(f) for f in files],
-            combine="by_coords",
-            join="outer",
-            compat="no_conflicts",
-            data_vars="all",
-            coords="different",
-            chunks=chunks or {},
-            parallel=False,
-        )
+        # one file per scenario (a length-1 ``ssp`` dim); ssp245 lacks the targets, so they
+        # are NaN after the outer join. Concatenating reads no data, whereas open_mfdataset's
+        # merge of the two variable groups compared every forcing across files on open.
+        parts = [xr.open_dataset(f, chunks=chunks or {}) for f in files]
+        ds = xr.concat(parts, dim="ssp", join="outer", data_vars="all", coords="minimal", compat="override")
+        ds.set_close(lambda: [part.close() for part in parts])
     return _annotate_cse151b(ds, found)
 
 

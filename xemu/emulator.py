@@ -30,7 +30,7 @@ from .errors import ConfigError, DataError, GridError, NotFittedError
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
 from .prepare import Prepared, holdout_mask, month_index, prepare, to_dataset
-from .training import TrainConfig, TrainResult, atomic_torch_save, choose_device, train
+from .training import TrainConfig, TrainResult, choose_device, train
 from .windows import WindowLoader, define_windows
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .coords import find_dim, is_datetime_like
-from .errors import CoordinateError, ConfigError
+from .errors import ConfigError, CoordinateError
 
 __all__ = ["month_of", "encode_season", "ENCODINGS"]
 
@@ -90,8 +90,7 @@ def encode_season(
         time = obj[tdim]
     lat_dim = find_dim(obj, "latitude", name="encode_season")
     lon_dim = find_dim(obj, "longitude", name="encode_season")
-    lat, lon = obj[lat_dim], obj[lon_dim]
-    lat = lat.reset_coords(drop=True) if isinstance(lat, xr.DataArray) else lat
+    lat = obj[lat_dim].reset_coords(drop=True)
     phase = 2 * np.pi * (month_of(time) - 1) / 12.0
     sign = np.sign(lat)
     ones = xr.ones_like(obj[lon_dim], dtype=np.float32)

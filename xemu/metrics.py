@@ -90,6 +90,12 @@ def _dims(
             raise DataError(
                 f"pred: size {pred.sizes[d]} along {d!r} differs from truth's {truth.sizes[d]}"
             )
+        if d in pred.indexes and d in truth.indexes and not pred.indexes[d].equals(truth.indexes[d]):
+            raise DataError(
+                f"pred: coordinate {d!r} differs from truth's (pred {pred[d].values[[0, -1]].tolist()}, "
+                f"truth {truth[d].values[[0, -1]].tolist()} at the ends); select the same labels, "
+                f"e.g. pred.sel({d}=truth.{d})"
+            )
     extra = [dim] if isinstance(dim, str) else list(dim or [])
     for d in extra:
         if d not in truth.dims:
@@ -126,6 +132,7 @@ def monthly_rmse(
     >>> round(float(monthly_rmse(ds.tas + 1.0, ds.tas).max()), 4)
     1.0
     """
+    pred, truth = _float64(pred), _float64(truth)
     time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     err = (w * (pred - truth) ** 2).mean([time, lat, lon, *extra], skipna=False)
     return _named(np.sqrt(err), "monthly_rmse", truth)
@@ -147,6 +154,7 @@ def time_mean_rmse(
     >>> round(float(time_mean_rmse(ds.tas - 2.0, ds.tas).max()), 4)
     2.0
     """
+    pred, truth = _float64(pred), _float64(truth)
     time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     diff = pred.mean(time, skipna=False) - truth.mean(time, skipna=False)
     err = (w * diff**2).mean([lat, lon, *extra], skipna=False)
@@ -169,10 +177,16 @@ def time_stddev_mae(
     >>> round(float(time_stddev_mae(ds.tas + 5.0, ds.tas).max()), 4)  # a shift keeps the std
     0.0
     """
+    pred, truth = _float64(pred), _float64(truth)
     time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     diff = pred.std(time, ddof=0, skipna=False) - truth.std(time, ddof=0, skipna=False)
     err = (w * abs(diff)).mean([lat, lon, *extra], skipna=False)
     return _named(err, "time_stddev_mae", truth)
+
+
+def _float64(da: xr.DataArray) -> xr.DataArray:
+    # float32 time means of fields like tas (~290 K) lose digits the metrics need
+    return da.astype(np.float64) if da.dtype.kind == "f" and da.dtype.itemsize < 8 else da
 
 
 def _is_map(da: xr.DataArray) -> bool:
@@ -295,6 +309,7 @@ def nrmse(
     >>> nrmse(ds.tas, ds.tas).sel(nrmse="total").max().item()
     0.0
     """
+    pred, truth = _float64(pred), _float64(truth)
     time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     space = [lat, lon]
     norm = abs((w * truth.mean(time, skipna=False)).mean(space + extra, skipna=False))

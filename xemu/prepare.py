@@ -16,9 +16,9 @@ import numpy as np
 import xarray as xr
 
 from .coords import align_grid, find_dim, roles
-from .metrics import area_weights
 from .encoding import ENCODINGS, encode_season
 from .errors import ConfigError, DataError, GridError
+from .metrics import area_weights
 from .units import check_units, convert_units, to_canonical, units_of
 
 __all__ = ["Prepared", "prepare", "check_variables", "check_no_nan", "month_index", "holdout_mask",
@@ -95,18 +95,19 @@ def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None =
     bad = ~np.isfinite(arr)
     if not bad.any():
         return
+    if values is not None:  # ``values`` may be transposed or broadcast: locate on ``da`` itself
+        own = ~np.isfinite(np.asarray(da.values))
+        if own.any():
+            bad = own
     where = []
     sample = [d for d in da.dims if d not in _spatial_and_time(da)]
-    if sample:
+    if sample and bad.shape == da.shape:
         per = xr.DataArray(bad, dims=da.dims).sum([d for d in da.dims if d not in sample])
-        flat = per.stack(__s=sample) if len(sample) > 1 else per.rename({sample[0]: "__s"})
-        labels = [
-            dict(zip(sample, np.atleast_1d(k).tolist() if len(sample) > 1 else [k], strict=True))
-            for k in (da[sample[0]].values if len(sample) == 1 else flat["__s"].values)
-        ]
-        for lab, n in zip(labels, flat.values.tolist(), strict=True):
-            if n:
-                where.append(f"{', '.join(f'{k}={v!r}' for k, v in lab.items())}: {n}")
+        per = per.transpose(*sample).values
+        labels = [da[d].values.tolist() if d in da.coords else list(range(da.sizes[d])) for d in sample]
+        for idx in zip(*np.nonzero(per), strict=True):
+            lab = ", ".join(f"{d}={labels[i][j]!r}" for i, (d, j) in enumerate(zip(sample, idx, strict=True)))
+            where.append(f"{lab}: {int(per[idx])}")
     detail = "; ".join(where[:6]) + (f"; ... ({len(where)} samples)" if len(where) > 6 else "")
     raise DataError(
         f"{argument}: {int(bad.sum())} NaN or infinite values of {bad.size}"

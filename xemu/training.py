@@ -44,6 +44,10 @@ class TrainConfig:
     schedule : {"cosine", "constant"}
     patience : int, optional
         Stop after this many epochs without a better validation loss (``None``: never).
+    restore_best : bool
+        End with the weights of the epoch with the best validation loss (else the last
+        epoch's). ``xemu evaluate`` turns it off when the validation months are also the
+        test months, so that no choice is made by looking at the test.
     grad_clip : float, optional
         Clip the gradient norm.
     seed : int
@@ -66,6 +70,7 @@ class TrainConfig:
     warmup: float = 0.1
     schedule: str = "cosine"
     patience: int | None = None
+    restore_best: bool = True
     grad_clip: float | None = 1.0
     seed: int = 0
     device: str = "auto"
@@ -247,7 +252,7 @@ def train(
             )
         if callback is not None:
             callback(epoch, record)
-    if val_loader is not None and best_state is not None:
+    if config.restore_best and val_loader is not None and best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - t_start
     result.data_seconds = sum(r["data_seconds"] for r in result.history[start_epoch:])

@@ -158,6 +158,11 @@ def check_units(
     {'tas': 'K', 'pr': 'mm/day'}
     """
     variables = list(variables)
+    unknown = [v for v in variables if v not in ds.variables]
+    if unknown:
+        raise UnitsError(
+            f"{argument}: no variables {unknown} in the Dataset; it has {sorted(map(str, ds.data_vars))}"
+        )
     missing = [v for v in variables if units_of(ds[v]) is None]
     if missing:
         hint = ", ".join(f'{v}="..."' for v in missing)

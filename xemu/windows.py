@@ -260,9 +260,17 @@ def windows(ds, inputs, targets=None, *, length: int = 12, stride: int = 1,
     >>> tuple(x.shape), tuple(y.shape)
     ((2, 12, 4, 4, 6), (2, 12, 2, 4, 6))
     """
+    from .coords import roles
     from .prepare import month_index, prepare
 
-    p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
+    grid = None
+    if targets is None:  # no target grid: the inputs go on the grid of their first map
+        for name in [inputs] if isinstance(inputs, str) else list(inputs):
+            r = roles(ds[name], name=name) if name in ds.data_vars else None
+            if r is not None and r.spatial is not None:
+                grid = (ds[r.latitude], ds[r.longitude])
+                break
+    p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment, grid=grid)
     n_samples = (p.targets if p.targets is not None else p.inputs).shape[0]
     valid = np.ones((n_samples, p.time.size), bool)
     index = define_windows(valid, month_index(p.time), length=length, stride=stride, argument="ds")
