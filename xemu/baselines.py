@@ -21,8 +21,8 @@ import numpy as np
 import xarray as xr
 
 from .encoding import month_of
-from .errors import DataError, GridError, NotFittedError
-from .prepare import Prepared, holdout_mask, prepare, to_dataset
+from .errors import DataError, NotFittedError
+from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset
 
 __all__ = ["LinearPatternScaling", "Climatology", "BASELINES"]
 
@@ -54,6 +54,17 @@ class _Baseline:
             "training_selection": _describe_selection(p, holdout),
         }
 
+    def _set_params(self, params: xr.Dataset, p: Prepared, holdout, grid_alignment):
+        """Keep ``params`` with the month and grid coordinates and the metadata, and return self."""
+        lat, lon = p.lat, p.lon
+        params = params.assign_coords({"month": np.arange(1, 13), lat.dims[0]: lat.values, lon.dims[0]: lon.values})
+        params[lat.dims[0]].attrs = dict(lat.attrs)
+        params[lon.dims[0]].attrs = dict(lon.attrs)
+        params.attrs = {"xemu_meta": json.dumps(self._meta(p, holdout, grid_alignment)),
+                        "xemu_lat": lat.dims[0], "xemu_lon": lon.dims[0], "xemu_kind": self.kind}
+        self.params = params
+        return self
+
     def _check_fitted(self):
         if self.params is None:
             raise NotFittedError(f"{type(self).__name__}: predict called before fit (or load)")
@@ -79,15 +90,9 @@ class _Baseline:
         self._check_fitted()
         meta = self.meta
         lat, lon = self._grid()
-        p = prepare(ds, meta["inputs"], None, encoding="none", inputs_as="global_means",
-                    input_units=meta["input_units"], grid=(lat, lon), grid_alignment=meta["grid_alignment"])
-        for name, ref in (("latitude", lat), ("longitude", lon)):
-            if ref.dims[0] in ds.coords and not np.allclose(ds[ref.dims[0]].values, ref.values, atol=1e-6):
-                raise GridError(
-                    f"ds: {name} {ref.dims[0]!r} differs from the grid the {self.kind} baseline was "
-                    f"fitted on ({ref.size} values in [{float(ref.min()):g}, {float(ref.max()):g}])"
-                )
-        return p
+        check_grid(ds, lat, lon, who=f"the {self.kind} baseline")
+        return prepare(ds, meta["inputs"], None, encoding="none", inputs_as="global_means",
+                       input_units=meta["input_units"], grid=(lat, lon), grid_alignment=meta["grid_alignment"])
 
     def predict(self, ds: xr.Dataset) -> xr.Dataset:
         """Predict the targets for the inputs of ``ds``: a Dataset on its samples, time and grid.
@@ -182,15 +187,9 @@ class LinearPatternScaling(_Baseline):
             {**data,
              "input_mean": ("input", mean, {"long_name": "training mean of the global-mean inputs"}),
              "input_std": ("input", std, {"long_name": "training std of the global-mean inputs"})},
-            coords={"month": np.arange(1, 13), "term": terms, "input": list(p.input_units),
-                    lat.dims[0]: lat.values, lon.dims[0]: lon.values},
+            coords={"term": terms, "input": list(p.input_units)},
         )
-        params[lat.dims[0]].attrs = dict(lat.attrs)
-        params[lon.dims[0]].attrs = dict(lon.attrs)
-        params.attrs = {"xemu_meta": json.dumps(self._meta(p, holdout, grid_alignment)),
-                        "xemu_lat": lat.dims[0], "xemu_lon": lon.dims[0], "xemu_kind": self.kind}
-        self.params = params
-        return self
+        return self._set_params(params, p, holdout, grid_alignment)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
@@ -236,12 +235,7 @@ class Climatology(_Baseline):
             data[f"mean_{name}"] = xr.DataArray(
                 means, dims=("month", lat.dims[0], lon.dims[0]),
                 attrs={"long_name": f"training climatology of {name}", "units": p.target_units[name]})
-        params = xr.Dataset(data, coords={"month": np.arange(1, 13), lat.dims[0]: lat.values,
-                                          lon.dims[0]: lon.values})
-        params.attrs = {"xemu_meta": json.dumps(self._meta(p, holdout, grid_alignment)),
-                        "xemu_lat": lat.dims[0], "xemu_lon": lon.dims[0], "xemu_kind": self.kind}
-        self.params = params
-        return self
+        return self._set_params(xr.Dataset(data), p, holdout, grid_alignment)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32: the climatology of each month, for every sample."""

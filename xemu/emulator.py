@@ -26,10 +26,10 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
-from .errors import ConfigError, DataError, GridError, NotFittedError
+from .errors import ConfigError, DataError, NotFittedError
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
-from .prepare import Prepared, holdout_mask, month_index, prepare, to_dataset
+from .prepare import Prepared, check_grid, holdout_mask, month_index, prepare, to_dataset
 from .training import TrainConfig, TrainResult, choose_device, train
 from .windows import WindowLoader, define_windows
 
@@ -103,14 +103,7 @@ class Emulator:
 
     def _prepare_inputs(self, ds: xr.Dataset) -> Prepared:
         lat, lon = self._grid()
-        for ref in (lat, lon):
-            dim = ref.dims[0]
-            if dim in ds.dims and (ds.sizes[dim] != ref.size or not np.allclose(ds[dim].values, ref.values, atol=1e-6)):
-                raise GridError(
-                    f"ds: grid {dim!r} has {ds.sizes[dim]} values in [{float(ds[dim].min()):g}, "
-                    f"{float(ds[dim].max()):g}]; the emulator was trained on {ref.size} in "
-                    f"[{float(ref.min()):g}, {float(ref.max()):g}]"
-                )
+        check_grid(ds, lat, lon, who="the emulator")
         m = self.meta
         return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
                        input_units=m["input_units"], grid=(lat, lon))
@@ -165,10 +158,7 @@ class Emulator:
             mean = np.asarray(self.meta["target_mean"], np.float32)
             return np.broadcast_to(mean[None, None, :, None, None],
                                    (p.inputs.shape[0], p.time.size, len(mean), p.lat.size, p.lon.size))
-        bp = self.baseline._prepare_predict(ds)
-        if bp.input_sample_dims != p.input_sample_dims:
-            bp = self.baseline._prepare_predict(ds)  # pragma: no cover - same Dataset, same dims
-        return self.baseline.predict_arrays(bp)
+        return self.baseline.predict_arrays(self.baseline._prepare_predict(ds))
 
     def _history(self) -> str:
         from . import __version__

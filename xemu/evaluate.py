@@ -166,9 +166,11 @@ def evaluate(
                 "measured", pred)
         elif name == "cnn-gru":
             for seed in seeds:
-                # the reference protocol validates on its test months: monitor them, choose nothing by them
-                opts = {"progress": False, "restore_best": sp.holdout != sp.test, **dict(fit_options or {}),
-                        "seed": seed}
+                # the reference protocol validates on its test months: monitor them, choose nothing
+                # by them (no early stopping, no best-epoch weights): the last epoch is reported
+                peek = sp.holdout == sp.test
+                opts = {"progress": False, **({"restore_best": False, "patience": None} if peek else {}),
+                        **dict(fit_options or {}), "seed": seed}
                 t0 = time.perf_counter()
                 em = fit(train_ds, inputs, list(targets), holdout=sp.holdout, **opts)
                 seconds = time.perf_counter() - t0

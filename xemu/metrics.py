@@ -77,9 +77,8 @@ def area_weights(lat: xr.DataArray, kind: str = "cos") -> xr.DataArray:
     )
 
 
-def _dims(
-    pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | None, weights
-) -> tuple[str, str, str, list[str], xr.DataArray]:
+def _dims(pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | None, weights) -> tuple:
+    """Check ``pred`` against ``truth``; return both in float64, the dims to reduce and the weights."""
     time = find_dim(truth, "time", name="truth")
     lat = find_dim(truth, "latitude", name="truth")
     lon = find_dim(truth, "longitude", name="truth")
@@ -104,7 +103,7 @@ def _dims(
         weights = area_weights(truth[lat])
     elif isinstance(weights, str):
         weights = area_weights(truth[lat], kind=weights)
-    return time, lat, lon, extra, weights
+    return _float64(pred), _float64(truth), time, lat, lon, extra, weights
 
 
 def monthly_rmse(
@@ -132,8 +131,7 @@ def monthly_rmse(
     >>> round(float(monthly_rmse(ds.tas + 1.0, ds.tas).max()), 4)
     1.0
     """
-    pred, truth = _float64(pred), _float64(truth)
-    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     err = (w * (pred - truth) ** 2).mean([time, lat, lon, *extra], skipna=False)
     return _named(np.sqrt(err), "monthly_rmse", truth)
 
@@ -154,8 +152,7 @@ def time_mean_rmse(
     >>> round(float(time_mean_rmse(ds.tas - 2.0, ds.tas).max()), 4)
     2.0
     """
-    pred, truth = _float64(pred), _float64(truth)
-    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     diff = pred.mean(time, skipna=False) - truth.mean(time, skipna=False)
     err = (w * diff**2).mean([lat, lon, *extra], skipna=False)
     return _named(np.sqrt(err), "time_mean_rmse", truth)
@@ -177,8 +174,7 @@ def time_stddev_mae(
     >>> round(float(time_stddev_mae(ds.tas + 5.0, ds.tas).max()), 4)  # a shift keeps the std
     0.0
     """
-    pred, truth = _float64(pred), _float64(truth)
-    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     diff = pred.std(time, ddof=0, skipna=False) - truth.std(time, ddof=0, skipna=False)
     err = (w * abs(diff)).mean([lat, lon, *extra], skipna=False)
     return _named(err, "time_stddev_mae", truth)
@@ -309,8 +305,7 @@ def nrmse(
     >>> nrmse(ds.tas, ds.tas).sel(nrmse="total").max().item()
     0.0
     """
-    pred, truth = _float64(pred), _float64(truth)
-    time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     space = [lat, lon]
     norm = abs((w * truth.mean(time, skipna=False)).mean(space + extra, skipna=False))
     tm = pred.mean(time, skipna=False) - truth.mean(time, skipna=False)

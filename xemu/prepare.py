@@ -22,7 +22,7 @@ from .metrics import area_weights
 from .units import check_units, convert_units, to_canonical, units_of
 
 __all__ = ["Prepared", "prepare", "check_variables", "check_no_nan", "month_index", "holdout_mask",
-           "to_dataset"]
+           "to_dataset", "check_grid"]
 
 
 @dataclass
@@ -374,3 +374,15 @@ def to_dataset(values: np.ndarray, p: Prepared, names: Sequence[str], attrs: dic
         a["history"] = (a["history"] + "\n" if "history" in a else "") + history
         out[name] = xr.DataArray(values[:, :, v].reshape(shape), dims=dims, coords=coords, attrs=a)
     return xr.Dataset(out, attrs={"history": history})
+
+
+def check_grid(ds: xr.Dataset, lat: xr.DataArray, lon: xr.DataArray, *, who: str) -> None:
+    """Raise :class:`~xemu.GridError` when ``ds`` has the grid's dims with other coordinates."""
+    for ref in (lat, lon):
+        dim = ref.dims[0]
+        if dim in ds.dims and (ds.sizes[dim] != ref.size or not np.allclose(ds[dim].values, ref.values, atol=1e-6)):
+            raise GridError(
+                f"ds: grid {dim!r} has {ds.sizes[dim]} values in [{float(ds[dim].min()):g}, "
+                f"{float(ds[dim].max()):g}]; {who} was trained on {ref.size} in "
+                f"[{float(ref.min()):g}, {float(ref.max()):g}]"
+            )

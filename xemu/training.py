@@ -43,7 +43,8 @@ class TrainConfig:
         Fraction of the steps with a linear warm-up before the cosine decay.
     schedule : {"cosine", "constant"}
     patience : int, optional
-        Stop after this many epochs without a better validation loss (``None``: never).
+        With validation months, stop after this many epochs without a better validation
+        loss (``None``: never).
     restore_best : bool
         End with the weights of the epoch with the best validation loss (else the last
         epoch's). ``xemu evaluate`` turns it off when the validation months are also the
@@ -69,7 +70,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup: float = 0.1
     schedule: str = "cosine"
-    patience: int | None = None
+    patience: int | None = 4
     restore_best: bool = True
     grad_clip: float | None = 1.0
     seed: int = 0
