@@ -24,8 +24,9 @@ def test_deterministic_on_cpu(synthetic):
     assert not _same_weights(_fit(synthetic, seed=3), _fit(synthetic, seed=4))
 
 
-def test_resume_from_checkpoint_gives_the_uninterrupted_weights(synthetic, tmp_path):
-    full = _fit(synthetic, seed=1)
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_resume_from_checkpoint_gives_the_uninterrupted_weights(synthetic, tmp_path, ema):
+    full = _fit(synthetic, seed=1, ema=ema)
     ckpt = tmp_path / "run.ckpt"
 
     def interrupt(epoch, record):
@@ -33,10 +34,11 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_weights(synthetic, tmp_p
             raise KeyboardInterrupt("simulated kill after the second epoch")
 
     with pytest.raises(KeyboardInterrupt):
-        _fit(synthetic, seed=1, checkpoint=ckpt, callback=interrupt)
+        _fit(synthetic, seed=1, checkpoint=ckpt, callback=interrupt, ema=ema)
     assert ckpt.exists() and not list(tmp_path.glob(".*tmp*"))
     epochs_after_resume = []
-    resumed = _fit(synthetic, seed=1, checkpoint=ckpt, callback=lambda e, r: epochs_after_resume.append(e))
+    resumed = _fit(synthetic, seed=1, checkpoint=ckpt, ema=ema,
+                   callback=lambda e, r: epochs_after_resume.append(e))
     assert epochs_after_resume == [2]
     assert _same_weights(full, resumed)
     assert [r["train_loss"] for r in full.history] == [r["train_loss"] for r in resumed.history]
@@ -87,3 +89,11 @@ def test_cuda_training_with_bf16(synthetic):
     em = _fit(synthetic, epochs=1, device="cuda")
     assert em.meta["device"].startswith("cuda") and em.history[0]["train_loss"] > 0
     assert em.predict(synthetic.drop_vars(TARGETS), device="cuda").tas.notnull().all()
+
+
+def test_ema_weights_are_the_average_not_the_last_step(synthetic):
+    kw = dict(seed=2, restore_best=False, epochs=2)
+    raw, averaged = _fit(synthetic, **kw), _fit(synthetic, ema=0.5, **kw)
+    assert not _same_weights(raw, averaged)
+    with pytest.raises(ConfigError, match="ema"):
+        TrainConfig(ema=1.5)

@@ -49,6 +49,10 @@ class TrainConfig:
         End with the weights of the epoch with the best validation loss (else the last
         epoch's). ``xemu evaluate`` turns it off when the validation months are also the
         test months, so that no choice is made by looking at the test.
+    ema : float, optional
+        Keep an exponential moving average of the weights (and batch-norm statistics)
+        with this decay per step, e.g. 0.99; validation and the final model use it. It
+        smooths the step-to-step noise of the last epochs.
     grad_clip : float, optional
         Clip the gradient norm.
     seed : int
@@ -72,6 +76,7 @@ class TrainConfig:
     schedule: str = "cosine"
     patience: int | None = 4
     restore_best: bool = True
+    ema: float | None = None
     grad_clip: float | None = 1.0
     seed: int = 0
     device: str = "auto"
@@ -84,6 +89,8 @@ class TrainConfig:
             raise ConfigError(f"epochs and batch_size: expected >= 1; got {self.epochs}, {self.batch_size}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule: expected 'cosine' or 'constant'; got {self.schedule!r}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ConfigError(f"ema: expected a decay in (0, 1) or None; got {self.ema}")
         if self.windows_per_epoch is not None and self.windows_per_epoch < 1:
             raise ConfigError(f"windows_per_epoch: expected >= 1 or None; got {self.windows_per_epoch}")
 
@@ -185,6 +192,7 @@ def train(
     result = TrainResult()
     start_epoch = 0
     best_state = None
+    ema = _Ema(model, config.ema) if config.ema else None
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if state.get("fingerprint") != fingerprint:
@@ -197,6 +205,8 @@ def train(
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         best_state = state.get("best_model")
+        if ema is not None:
+            ema.load(state["ema"])
         result.history = list(state["history"])
         result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
         start_epoch = int(state["epoch"]) + 1
@@ -229,35 +239,77 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             total += float(loss.detach())
             n += 1
             bar.set_postfix(loss=f"{total / n:.4f}")
         record = {"epoch": epoch, "train_loss": total / max(n, 1), "seconds": time.perf_counter() - t0,
                   "data_seconds": data_s, "lr": float(sched.get_last_lr()[0])}
         if val_loader is not None:
-            record["val_loss"] = evaluate_loss(model, loss_fn, val_loader, device, amp, config.batch_size)
-            if record["val_loss"] < result.best_val:
-                result.best_val, result.best_epoch = record["val_loss"], epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
+            with _weights(model, ema):
+                record["val_loss"] = evaluate_loss(model, loss_fn, val_loader, device, amp, config.batch_size)
+                improved = record["val_loss"] < result.best_val
+                if improved:
+                    result.best_val, result.best_epoch = record["val_loss"], epoch
+                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            bad_epochs = 0 if improved else bad_epochs + 1
         result.history.append(record)
         if checkpoint is not None:
             atomic_torch_save(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "rng": torch.get_rng_state(), "history": result.history, "epoch": epoch,
                  "best_epoch": result.best_epoch, "best_val": result.best_val, "best_model": best_state,
-                 "fingerprint": fingerprint, "done": epoch == config.epochs - 1},
+                 "fingerprint": fingerprint, "done": epoch == config.epochs - 1,
+                 "ema": ema.state if ema is not None else None},
                 checkpoint,
             )
         if callback is not None:
             callback(epoch, record)
     if config.restore_best and val_loader is not None and best_state is not None:
         model.load_state_dict(best_state)
+    elif ema is not None:
+        model.load_state_dict(ema.state)
     result.seconds = time.perf_counter() - t_start
     result.data_seconds = sum(r["data_seconds"] for r in result.history[start_epoch:])
     return result
+
+
+class _Ema:
+    """Exponential moving average of a model's floating-point state (weights and BN statistics)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.state[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+            else:
+                self.state[k].copy_(v)
+
+    def load(self, state: dict) -> None:
+        for k, v in state.items():
+            self.state[k].copy_(v)
+
+
+class _weights:
+    """Context manager: the model holds the EMA weights inside, its own weights after."""
+
+    def __init__(self, model: torch.nn.Module, ema: _Ema | None):
+        self.model, self.ema, self.saved = model, ema, None
+
+    def __enter__(self):
+        if self.ema is not None:
+            self.saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict(self.ema.state)
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            self.model.load_state_dict(self.saved)
+        return False
 
 
 @torch.no_grad()
