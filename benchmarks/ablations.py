@@ -29,6 +29,7 @@ VARIANTS: dict[str, dict] = {
     "study-encoding": {"encoding": "study"},
     "no-encoding": {"encoding": "none"},
     "aerosols-as-global-means": {"_aerosols": "global"},
+    "ema-weights": {"ema": 0.99},
 }
 
 
