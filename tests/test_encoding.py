@@ -120,13 +120,17 @@ def test_dataset_and_dataarray_agree_and_time_override(synthetic):
     np.testing.assert_allclose(north, np.cos(2 * np.pi * np.arange(6, 12) / 12), atol=1e-6)
 
 
-def test_encoding_on_the_real_grid(ssp370):
+def test_encoding_on_the_real_grid(ssp370, store):
     tas = ssp370["tas"].isel(ssp=0, member_id=0, time=slice(0, 12))
     enc = encode_season(tas, "sincos")
     assert enc["season_cos"].dims == ("time", "y", "x")
     # January (month 1) at the southernmost row: -cos(0) = -1; at the northernmost: +1
     assert float(enc["season_cos"].isel(time=0, y=0, x=0)) == -1.0
     assert float(enc["season_cos"].isel(time=0, y=-1, x=0)) == 1.0
+    # the annotated store holds two grids (inputs on latitude/longitude, targets on y/x)
+    with pytest.raises(CoordinateError, match=r"more than one latitude.*ds\['tas'\]\.emu\.encode_season"):
+        store.emu.encode_season()
+    assert store["tas"].emu.encode_season()["season_cos"].dims == ("time", "y", "x")
 
 
 def test_month_of_rejects_non_dates():

@@ -54,6 +54,16 @@ def test_pr_mass_flux_to_mm_per_day(dtype):
     assert out.values[2] == 0.0  # zero stays zero
 
 
+def test_pr_mm_per_day_back_to_mass_flux():
+    pr = series([0.864, 8.64, 0.0], "mm/day", "pr", np.float64)
+    out = convert_units(pr, "kg m-2 s-1")
+    np.testing.assert_allclose(out.values, [1e-5, 1e-4, 0.0], rtol=1e-12)
+    assert out.attrs["units"] == "kg m-2 s-1"
+    assert "density" in out.attrs["xemu_units_converted"]
+    back = convert_units(out, "mm/day")
+    np.testing.assert_allclose(back.values, pr.values, rtol=1e-12)
+
+
 def test_same_dimension_conversion_has_no_density_note():
     out = convert_units(series([1.0], "mm s-1"), "mm/day")
     assert float(out[0]) == pytest.approx(86400.0)

@@ -193,7 +193,10 @@ def _canonical_for(name: str, da: xr.DataArray) -> str | None:
 def _convertible(src, dst) -> bool:
     if src.dimensionality == dst.dimensionality:
         return True
-    return _per_density(1, src).dimensionality == dst.dimensionality
+    return dst.dimensionality in (
+        _per_density(1, src).dimensionality,
+        _times_density(1, src).dimensionality,
+    )
 
 
 def _per_density(value, unit):
@@ -201,10 +204,15 @@ def _per_density(value, unit):
     return ureg.Quantity(value, unit) / ureg.Quantity(WATER_DENSITY_KG_M3, "kg m-3")
 
 
+def _times_density(value, unit):
+    ureg = get_registry()
+    return ureg.Quantity(value, unit) * ureg.Quantity(WATER_DENSITY_KG_M3, "kg m-3")
+
+
 def convert_units(da: xr.DataArray, units: str, *, name: str | None = None) -> xr.DataArray:
     """Convert ``da`` to ``units`` and record the conversion in its attrs.
 
-    A mass flux (kg m-2 s-1) converts to a depth rate (mm/day) through
+    A mass flux (kg m-2 s-1) converts to a depth rate (mm/day) and back through
     :data:`WATER_DENSITY`. Equal units return ``da`` unchanged.
 
     Examples
@@ -228,7 +236,10 @@ def convert_units(da: xr.DataArray, units: str, *, name: str | None = None) -> x
         factor_q = ureg.Quantity(1.0, src)
         how = ""
     elif _per_density(1.0, src).dimensionality == dst.dimensionality:
-        factor_q = _per_density(1.0, src)
+        factor_q = _per_density(1.0, src)  # mass flux -> depth rate
+        how = " through the density of liquid water (1000 kg m-3)"
+    elif _times_density(1.0, src).dimensionality == dst.dimensionality:
+        factor_q = _times_density(1.0, src)  # depth rate -> mass flux
         how = " through the density of liquid water (1000 kg m-3)"
     else:
         raise UnitsError(
