@@ -33,6 +33,7 @@ def test_nan_in_targets_says_how_many_and_where(synthetic):
     assert "scenario='low', member=0: 1" in msg
     assert "scenario='mid', member=2: 2" in msg
     assert "scenario='high'" not in msg and "member=1" not in msg
+    assert "time: 3 of 36 steps, 2015-01-01 .. 2015-06-01" in msg  # months 0, 3 and 5
     assert "fills nothing" in msg
 
 
@@ -40,14 +41,24 @@ def test_nan_report_with_time_between_sample_dims(synthetic):
     """The store's layout (ssp, time, member_id, y, x): the report must still name the right sample."""
     ds = with_values(synthetic, "tas", lambda v: v.__setitem__((2, 1, 7, 3, 4), np.nan))
     ds = ds.assign(tas=ds["tas"].transpose("scenario", "time", "member", "lat", "lon"))
-    with pytest.raises(DataError, match=r"1 NaN or infinite values of \d+ \(scenario='high', member=1: 1\)"):
+    with pytest.raises(DataError, match=r"1 NaN or infinite values of \d+ \(scenario='high', member=1: 1; time: 1 of 36 steps, 2015-08-01\)"):
         prepare(ds, ["CO2"], ["tas"])
+
+
+def test_nan_report_for_a_single_map_series_names_the_months(synthetic):
+    from xemu.prepare import check_no_nan
+
+    tas = synthetic["tas"].isel(scenario=0, member=1).copy(deep=True)  # (time, lat, lon): no sample dims
+    tas[4, 0, 0] = np.nan
+    tas[10, 2, 2] = np.nan
+    with pytest.raises(DataError, match=r"^x: 2 NaN or infinite values of 3456 \(time: 2 of 36 steps, 2015-05-01 \.\. 2015-11-01\)"):
+        check_no_nan(tas, argument="x")
 
 
 def test_nan_in_an_input_is_reported(synthetic):
     ds = with_values(synthetic, "CO2", lambda v: v.__setitem__((1, 5), np.nan))  # a global series
     with pytest.raises(
-        DataError, match=r"inputs\['CO2'\]: 1 NaN or infinite values of 108 \(scenario='mid': 1\)"
+        DataError, match=r"inputs\['CO2'\]: 1 NaN or infinite values of 108 \(scenario='mid': 1; time: 1 of 36 steps, 2015-06-01\)"
     ):
         prepare(ds, ["CO2", "SO2"], ["tas"])
     with pytest.raises(DataError, match=r"inputs\['CO2'\]: 1 NaN"):

@@ -109,11 +109,21 @@ def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None =
             lab = ", ".join(f"{d}={labels[i][j]!r}" for i, (d, j) in enumerate(zip(sample, idx, strict=True)))
             where.append(f"{lab}: {int(per[idx])}")
     detail = "; ".join(where[:6]) + (f"; ... ({len(where)} samples)" if len(where) > 6 else "")
+    tdim = roles(da).time
+    if tdim is not None and bad.shape == da.shape:
+        months = xr.DataArray(bad, dims=da.dims).any([d for d in da.dims if d != tdim]).values
+        stamps = [_date_label(t) for t in np.asarray(da[tdim].values)[months]]
+        span = stamps[0] if len(stamps) == 1 else f"{stamps[0]} .. {stamps[-1]}"
+        detail = (detail + "; " if detail else "") + f"{tdim}: {len(stamps)} of {da.sizes[tdim]} steps, {span}"
     raise DataError(
         f"{argument}: {int(bad.sum())} NaN or infinite values of {bad.size}"
         + (f" ({detail})" if detail else "")
         + "; xemu fills nothing. Select the samples and months that have data, e.g. ds.sel(...)"
     )
+
+
+def _date_label(t) -> str:
+    return str(np.datetime_as_string(t, unit="D")) if isinstance(t, np.datetime64) else str(t)[:10]
 
 
 def _spatial_and_time(da: xr.DataArray) -> tuple:
