@@ -190,8 +190,9 @@ def test_position_warns_and_wraps_longitude():
     src = grid([-44.0, 44.0], [359.0, 89.0, 179.0, 269.0], names=("latitude", "longitude"))
     with pytest.warns(
         UserWarning, match=r"largest offset 1\.000 degrees \(latitude 1\.000, longitude 1\.000\)"
-    ):
+    ) as record:
         out = align_grid(src, tgt, name="BC")
+    assert record[0].filename == __file__
     assert out.dims == ("lat", "lon")
 
 

@@ -161,8 +161,9 @@ def test_input_maps_on_an_offset_grid_are_aligned_with_a_warning(synthetic):
     ds = synthetic.assign(SO2x=so2)
     with pytest.warns(
         UserWarning, match=r"inputs\['SO2x'\]: aligned to the target grid by position; largest offset 0.500"
-    ):
+    ) as record:
         p = prepare(ds, ["SO2x"], ["tas"])
+    assert record[0].filename == __file__  # the warning points at the user's line, not into xemu
     np.testing.assert_array_equal(p.inputs[:, :, 0], synthetic["SO2"].values)
     assert any("SO2x" in note and "by position" in note for note in p.notes)
 

@@ -14,13 +14,12 @@ Every other dimension of a variable is a *sample* dimension (``ssp``, ``member_i
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, GridError
+from .errors import CoordinateError, GridError, warn
 
 __all__ = [
     "Roles",
@@ -305,12 +304,10 @@ def align_grid(
             f"{label}: grids of the same shape are {offset:.4g} degrees apart, more than the "
             f"{limit:.4g} accepted for alignment by position; use method='interp' or max_offset"
         )
-    warnings.warn(
+    warn(
         f"{label}: aligned to the target grid by position; largest offset {offset:.3f} degrees "
         f"(latitude {np.abs(lat_s - lat_t).max():.3f}, longitude "
-        f"{_lon_distance(lon_s, lon_t).max():.3f})",
-        UserWarning,
-        stacklevel=2,
+        f"{_lon_distance(lon_s, lon_t).max():.3f})"
     )
     out = da.rename(rename).assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
     out.attrs = {

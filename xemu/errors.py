@@ -6,6 +6,10 @@ subclasses, and its message names the argument, what was expected and what came.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 __all__ = [
     "XemuError",
     "CoordinateError",
@@ -14,6 +18,7 @@ __all__ = [
     "DataError",
     "ConfigError",
     "NotFittedError",
+    "warn",
 ]
 
 
@@ -43,3 +48,14 @@ class ConfigError(XemuError):
 
 class NotFittedError(XemuError):
     """An emulator was used for prediction before it was fitted."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn with the location of the first caller outside xemu (the user's line, not ours)."""
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)
