@@ -182,7 +182,21 @@ def test_align_by_position_on_the_real_store(ssp370):
     np.testing.assert_array_equal(out["y"].values, tas["y"].values)
     np.testing.assert_array_equal(out["x"].values, tas["x"].values)
     np.testing.assert_array_equal(out.values, so2.values)  # cell by cell, nothing interpolated
+    assert set(out.coords) == {"time", "y", "x", "ssp"}  # the target's scalar coords stay behind
+    assert out.isel(y=0).sizes == {"time": 2, "x": 72}
     assert "largest offset 0.625" in out.attrs["xemu_grid_alignment"]
+
+
+def test_align_by_interpolation_on_the_real_store(ssp370):
+    so2 = ssp370["SO2"].isel(ssp=0, time=slice(0, 2)).load()
+    tas = ssp370["tas"].isel(ssp=0, time=0, member_id=0)
+    out = align_grid(so2, tas, method="interp")
+    assert out.dims == ("time", "y", "x") and bool(np.isfinite(out).all())
+    # target x = 356.875 lies between the source's 356.25 and 361.25 (= 1.25): an eighth of the way
+    lat = float(tas["y"][20])
+    src = so2.interp(latitude=lat)
+    wrapped = 0.875 * src.sel(longitude=356.25) + 0.125 * src.sel(longitude=1.25)
+    np.testing.assert_allclose(out.isel(y=20).sel(x=356.875).values, wrapped.values, rtol=1e-6)
 
 
 def test_position_warns_and_wraps_longitude():
@@ -232,13 +246,18 @@ def test_interp_puts_a_linear_field_on_the_target_grid():
     def linear(lat, lon):
         return 2.0 * lat + 0.5 * lon
 
-    tgt = grid(np.linspace(-60, 60, 5), np.arange(10.0, 360, 40))
+    tgt = grid(np.linspace(-60, 60, 5), np.arange(20.0, 360, 40))  # 20 .. 340
     src = grid(
         np.linspace(-80, 80, 9), np.arange(0.0, 360, 30), names=("latitude", "longitude"), value=linear
     )
     out = align_grid(src, tgt, method="interp", name="SO2")
     assert out.dims == ("lat", "lon")
     expected = linear(tgt["lat"].values[:, None], tgt["lon"].values[None, :])
-    np.testing.assert_allclose(out.values, expected, rtol=1e-10)
+    inside = tgt["lon"].values <= 330.0  # the source's last column
+    np.testing.assert_allclose(out.values[:, inside], expected[:, inside], rtol=1e-10)
+    # the source is global (0 .. 330 every 30 degrees): 340 lies between 330 and 360 = 0
+    seam = 2 / 3 * linear(tgt["lat"].values, 330.0) + 1 / 3 * linear(tgt["lat"].values, 0.0)
+    np.testing.assert_allclose(out.sel(lon=340.0).values, seam, rtol=1e-10)
+    assert "periodic" in out.attrs["xemu_grid_alignment"]
     np.testing.assert_array_equal(out["lon"].values, tgt["lon"].values)
     assert "interpolation" in out.attrs["xemu_grid_alignment"]

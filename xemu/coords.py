@@ -234,7 +234,9 @@ def align_grid(
         ``"exact"``: the coordinates must be equal (to 1e-6 degrees), else
         :class:`~xemu.GridError`. ``"position"``: grids of the same shape are matched cell
         by cell and a :class:`UserWarning` states the largest offset in degrees.
-        ``"interp"``: linear interpolation onto the target grid (needs scipy).
+        ``"interp"``: linear interpolation onto the target grid (needs scipy); on a
+        global grid longitude wraps across the 0/360 seam, and latitudes beyond the
+        source's outermost rows are extrapolated linearly.
     name : str, optional
         The variable's name in messages.
     max_offset : float, optional
@@ -269,15 +271,7 @@ def align_grid(
     rename = {src.latitude: tgt_lat, src.longitude: tgt_lon}
     same_shape = lat_s.shape == lat_t.shape and lon_s.shape == lon_t.shape
     if method == "interp":
-        renamed = da.rename({k: f"__src_{v}" for k, v in rename.items()})
-        out = renamed.interp(
-            {f"__src_{tgt_lat}": lat_t, f"__src_{tgt_lon}": lon_t},
-            kwargs={"fill_value": "extrapolate"},
-        )
-        out = out.rename({f"__src_{tgt_lat}": tgt_lat, f"__src_{tgt_lon}": tgt_lon})
-        out = out.assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
-        out.attrs = {**da.attrs, "xemu_grid_alignment": "linear interpolation to the target grid"}
-        return out
+        return _interp(da, rename, target, tgt_lat, tgt_lon)
     if method not in ("position", "exact"):
         raise GridError(f"method: expected 'position', 'interp' or 'exact'; got {method!r}")
     if not same_shape:
@@ -287,7 +281,7 @@ def align_grid(
         )
     offset = float(max(np.abs(lat_s - lat_t).max(), _lon_distance(lon_s, lon_t).max()))
     if offset <= 1e-6:
-        out = da.rename(rename).assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
+        out = da.rename(rename).assign_coords(_grid_coords(target, tgt_lat, tgt_lon))
         out.attrs = dict(da.attrs)
         return out
     if method == "exact":
@@ -309,12 +303,41 @@ def align_grid(
         f"(latitude {np.abs(lat_s - lat_t).max():.3f}, longitude "
         f"{_lon_distance(lon_s, lon_t).max():.3f})"
     )
-    out = da.rename(rename).assign_coords({tgt_lat: target[tgt_lat], tgt_lon: target[tgt_lon]})
+    out = da.rename(rename).assign_coords(_grid_coords(target, tgt_lat, tgt_lon))
     out.attrs = {
         **da.attrs,
         "xemu_grid_alignment": f"by position from ({src.latitude}, {src.longitude}); "
         f"largest offset {offset:.3f} degrees",
     }
+    return out
+
+
+def _grid_coords(target, lat: str, lon: str) -> dict:
+    # the grid's own coordinates only: scalar coordinates of the target (e.g. the time of a
+    # selected month) must not travel onto the aligned map
+    return {lat: target[lat].reset_coords(drop=True), lon: target[lon].reset_coords(drop=True)}
+
+
+def _interp(da, rename, target, tgt_lat, tgt_lon) -> xr.DataArray:
+    """Linear interpolation; longitude wraps around on a global grid, latitude extrapolates."""
+    slat, slon = f"__src_{tgt_lat}", f"__src_{tgt_lon}"
+    src = da.rename({k: f"__src_{v}" for k, v in rename.items()}).sortby(slon)
+    lon_s = np.asarray(src[slon], float)
+    lon_t = np.asarray(target[tgt_lon], float)
+    step = float(np.median(np.diff(lon_s))) if lon_s.size > 1 else 360.0
+    periodic = lon_s.size > 1 and abs(lon_s[-1] - lon_s[0] + step - 360.0) < step / 2
+    note = "linear interpolation to the target grid"
+    if periodic:  # pad one column on each side, across the 0/360 seam
+        west = src.isel({slon: [-1]}).assign_coords({slon: [lon_s[-1] - 360.0]})
+        east = src.isel({slon: [0]}).assign_coords({slon: [lon_s[0] + 360.0]})
+        src = xr.concat([west, src, east], dim=slon)
+        lon_t = (lon_t - lon_s[0]) % 360.0 + lon_s[0]
+        note += " (longitude periodic)"
+    out = src.interp({slat: np.asarray(target[tgt_lat], float), slon: lon_t},
+                     kwargs={"fill_value": "extrapolate"})
+    out = out.rename({slat: tgt_lat, slon: tgt_lon})
+    out = out.assign_coords(_grid_coords(target, tgt_lat, tgt_lon))
+    out.attrs = {**da.attrs, "xemu_grid_alignment": note}
     return out
 
 
