@@ -157,49 +157,62 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none to show (None, flags)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xemu", description="xarray-native climate emulation")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="train on a synthetic climate, print scores, write predictions")
-    demo.add_argument("--out", default="xemu-demo-output", help="output folder (default: %(default)s)")
-    demo.add_argument("--epochs", type=int, default=6)
-    demo.add_argument("--years", type=int, default=30)
-    demo.add_argument("--seed", type=int, default=0)
+    fmt = {"formatter_class": _HelpFormatter}
+    store_help = "the CSE 151B folder (or one of its netCDF files); default: $XEMU_CSE151B or ../shared/data/cse151b"
+    declare_default = ["CO2=Gt", "CH4=Gt yr-1", "SO2=kg m-2 s-1", "BC=kg m-2 s-1"]
+    declare_help = "units of variables whose files carry none, as name=units (the store's forcings)"
+
+    demo = sub.add_parser("demo", help="train on a synthetic climate, print scores, write predictions", **fmt)
+    demo.add_argument("--out", default="xemu-demo-output", help="output folder")
+    demo.add_argument("--epochs", type=int, default=6, help="training epochs")
+    demo.add_argument("--years", type=int, default=30, help="years of synthetic climate per scenario and member")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic climate and of training")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
 
-    f = sub.add_parser("fit", help="train an emulator on a store and save it")
-    f.add_argument("--data", default=None, help="CSE 151B folder or a netCDF file")
-    f.add_argument("--inputs", nargs="+", default=["CO2", "CH4", "SO2", "BC", "rsdt"])
-    f.add_argument("--targets", nargs="+", default=["tas", "pr"])
-    f.add_argument("--model", default="cnn-gru", choices=["cnn-gru", "linear", "climatology"])
+    f = sub.add_parser("fit", help="train an emulator on a store and save it", **fmt)
+    f.add_argument("--data", default=None, help=store_help)
+    f.add_argument("--inputs", nargs="+", default=["CO2", "CH4", "SO2", "BC", "rsdt"], help="input variables")
+    f.add_argument("--targets", nargs="+", default=["tas", "pr"], help="target variables (maps)")
+    f.add_argument("--model", default="cnn-gru", choices=["cnn-gru", "linear", "climatology"], help="what to fit")
     f.add_argument("--train-select", nargs="*", help="selection of the training data, e.g. ssp=ssp126,ssp370")
     f.add_argument("--holdout", nargs="*", help="validation months, e.g. ssp=ssp370 member_id=0 time=2090-02:")
-    f.add_argument("--declare", nargs="*", default=["CO2=Gt", "CH4=Gt yr-1", "SO2=kg m-2 s-1", "BC=kg m-2 s-1"],
-                   help="units to declare, name=units (default: the CSE 151B forcings)")
-    f.add_argument("--epochs", type=int, default=12)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--declare", nargs="*", default=declare_default, help=declare_help)
+    f.add_argument("--epochs", type=int, default=12, help="training epochs (cnn-gru)")
+    f.add_argument("--seed", type=int, default=0, help="training seed (cnn-gru)")
     f.add_argument("--checkpoint", default=None, help="checkpoint file; a rerun resumes from it")
-    f.add_argument("--out", required=True)
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--out", required=True, help="folder to save the emulator in (load it with xemu.load)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("predict", help="predict with a saved emulator and write netCDF")
-    p.add_argument("emulator")
-    p.add_argument("--data", default=None)
-    p.add_argument("--select", nargs="*")
-    p.add_argument("--declare", nargs="*", default=["CO2=Gt", "CH4=Gt yr-1", "SO2=kg m-2 s-1", "BC=kg m-2 s-1"])
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("predict", help="predict with a saved emulator and write netCDF", **fmt)
+    p.add_argument("emulator", help="folder written by xemu fit or Emulator.save")
+    p.add_argument("--data", default=None, help=store_help)
+    p.add_argument("--select", nargs="*", help="selection to predict, e.g. ssp=ssp245")
+    p.add_argument("--declare", nargs="*", default=declare_default, help=declare_help)
+    p.add_argument("--out", required=True, help="netCDF file for the predictions")
     p.set_defaults(func=cmd_predict)
 
-    e = sub.add_parser("evaluate", help="the study's protocol (or another split) on the CSE 151B store")
-    e.add_argument("--data", default=None)
+    e = sub.add_parser("evaluate", help="the study's protocol (or another split) on the CSE 151B store", **fmt)
+    e.add_argument("--data", default=None, help=store_help)
     e.add_argument("--split", default="reference", help="reference, scenario:<ssp> or member:<m>")
-    e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    e.add_argument("--models", nargs="+", default=["linear", "climatology", "cnn-gru"])
-    e.add_argument("--epochs", type=int, default=None)
-    e.add_argument("--device", default=None)
+    e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds of the CNN-GRU, one row each")
+    e.add_argument("--models", nargs="+", default=["linear", "climatology", "cnn-gru"], help="rows to fit")
+    e.add_argument("--epochs", type=int, default=None, help="CNN-GRU epochs (default: xemu.fit's)")
+    e.add_argument("--device", default=None, help="cpu, cuda or auto (default: auto)")
     e.add_argument("--out", default=None, help="write the table to this netCDF file")
     e.set_defaults(func=cmd_evaluate)
 
