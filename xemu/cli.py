@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--train-select", nargs="*", help="selection of the training data, e.g. ssp=ssp126,ssp370")
     f.add_argument("--holdout", nargs="*", help="validation months, e.g. ssp=ssp370 member_id=0 time=2090-02:")
     f.add_argument("--declare", nargs="*", default=declare_default, help=declare_help)
-    f.add_argument("--epochs", type=int, default=12, help="training epochs (cnn-gru)")
+    f.add_argument("--epochs", type=int, default=6, help="training epochs (cnn-gru)")
     f.add_argument("--seed", type=int, default=0, help="training seed (cnn-gru)")
     f.add_argument("--checkpoint", default=None, help="checkpoint file; a rerun resumes from it")
     f.add_argument("--out", required=True, help="folder to save the emulator in (load it with xemu.load)")

@@ -37,7 +37,7 @@ __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
-DEFAULT_LOSS: dict[str, str] = {"tas": "mse", "pr": "mse + 0.5*std"}
+DEFAULT_LOSS: dict[str, str] = {"tas": "mse + 0.5*std", "pr": "mse + 0.5*std"}
 _FORMAT = "xemu-emulator/1"
 
 

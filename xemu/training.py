@@ -67,7 +67,7 @@ class TrainConfig:
         Show a progress bar.
     """
 
-    epochs: int = 12
+    epochs: int = 6
     batch_size: int = 32
     windows_per_epoch: int | None = 2500
     lr: float = 1e-3
