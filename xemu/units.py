@@ -191,22 +191,24 @@ def _canonical_for(name: str, da: xr.DataArray) -> str | None:
 
 
 def _convertible(src, dst) -> bool:
-    if src.dimensionality == dst.dimensionality:
-        return True
-    return dst.dimensionality in (
-        _per_density(1, src).dimensionality,
-        _times_density(1, src).dimensionality,
-    )
+    return _conversion(src, dst) is not None
 
 
-def _per_density(value, unit):
+def _conversion(src, dst):
+    """``(quantity, how)``: what one ``src`` becomes before ``.to(dst)``; ``None`` if it cannot.
+
+    Same dimensionality converts directly; a mass flux and a depth rate convert through
+    the density of liquid water, in either direction.
+    """
     ureg = get_registry()
-    return ureg.Quantity(value, unit) / ureg.Quantity(WATER_DENSITY_KG_M3, "kg m-3")
-
-
-def _times_density(value, unit):
-    ureg = get_registry()
-    return ureg.Quantity(value, unit) * ureg.Quantity(WATER_DENSITY_KG_M3, "kg m-3")
+    one = ureg.Quantity(1.0, src)
+    if one.dimensionality == dst.dimensionality:
+        return one, ""
+    rho = ureg.Quantity(WATER_DENSITY_KG_M3, "kg m-3")
+    for quantity in (one / rho, one * rho):  # mass flux -> depth rate, depth rate -> mass flux
+        if quantity.dimensionality == dst.dimensionality:
+            return quantity, " through the density of liquid water (1000 kg m-3)"
+    return None
 
 
 def convert_units(da: xr.DataArray, units: str, *, name: str | None = None) -> xr.DataArray:
@@ -231,22 +233,14 @@ def convert_units(da: xr.DataArray, units: str, *, name: str | None = None) -> x
     if src_str == units:
         return da
     src, dst = parse_units(src_str, name=label), parse_units(units, name="units")
-    ureg = get_registry()
-    if src.dimensionality == dst.dimensionality:
-        factor_q = ureg.Quantity(1.0, src)
-        how = ""
-    elif _per_density(1.0, src).dimensionality == dst.dimensionality:
-        factor_q = _per_density(1.0, src)  # mass flux -> depth rate
-        how = " through the density of liquid water (1000 kg m-3)"
-    elif _times_density(1.0, src).dimensionality == dst.dimensionality:
-        factor_q = _times_density(1.0, src)  # depth rate -> mass flux
-        how = " through the density of liquid water (1000 kg m-3)"
-    else:
+    conversion = _conversion(src, dst)
+    if conversion is None:
         raise UnitsError(
             f"{label}: units {src_str!r} ({src.dimensionality}) cannot be converted to "
             f"{units!r} ({dst.dimensionality})"
         )
-    offset = ureg.Quantity(0.0, src).to(dst).magnitude if not how else 0.0
+    factor_q, how = conversion
+    offset = get_registry().Quantity(0.0, src).to(dst).magnitude if not how else 0.0
     scale = factor_q.to(dst).magnitude - offset
     out = da * scale + offset if offset else da * scale
     out = out.astype(da.dtype) if da.dtype.kind == "f" else out
