@@ -115,7 +115,12 @@ def _looks_like(obj: xr.DataArray | xr.Dataset, dim: str, role: str) -> bool:
 
 
 def find_dim(
-    obj: xr.DataArray | xr.Dataset, role: str, *, name: str = "data", required: bool = True
+    obj: xr.DataArray | xr.Dataset,
+    role: str,
+    *,
+    name: str = "data",
+    required: bool = True,
+    ambiguous_hint: str | None = None,
 ) -> str | None:
     """Find the dimension of ``obj`` that plays ``role``.
 
@@ -129,6 +134,9 @@ def find_dim(
         How the object is called in error messages (an argument or variable name).
     required : bool
         Raise :class:`~xemu.CoordinateError` when nothing is found (else return ``None``).
+    ambiguous_hint : str, optional
+        A sentence added to the error when more than one dimension plays ``role`` (what
+        the caller can do instead).
 
     Returns
     -------
@@ -158,6 +166,7 @@ def find_dim(
         raise CoordinateError(
             f"{name}: more than one {role} dimension found ({how}): {candidates}; "
             f"keep one or set the attributes (standard_name, axis) of the one to use"
+            + (f". {ambiguous_hint}" if ambiguous_hint else "")
         )
     if not candidates:
         if not required:

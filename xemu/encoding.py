@@ -88,18 +88,14 @@ def encode_season(
     if time is None:
         tdim = find_dim(obj, "time", name="encode_season")
         time = obj[tdim]
-    try:
-        lat_dim = find_dim(obj, "latitude", name="encode_season")
-        lon_dim = find_dim(obj, "longitude", name="encode_season")
-    except CoordinateError as err:
-        if isinstance(obj, xr.Dataset) and "more than one" in str(err):
-            maps = [str(v) for v in obj.data_vars if obj[v].ndim >= 3]
-            first = "tas" if "tas" in obj.data_vars else (maps or ["<variable>"])[0]
-            raise CoordinateError(
-                f"{err}. This Dataset holds variables on more than one grid: encode on the "
-                f"grid of one variable, e.g. ds[{first!r}].emu.encode_season()"
-            ) from None
-        raise
+    hint = None
+    if isinstance(obj, xr.Dataset):  # a Dataset may hold variables on several grids
+        maps = [str(v) for v in obj.data_vars if obj[v].ndim >= 3]
+        first = "tas" if "tas" in obj.data_vars else (maps or ["<variable>"])[0]
+        hint = (f"This Dataset holds variables on more than one grid: encode on the grid of "
+                f"one variable, e.g. ds[{first!r}].emu.encode_season()")
+    lat_dim = find_dim(obj, "latitude", name="encode_season", ambiguous_hint=hint)
+    lon_dim = find_dim(obj, "longitude", name="encode_season", ambiguous_hint=hint)
     lat = obj[lat_dim].reset_coords(drop=True)
     phase = 2 * np.pi * (month_of(time) - 1) / 12.0
     sign = np.sign(lat)
