@@ -100,7 +100,8 @@ def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None =
         if own.any():
             bad = own
     where = []
-    sample = [d for d in da.dims if d not in _spatial_and_time(da)]
+    r = roles(da)
+    sample = list(r.sample)
     if sample and bad.shape == da.shape:
         per = xr.DataArray(bad, dims=da.dims).sum([d for d in da.dims if d not in sample])
         per = per.transpose(*sample).values
@@ -109,7 +110,7 @@ def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None =
             lab = ", ".join(f"{d}={labels[i][j]!r}" for i, (d, j) in enumerate(zip(sample, idx, strict=True)))
             where.append(f"{lab}: {int(per[idx])}")
     detail = "; ".join(where[:6]) + (f"; ... ({len(where)} samples)" if len(where) > 6 else "")
-    tdim = roles(da).time
+    tdim = r.time
     if tdim is not None and bad.shape == da.shape:
         months = xr.DataArray(bad, dims=da.dims).any([d for d in da.dims if d != tdim]).values
         stamps = [_date_label(t) for t in np.asarray(da[tdim].values)[months]]
@@ -124,11 +125,6 @@ def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None =
 
 def _date_label(t) -> str:
     return str(np.datetime_as_string(t, unit="D")) if isinstance(t, np.datetime64) else str(t)[:10]
-
-
-def _spatial_and_time(da: xr.DataArray) -> tuple:
-    r = roles(da)
-    return tuple(d for d in (r.time, r.latitude, r.longitude) if d is not None)
 
 
 def prepare(
