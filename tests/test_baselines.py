@@ -15,7 +15,7 @@ def _global_mean(da):
 
 def test_linear_matches_independent_numpy_least_squares(synthetic):
     ds = synthetic
-    lin = LinearPatternScaling().fit(ds, FORCINGS, ["tas", "pr"])
+    lin = LinearPatternScaling().fit(ds, FORCINGS, ["tas", "pr"], alpha=0)
     pred = lin.predict(ds.drop_vars(["tas", "pr"]))
     # independent: per calendar month and cell, lstsq on [raw global means, 1] (no scaling)
     feats = np.stack([ds.CO2.values, ds.CH4.values, _global_mean(ds.SO2).values, _global_mean(ds.BC).values], -1)
@@ -65,3 +65,67 @@ def test_baseline_errors(synthetic):
     lin = LinearPatternScaling().fit(synthetic, FORCINGS, ["tas"])
     with pytest.raises(GridError):
         lin.predict(synthetic.assign_coords(lat=synthetic.lat * 0.9))
+
+
+def test_ridge_matches_independent_normal_equations(synthetic):
+    ds = synthetic
+    alpha = 0.05
+    lin = LinearPatternScaling().fit(ds, FORCINGS, ["tas"], alpha=alpha)
+    pred = lin.predict(ds.drop_vars(["tas", "pr"])).tas.values
+    feats = np.stack([ds.CO2.values, ds.CH4.values, _global_mean(ds.SO2).values, _global_mean(ds.BC).values], -1)
+    rows = np.broadcast_to(feats[:, None], (3, 3, *feats.shape[1:])).reshape(-1, feats.shape[1], 4)
+    mu, sd = rows.reshape(-1, 4).mean(0), rows.reshape(-1, 4).std(0)
+    month = ds.time.dt.month.values
+    y = ds.tas.values.reshape(9, month.size, -1).astype(np.float64)
+    for m in (1, 7):
+        sel = month == m
+        z = ((rows[:, sel] - mu) / sd).reshape(-1, 4)
+        t = y[:, sel].reshape(len(z), -1)
+        zc, tc = z - z.mean(0), t - t.mean(0)
+        b = np.linalg.solve(zc.T @ zc + alpha * len(z) * np.eye(4), zc.T @ tc)  # (4, P)
+        c = t.mean(0) - z.mean(0) @ b
+        zs = (feats[:, sel] - mu) / sd  # (3 scenarios, months, 4)
+        expected = zs @ b + c
+        np.testing.assert_allclose(pred[:, sel].reshape(3, sel.sum(), -1), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_ridge_strength_is_chosen_by_leaving_scenarios_out(synthetic):
+    lin = LinearPatternScaling().fit(synthetic, FORCINGS, ["tas", "pr"])
+    alpha, cv = lin.params["alpha"], lin.params["cv_error"]
+    assert "leave one forcing sample out (3 folds)" in alpha.attrs["choice"]
+    for t in ("tas", "pr"):
+        best = cv.sel(target=t).idxmin("alpha_tried")
+        assert float(alpha.sel(target=t)) == float(best)
+    # one forcing sample: folds are blocks of time
+    one = LinearPatternScaling().fit(synthetic.sel(scenario=["mid"]), FORCINGS, ["tas"])
+    assert "contiguous blocks of time" in one.params["alpha"].attrs["choice"]
+
+
+def test_ridge_bounds_a_what_if_along_collinear_inputs():
+    """BC proportional to SO2 but for a 1e-6 wiggle: least squares answers a 10 % change of SO2 alone
+    with an absurd response; the ridge fit answers with a bounded one, and warns about the design."""
+    import warnings
+
+    ds = xemu.synthetic_climate(n_years=10, n_lat=4, n_lon=6, seed=1)
+    rng = np.random.default_rng(0)
+    ds["BC"] = ds.SO2 * 0.2 * (1 + 1e-6 * rng.standard_normal(ds.SO2.shape)).astype(np.float32)
+    ds["BC"].attrs = {"units": "kg m-2 s-1"}
+    forcing = ds.drop_vars(["tas", "pr", "tas_forced", "pr_forced"])
+    what_if = forcing.copy()
+    what_if["SO2"] = forcing.SO2 * 1.1
+    what_if["SO2"].attrs = forcing.SO2.attrs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ols = LinearPatternScaling().fit(ds, FORCINGS, ["tas"], alpha=0)
+        ridge = LinearPatternScaling().fit(ds, FORCINGS, ["tas"])
+    assert any("poorly conditioned" in str(w.message) and "SO2" in str(w.message) for w in caught)
+    ols_resp = float(abs(ols.predict(what_if).tas - ols.predict(forcing).tas).max())
+    ridge_resp = float(abs(ridge.predict(what_if).tas - ridge.predict(forcing).tas).max())
+    assert ols_resp > 100 and ridge_resp < 2, (ols_resp, ridge_resp)
+
+
+def test_predict_warns_when_inputs_leave_the_training_range(synthetic):
+    lin = LinearPatternScaling().fit(synthetic, FORCINGS, ["tas"], holdout={"scenario": "high"})
+    forcing = synthetic.drop_vars(["tas", "pr"])
+    with pytest.warns(UserWarning, match=r"inputs\['CO2'\]: global-mean values reach .* Gt, beyond the training range"):
+        lin.predict(forcing.sel(scenario=["high"]))

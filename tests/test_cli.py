@@ -11,13 +11,19 @@ def test_parse_selection():
 
 
 def test_demo_writes_predictions_and_scores(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
     assert main(["demo", "--years", "4", "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "xemu CNN-GRU" in out and "noise floor" in out and "linear pattern scaling" in out
-    pred = xr.open_dataset(tmp_path / "predictions.nc")
-    assert pred.tas.attrs["units"] == "K" and pred.pr.attrs["units"] == "mm/day"
-    scores = xr.open_dataset(tmp_path / "scores.nc")
-    assert np.isfinite(scores.competition_score.values).all()
+    with xr.open_dataset(tmp_path / "predictions.nc") as pred:
+        assert pred.tas.attrs["units"] == "K" and pred.pr.attrs["units"] == "mm/day"
+    with xr.open_dataset(tmp_path / "scores.nc") as scores:
+        assert np.isfinite(scores.competition_score.values).all()
+    assert isinstance(xemu.load(tmp_path / "demo.xemu"), xemu.Emulator)
+    # a rerun into the same folder replaces the demo's own outputs, and only those
+    assert main(["demo", "--years", "4", "--epochs", "1", "--quiet", "--out", str(tmp_path), "--seed", "1"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.xemu", "notes.txt", "predictions.nc", "scores.nc"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
     assert isinstance(xemu.load(tmp_path / "demo.xemu"), xemu.Emulator)
 
 
@@ -33,8 +39,29 @@ def test_fit_and_predict_commands(tmp_path, capsys):
     assert pred.tas.dims == ("time", "lat", "lon") and pred.tas.attrs["units"] == "K"
 
 
-def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
+def test_fit_replaces_its_own_output_only_with_overwrite(tmp_path, capsys):
+    data = tmp_path / "climate.nc"
+    ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
+    del ds["CO2"].attrs["units"]  # as in the CSE 151B store: CO2=Gt is declared by default
+    ds.to_netcdf(data)
+    fit = ["fit", "--data", str(data), "--model", "linear", "--inputs", "CO2", "CH4", "--targets", "tas",
+           "--out", str(tmp_path / "linear.nc")]
+    assert main(fit) == 0
+    assert main(fit) == 3 and "--overwrite" in capsys.readouterr().err
+    # entries equal to the units in the data are fine; the emulator records CO2's declared units
+    assert main(fit + ["--overwrite", "--declare", "CO2=Gt", "CH4=Gt yr-1"]) == 0
+    assert xemu.load(tmp_path / "linear.nc").meta["input_units"]["CO2"] == "Gt"
+
+
+def test_user_errors_exit_with_a_documented_code_and_one_line(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "missing.xemu"), "--data", str(tmp_path / "nothing"), "--out",
                  str(tmp_path / "p.nc")])
-    assert code == 2
-    assert "xemu: error:" in capsys.readouterr().err
+    assert code == 3  # a path that cannot be read
+    err = capsys.readouterr().err
+    assert err.startswith("xemu: error: emulator:") and "missing.xemu" in err and len(err.splitlines()) == 1
+    data = tmp_path / "climate.nc"
+    xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6).to_netcdf(data)
+    code = main(["fit", "--data", str(data), "--train-select", "scenario=nope", "--out", str(tmp_path / "m")])
+    assert code == 2  # bad input
+    assert capsys.readouterr().err == ("xemu: error: --train-select: scenario=nope is not in the data; "
+                                       "scenario labels are low, mid, high\n")

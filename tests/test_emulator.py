@@ -62,7 +62,7 @@ def test_save_load_round_trip_bit_for_bit(fitted, forcing, tmp_path):
     for name in TARGETS:
         np.testing.assert_array_equal(a[name].values, b[name].values)
     assert loaded.meta["training_selection"] == fitted.meta["training_selection"]
-    fitted.save(path)  # overwriting an existing save is atomic too
+    fitted.save(path, overwrite=True)  # overwriting an existing save is atomic too
     assert not list(tmp_path.glob(".*"))
 
 

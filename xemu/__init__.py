@@ -18,6 +18,7 @@ from .errors import (
     DataError,
     GridError,
     NotFittedError,
+    PathError,
     UnitsError,
     XemuError,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "DataError",
     "GridError",
     "NotFittedError",
+    "PathError",
     "UnitsError",
     "XemuError",
     "area_weights",

@@ -4,10 +4,13 @@ Both follow :class:`~xemu.Emulator`'s shape (``fit`` / ``predict`` / ``save`` /
 ``xemu.load``), can be trained through ``ds.emu.fit(model="linear" | "climatology")`` and
 keep their parameters as an :class:`xarray.Dataset` saved to netCDF (nothing executable).
 
-* :class:`LinearPatternScaling`: per grid cell and per calendar month, least squares of each
-  target on the area-weighted global means of the inputs, plus an intercept. The inputs
-  are standardised before the solve (their magnitudes differ by 14 orders: CO2 in Gt,
-  SO2 in kg m-2 s-1; unscaled, a least-squares solver truncates the small ones).
+* :class:`LinearPatternScaling`: per grid cell and per calendar month, a ridge regression
+  of each target on the area-weighted global means of the inputs, plus an intercept. The
+  inputs are standardised before the solve (their magnitudes differ by 14 orders: CO2 in
+  Gt, SO2 in kg m-2 s-1), and the ridge strength is chosen by leave-one-scenario-out
+  cross-validation on the training months (:mod:`xemu.regression`): ordinary least
+  squares (``alpha=0``) fits internal variability along nearly collinear forcings.
+  ``predict`` warns when an input's global mean leaves the range seen in training.
 * :class:`Climatology`: the training mean of each target per calendar month and cell.
 """
 
@@ -21,8 +24,10 @@ import numpy as np
 import xarray as xr
 
 from .encoding import month_of
-from .errors import DataError, NotFittedError
-from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset
+from .errors import ConfigError, DataError, NotFittedError, warn
+from .io import read_baseline_file, save_baseline_file
+from .metrics import area_weights
+from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset, warn_outside_range
 
 __all__ = ["LinearPatternScaling", "Climatology", "BASELINES"]
 
@@ -106,8 +111,20 @@ class _Baseline:
         ('scenario', 'time', 'lat', 'lon')
         """
         p = self._prepare_predict(ds)
+        self._check_ranges(p)
         values = self.predict_arrays(p)
         return to_dataset(values, p, self.targets, self.meta["target_attrs"], self._history())
+
+    def _check_ranges(self, p: Prepared) -> None:
+        """Warn for each input whose global mean leaves its training range (none for a climatology)."""
+        if "input_min" not in self.params:
+            return
+        for k, name in enumerate(self.params["input"].values.tolist()):
+            values = p.inputs[..., k]
+            if values.size:
+                warn_outside_range(f"inputs[{name!r}]", float(values.min()), float(values.max()),
+                                   (float(self.params["input_min"][k]), float(self.params["input_max"][k])),
+                                   units=p.input_units.get(name), what="global-mean values")
 
     def _history(self) -> str:
         from . import __version__
@@ -115,15 +132,30 @@ class _Baseline:
         return (f"predicted by xemu {__version__} {self.kind} baseline fitted on "
                 f"{self.meta['training_selection']}")
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the parameters to one netCDF file, atomically."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the parameters to one netCDF file, atomically.
+
+        Parameters
+        ----------
+        path : path
+            The file to write (load it with :func:`xemu.load`).
+        overwrite : bool
+            Replace an xemu baseline file already at ``path``. Any other file, and any
+            folder, is refused even then.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        PathError
+            ``path`` is a folder, a file that is not an xemu baseline, or an xemu baseline
+            without ``overwrite=True``.
+        """
         self._check_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        self.params.to_netcdf(tmp)
-        os.replace(tmp, path)
-        return path
+        return save_baseline_file(self.params, path, overwrite=overwrite)
 
     @classmethod
     def from_params(cls, params: xr.Dataset):
@@ -139,7 +171,7 @@ class _Baseline:
 
 
 class LinearPatternScaling(_Baseline):
-    """Per cell and calendar month: ``target = a + sum_k b_k * globalmean(input_k)``.
+    """Per cell and calendar month: ``target = a + sum_k b_k * globalmean(input_k)``, ridge-regularised.
 
     Examples
     --------
@@ -152,29 +184,89 @@ class LinearPatternScaling(_Baseline):
 
     kind = "linear"
 
-    def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position") -> LinearPatternScaling:
-        """Least squares per calendar month and cell on the training months of ``ds``."""
+    def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position",
+            alpha: float | str = "cv") -> LinearPatternScaling:
+        """Ridge regression per calendar month and cell on the training months of ``ds``.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            Inputs and targets; every month outside ``holdout`` is a training month.
+        inputs, targets : list of str
+            Input variables (their area-weighted global means are the predictors) and
+            target maps.
+        holdout : dict, optional
+            Months left out of the fit (see :func:`xemu.fit`).
+        grid_alignment : {"position", "interp", "exact"}
+            How input maps on another grid are aligned.
+        alpha : float or "cv"
+            Ridge strength on the standardised inputs (:mod:`xemu.regression`); ``"cv"``
+            (default) chooses it per target by cross-validation on the training months,
+            leaving out one forcing sample (scenario) at a time; ``0`` is ordinary least
+            squares.
+
+        Warns
+        -----
+        UserWarning
+            When the standardised design is poorly conditioned (condition number above
+            :data:`xemu.regression.COND_WARN`), naming the least-determined combination
+            of inputs.
+        """
+        from .regression import ALPHAS, COND_WARN, choose_alpha, condition, cv_folds, ridge_fit
+
+        if isinstance(alpha, str):
+            if alpha != "cv":
+                raise ConfigError(f"alpha: expected a number >= 0 or 'cv'; got {alpha!r}")
+        elif isinstance(alpha, bool) or not isinstance(alpha, int | float) or not np.isfinite(alpha) or alpha < 0:
+            raise ConfigError(f"alpha: expected a finite number >= 0 or 'cv'; got {alpha!r}")
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
         s_idx, t_idx = np.nonzero(train)
         x = p.inputs[p.target_to_input[s_idx], t_idx]  # (N, K) global means
         y = p.targets[s_idx, t_idx].astype(np.float64)  # (N, V, H, W)
         mean, std = x.mean(0), x.std(0)
-        std = np.where(std > 0, std, 1.0)
+        names = list(p.input_units)
+        constant = [n for n, sd, mu in zip(names, std, mean, strict=True) if not sd > 1e-12 * max(abs(mu), 1e-300)]
+        if constant:
+            warn(f"inputs: {constant} constant over the training months; they cannot be fitted "
+                 f"(their coefficients are 0)")
+        std = np.where(np.isin(names, constant), 1.0, std)
+        z = (x - mean) / std
+        varying = ~np.isin(names, constant)  # constants get no coefficient (the intercept holds them)
         months = month_of(p.time).values[t_idx]
         k = x.shape[1]
+        for m in range(1, 13):
+            if (months == m).sum() < 2:
+                raise DataError(
+                    f"ds: calendar month {m} has {int((months == m).sum())} training months; linear "
+                    f"pattern scaling needs at least 2 per calendar month"
+                )
+        lat, lon = p.lat, p.lon
+        w = np.broadcast_to(area_weights(lat).values[:, None], (lat.size, lon.size)).ravel()
+        n_v = len(p.target_names)
+        flat = y.reshape(len(y), n_v, -1)
+        if alpha == "cv":
+            folds, how = cv_folds(p.target_to_input[s_idx], t_idx)
+            cv_error = choose_alpha(z, flat, months, folds, w)
+            chosen = np.asarray(ALPHAS)[np.argmin(cv_error, axis=0)]
+        else:
+            how, cv_error, chosen = "fixed by the caller", None, np.full(n_v, float(alpha))
+        chosen_text = ", ".join(f"{a:g} for {t}" for a, t in zip(chosen, p.target_names, strict=True))
+        cond, direction = condition(z[:, varying])
+        names_v = [n for n, ok in zip(names, varying, strict=True) if ok]
+        if cond > COND_WARN:
+            combo = " ".join(f"{c:+.2f}*{n}" for c, n in sorted(zip(direction, names_v, strict=True),
+                                                                 key=lambda t: -abs(t[0])) if abs(c) >= 0.1)
+            warn(f"inputs: the training design is poorly conditioned (condition number {cond:.3g} of the "
+                 f"standardised global means, above {COND_WARN:g}); the combination {combo} (standardised) "
+                 f"is barely sampled and responses along it are set by the ridge penalty (alpha {chosen_text})")
         coef = np.zeros((12, k + 1, *y.shape[1:]))
         for m in range(1, 13):
             sel = months == m
-            if sel.sum() < k + 1:
-                raise DataError(
-                    f"ds: calendar month {m} has {int(sel.sum())} training months; linear pattern "
-                    f"scaling on {k} inputs needs at least {k + 1}"
-                )
-            a = np.concatenate([(x[sel] - mean) / std, np.ones((sel.sum(), 1))], axis=1)
-            sol = np.linalg.lstsq(a, y[sel].reshape(sel.sum(), -1), rcond=None)[0]
-            coef[m - 1] = sol.reshape(k + 1, *y.shape[1:])
-        lat, lon = p.lat, p.lon
-        terms = [*p.input_units, "intercept"]
+            for v in range(n_v):
+                b, c = ridge_fit(z[sel][:, varying], flat[sel, v], float(chosen[v]))
+                coef[m - 1, np.flatnonzero(varying), v] = b.reshape(-1, lat.size, lon.size)
+                coef[m - 1, k, v] = c.reshape(lat.size, lon.size)
+        terms = [*names, "intercept"]
         data = {
             f"coef_{name}": xr.DataArray(
                 coef[:, :, v], dims=("month", "term", lat.dims[0], lon.dims[0]),
@@ -186,9 +278,17 @@ class LinearPatternScaling(_Baseline):
         params = xr.Dataset(
             {**data,
              "input_mean": ("input", mean, {"long_name": "training mean of the global-mean inputs"}),
-             "input_std": ("input", std, {"long_name": "training std of the global-mean inputs"})},
-            coords={"term": terms, "input": list(p.input_units)},
+             "input_std": ("input", std, {"long_name": "training std of the global-mean inputs"}),
+             "input_min": ("input", x.min(0), {"long_name": "training minimum of the global-mean inputs"}),
+             "input_max": ("input", x.max(0), {"long_name": "training maximum of the global-mean inputs"}),
+             "alpha": ("target", chosen, {"long_name": "ridge strength on the standardised inputs",
+                                          "choice": how, "condition_number": cond})},
+            coords={"term": terms, "input": names, "target": list(p.target_names)},
         )
+        if cv_error is not None:
+            params["cv_error"] = xr.DataArray(
+                cv_error, dims=("alpha_tried", "target"), coords={"alpha_tried": list(ALPHAS)},
+                attrs={"long_name": f"cross-validated area-weighted mean squared error ({how})"})
         return self._set_params(params, p, holdout, grid_alignment)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
@@ -252,13 +352,18 @@ BASELINES = {"linear": LinearPatternScaling, "climatology": Climatology}
 
 
 def load_baseline(path: str | os.PathLike):
-    """Load a baseline saved with ``save`` (netCDF only; no code runs)."""
-    with xr.open_dataset(path) as f:
-        params = f.load()
-    kind = params.attrs.get("xemu_kind")
-    if kind not in BASELINES:
-        raise DataError(f"path: {str(path)!r} is not a saved xemu baseline (kind {kind!r})")
-    return BASELINES[kind].from_params(params)
+    """Load a baseline saved with ``save`` (netCDF only; no code runs), after checking it.
+
+    Raises
+    ------
+    PathError
+        ``path`` is missing or a folder.
+    DataError
+        ``path`` is not a netCDF file xemu can read, or not a valid xemu baseline (see
+        :func:`xemu.io.read_baseline_file`); the message names the file.
+    """
+    params = read_baseline_file(path)
+    return BASELINES[params.attrs["xemu_kind"]].from_params(params)
 
 
 def _jsonable(attrs: dict) -> dict:

@@ -28,6 +28,7 @@ __all__ = [
     "sample_dims",
     "is_datetime_like",
     "check_latitude",
+    "check_degrees",
     "align_grid",
     "GUESS_NAMES",
 ]
@@ -179,9 +180,32 @@ def find_dim(
             f"({', '.join(map(str, obj.dims))})"
         )
     dim = candidates[0]
+    if role != "time" and dim in obj.coords:
+        check_degrees(obj[dim], name=f"{name}.{dim}", role=role)
     if role == "latitude" and dim in obj.coords:
         check_latitude(obj[dim], name=f"{name}.{dim}")
     return dim
+
+
+def check_degrees(coord: xr.DataArray, *, name: str, role: str) -> None:
+    """Latitude and longitude must be in degrees: other units raise, radian-like values warn.
+
+    Raises :class:`~xemu.CoordinateError` when the coordinate's ``units`` say something
+    other than degrees (e.g. ``radians``); warns when it has no units and every value lies
+    within +-pi/2 (latitude) or [-pi, 2 pi] (longitude) on a grid of ten or more points.
+    """
+    units = coord.attrs.get("units")
+    if units is not None and str(units).strip().lower() not in _DEGREE_UNITS:
+        raise CoordinateError(
+            f"{name}: {role} has units {units!r}; expected degrees (degrees_north / degrees_east): "
+            f"convert, e.g. np.rad2deg, and set the units"
+        )
+    values = np.asarray(coord.values)
+    if units is None and values.size >= 10 and np.issubdtype(values.dtype, np.number):
+        limit = (-np.pi / 2, np.pi / 2) if role == "latitude" else (-np.pi, 2 * np.pi)
+        if np.nanmin(values) >= limit[0] - 1e-6 and np.nanmax(values) <= limit[1] + 1e-6:
+            warn(f"{name}: all {values.size} {role} values lie within [{limit[0]:.4g}, {limit[1]:.4g}]: "
+                 f"radians? xemu reads them as degrees; set units='degrees_north'/'degrees_east' to confirm")
 
 
 def check_latitude(lat: xr.DataArray | np.ndarray, *, name: str = "latitude") -> None:

@@ -96,7 +96,9 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
         parts = [xr.open_dataset(f, chunks=chunks or {}) for f in files]
         ds = xr.concat(parts, dim="ssp", join="outer", data_vars="all", coords="minimal", compat="override")
         ds.set_close(lambda: [part.close() for part in parts])
-    return _annotate_cse151b(ds, found)
+    out = _annotate_cse151b(ds, found)
+    out.set_close(ds.close)  # the annotated copy closes the store's files too (ds.close(), with-blocks)
+    return out
 
 
 def _annotate_cse151b(ds: xr.Dataset, path: Path) -> xr.Dataset:
@@ -206,7 +208,10 @@ def synthetic_climate(
     hotspot = np.exp(-((lat2 - 30) ** 2) / 300 - ((lon2 - 100) ** 2) / 2000)
     peak = np.exp(-((years - n_years / 2) ** 2) / (n_years**2 / 4 + 1))
     so2 = 1e-10 * (0.5 + np.outer(1.0 / strength, peak))[:, :, None, None] * (0.05 + hotspot)
-    bc = 0.2 * so2 * (1 + 0.1 * np.cos(np.deg2rad(lon2)))
+    # black carbon peaks earlier than SO2 (as in the SSPs): the two are correlated, not collinear
+    peak_bc = np.exp(-((years - n_years / 3) ** 2) / (n_years**2 / 4 + 1))
+    bc = 2e-11 * (0.5 + np.outer(1.0 / strength, peak_bc))[:, :, None, None] * (0.05 + hotspot)
+    bc = bc * (1 + 0.1 * np.cos(np.deg2rad(lon2)))
     phase = 2 * np.pi * month / 12
     rsdt = 340 + 120 * np.sin(np.deg2rad(lat2))[None] * np.cos(phase)[:, None, None] * 1.0
     rsdt = rsdt + 80 * np.cos(np.deg2rad(lat2))[None]

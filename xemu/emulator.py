@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,10 +25,26 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
-from .errors import ConfigError, DataError, NotFittedError
+from .errors import ConfigError, DataError, NotFittedError, warn
+from .io import (
+    EMULATOR_FORMAT,
+    check_baseline_matches,
+    check_emulator_meta,
+    read_emulator_folder,
+    save_emulator_folder,
+)
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
-from .prepare import Prepared, check_grid, holdout_mask, month_index, prepare, to_dataset
+from .prepare import (
+    Prepared,
+    check_dataset,
+    check_grid,
+    holdout_mask,
+    month_index,
+    prepare,
+    to_dataset,
+    warn_outside_range,
+)
 from .training import TrainConfig, TrainResult, choose_device, train
 from .windows import WindowLoader, define_windows
 
@@ -38,7 +53,7 @@ __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
 DEFAULT_LOSS: dict[str, str] = {"tas": "mse + 0.5*std", "pr": "mse + 0.5*std"}
-_FORMAT = "xemu-emulator/1"
+_FORMAT = EMULATOR_FORMAT
 
 
 class Emulator:
@@ -126,8 +141,13 @@ class Emulator:
             units, with the targets' attrs and a ``history`` note.
         """
         self._check_fitted()
+        ds = check_dataset(ds, argument="ds")
+        if isinstance(batch_months, bool) or not isinstance(batch_months, int) or batch_months < 1:
+            raise ConfigError(f"batch_months: expected an integer >= 1; got {batch_months!r}")
+        dev = choose_device(device)
         p = self._prepare_inputs(ds)
         m = self.meta
+        self._check_ranges(p)
         length = int(m["window"])
         months = month_index(p.time)
         if p.time.size < length or np.any(np.diff(months) != 1):
@@ -135,7 +155,6 @@ class Emulator:
                 f"ds: needs at least {length} consecutive months (one window) without gaps; got "
                 f"{p.time.size} months" + (" with gaps" if np.any(np.diff(months) != 1) else "")
             )
-        dev = choose_device(device)
         x = torch.from_numpy(self._normalise(p.inputs))
         self.net.to(dev).eval()
         with torch.no_grad():
@@ -145,6 +164,15 @@ class Emulator:
         scale = np.asarray(m["target_scale"], np.float32)[None, None, :, None, None]
         values = self._base(ds, p) + out * scale
         return to_dataset(values, p, self.targets, m["target_attrs"], self._history())
+
+    def _check_ranges(self, p: Prepared) -> None:
+        """Warn for each input whose values leave the range seen in training."""
+        for c, name in enumerate(self.inputs):
+            trained = self.meta.get("input_ranges", {}).get(name)
+            if trained is not None and p.inputs[:, :, c].size:
+                values = p.inputs[:, :, c]
+                warn_outside_range(f"inputs[{name!r}]", float(values.min()), float(values.max()), trained,
+                                   units=p.input_units.get(name))
 
     def _normalise(self, x: np.ndarray) -> np.ndarray:
         mean = np.asarray(self.meta["input_mean"], np.float32)[None, None, :, None, None]
@@ -168,34 +196,89 @@ class Emulator:
                 f"{m['training_selection']}; {time.strftime('%Y-%m-%d')}")
 
     # -- persistence --------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the emulator to the folder ``path``, atomically.
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the emulator to the folder ``path``, atomically; replace nothing xemu did not write.
 
         The folder holds ``emulator.json`` (configuration, statistics, unit contracts,
         grid, history), ``weights.pt`` (a torch state dict, tensors only) and, with a
         baseline, ``baseline.nc``. :func:`load` runs no code from them.
+
+        Everything is written into a temporary sibling folder, ``emulator.json`` last (it
+        marks a complete save), then renamed to ``path``. When ``path`` holds an emulator
+        (and ``overwrite=True``) it is first renamed aside, and afterwards only the files
+        xemu writes are removed from it, then the folder if it is empty. If the process
+        stops between the two renames, :func:`load` finishes the save.
+
+        Parameters
+        ----------
+        path : path
+            The folder to write; absent, or an empty folder.
+        overwrite : bool
+            Replace an xemu emulator already at ``path``. A folder that also holds other
+            files, a file, or a folder that is not an emulator is refused even then.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        PathError
+            ``path`` exists and may not be replaced (the message says what is there).
+        DataError
+            The emulator's metadata would not load back (see :data:`xemu.io.EMULATOR_SCHEMA`).
         """
         self._check_fitted()
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        (tmp / "emulator.json").write_text(json.dumps({"format": _FORMAT, **self.meta}, indent=1))
-        torch.save({k: v.detach().cpu() for k, v in self.net.state_dict().items()}, tmp / "weights.pt")
-        if self.baseline is not None:
-            self.baseline.save(tmp / "baseline.nc")
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old.exists():
-            shutil.rmtree(old)
-        return path
+        text = json.dumps({"format": _FORMAT, **self.meta}, indent=1)
+        try:
+            check_emulator_meta(json.loads(text), "emulator.json")
+        except DataError as err:
+            raise DataError(f"Emulator.save: the emulator's metadata would not load back: {err}") from None
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+
+        def write_files(folder: Path) -> None:
+            torch.save(state, folder / "weights.pt")
+            if self.baseline is not None:
+                self.baseline.save(folder / "baseline.nc")
+
+        return save_emulator_folder(path, write_files, text, overwrite=overwrite)
 
 
 def load(path: str | os.PathLike):
-    """Load an emulator or baseline saved with ``save``; no code from the files runs.
+    """Load an emulator folder or a baseline file saved with ``save``; check everything first.
+
+    No code from the files runs: ``emulator.json`` is JSON, the weights are read with
+    ``torch.load(..., weights_only=True)``, a baseline is netCDF. Before the network is
+    built, ``emulator.json`` is checked against :data:`xemu.io.EMULATOR_SCHEMA` (missing,
+    unknown and mistyped keys, lengths that follow from the network's sizes), the network
+    is sized on torch's meta device and refused over :data:`xemu.io.MAX_PARAMETERS`
+    (2,000,000,000) parameters, and every tensor of ``weights.pt`` is compared by name,
+    shape and dtype with it. A baseline named in ``emulator.json`` must be in
+    ``baseline.nc`` and match the emulator's targets and grid.
+
+    Interrupted saves: when ``path`` is missing because :meth:`Emulator.save` stopped
+    between its two renames, and exactly one complete new save (``.NAME.tmp-*``, which has
+    its ``emulator.json``, written last) lies beside it, ``load`` renames it to ``path``,
+    warns (naming the previous emulator's folder ``.NAME.old-*`` if one is left; nothing is
+    removed) and loads it. Other leftovers raise a :class:`~xemu.DataError` that names
+    them and says what to do.
+
+    Parameters
+    ----------
+    path : path
+        An emulator folder (written by :meth:`Emulator.save`) or a baseline's netCDF file.
+
+    Returns
+    -------
+    Emulator, LinearPatternScaling or Climatology
+
+    Raises
+    ------
+    PathError
+        ``path`` is missing, or a folder without ``emulator.json``.
+    DataError
+        A file is unreadable, malformed or inconsistent; the message names the file.
 
     Examples
     --------
@@ -204,17 +287,11 @@ def load(path: str | os.PathLike):
     path = Path(path)
     if path.is_file():
         return load_baseline(path)
-    meta_file = path / "emulator.json"
-    if not meta_file.exists():
-        raise DataError(f"path: {str(path)!r} is not a saved xemu emulator (no emulator.json)")
-    meta = json.loads(meta_file.read_text())
-    if meta.pop("format", None) != _FORMAT:
-        raise DataError(f"path: {str(path)!r} has an unknown format; expected {_FORMAT}")
-    net = CNNGRU(ModelConfig(**meta["model"]))
-    state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
-    net.eval()
-    baseline = load_baseline(path / "baseline.nc") if (path / "baseline.nc").exists() else None
+    meta, net, baseline_file = read_emulator_folder(path)
+    baseline = None
+    if baseline_file is not None:
+        baseline = load_baseline(baseline_file)
+        check_baseline_matches(meta, baseline, str(baseline_file))
     return Emulator(meta, net, baseline)
 
 
@@ -234,6 +311,7 @@ def fit(
     grid_alignment: str = "position",
     baseline: str | None = "linear",
     baseline_inputs=None,
+    baseline_options: Mapping | None = None,
     checkpoint: str | os.PathLike | None = None,
     callback: Callable | None = None,
     train_config: TrainConfig | Mapping | None = None,
@@ -269,6 +347,9 @@ def fit(
         What the network corrects; ``None`` predicts the targets around their mean.
     baseline_inputs : list of str, optional
         Inputs of the linear baseline (default: ``inputs``).
+    baseline_options : dict, optional
+        Passed to the baseline's ``fit``, e.g. ``{"alpha": 0}`` for ordinary least squares
+        instead of the cross-validated ridge of :class:`~xemu.LinearPatternScaling`.
     checkpoint : path, optional
         Checkpoint file, written atomically each epoch; a rerun resumes from it.
     callback : callable, optional
@@ -281,17 +362,23 @@ def fit(
     -------
     Emulator, LinearPatternScaling or Climatology
     """
+    ds = check_dataset(ds, argument="ds")
+    baseline_options = _options(baseline_options, "baseline_options")
     if model in BASELINES:
-        return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment)
+        if train_config is not None:
+            raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
+        return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
+                                      **_baseline_options(model, {**baseline_options, **train_options}))
     if model != "cnn-gru":
         raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
-    tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig(**dict(train_config or {}))
-    try:
-        tc = TrainConfig(**{**tc.to_dict(), **train_options})
-    except TypeError as err:
-        raise ConfigError(f"fit: unknown option ({err})") from None
+    if isinstance(train_config, TrainConfig):
+        train_config = train_config.to_dict()
+    tc = TrainConfig.from_options({**_options(train_config, "train_config"), **train_options}, argument="fit")
     if baseline is not None and baseline not in BASELINES:
         raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
+    if baseline is not None:
+        baseline_options = _baseline_options(baseline, baseline_options)
+    config = _options(config, "config")
 
     p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
     held = holdout_mask(p, holdout)
@@ -303,7 +390,7 @@ def fit(
     bl = None
     if baseline is not None:
         bl = BASELINES[baseline]().fit(ds, list(baseline_inputs or inputs), targets, holdout=holdout,
-                                       grid_alignment=grid_alignment)
+                                       grid_alignment=grid_alignment, **baseline_options)
         base = bl.predict_arrays(bl._prepare_predict(ds))  # (S_in, T, V, H, W)
     else:
         base = None
@@ -313,6 +400,7 @@ def fit(
     s_idx, t_idx = np.nonzero(~held)
     train_rows[p.target_to_input[s_idx], t_idx] = True
     mean, std = _channel_stats(p.inputs, train_rows)
+    ranges = _input_ranges(p, train_rows)
     y_train = p.targets[s_idx, t_idx]  # (N, V, H, W)
     if base is None:
         target_mean = y_train.mean((0, 2, 3), dtype=np.float64)
@@ -325,17 +413,14 @@ def fit(
     scale = np.where(scale > 0, scale, 1.0)
     del y_train, resid
 
-    cfg = preset(preset_name, **{**dict(config or {}), "in_channels": len(p.channels),
+    cfg = preset(preset_name, **{**config, "in_channels": len(p.channels),
                                  "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
     specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
     if loss:
         unknown = [k for k in loss if k not in p.target_names]
         if unknown:
             raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
-    for t, spec in specs.items():
-        terms = parse_spec(spec, argument=f"loss[{t!r}]")
-        if cfg.output == "last" and ({"std", "tmean"} & set(terms)):
-            raise ConfigError(f"loss[{t!r}]: 'std' and 'tmean' need output='all'")
+    _check_loss(specs, cfg)
 
     # tensors: inputs normalised, targets and baseline divided by the target scale
     n_time = p.time.size
@@ -360,7 +445,8 @@ def fit(
 
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
-    fingerprint = _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline)
+    fingerprint = _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline,
+                               baseline_options) if checkpoint is not None else ""
     result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
                                 callback=callback, fingerprint=fingerprint)
     net.to("cpu").eval()
@@ -380,6 +466,7 @@ def fit(
         "grid_alignment": grid_alignment,
         "baseline": baseline,
         "baseline_inputs": list(baseline_inputs or inputs) if baseline else None,
+        "baseline_options": baseline_options,
         "input_units": p.input_units,
         "target_units": p.target_units,
         "target_attrs": {k: _jsonable(v) for k, v in p.target_attrs.items()},
@@ -387,6 +474,7 @@ def fit(
                  "lon": lon.values.tolist(), "lat_attrs": _jsonable(lat.attrs), "lon_attrs": _jsonable(lon.attrs)},
         "input_mean": mean.tolist(),
         "input_std": std.tolist(),
+        "input_ranges": ranges,
         "target_scale": scale.tolist(),
         "target_mean": target_mean.tolist() if target_mean is not None else None,
         "model": cfg.to_dict(),
@@ -423,9 +511,64 @@ def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     return mean, std
 
 
-def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline) -> str:
+def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
+    """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
     train_part = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device", "threads")}
     blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
                        list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
-                       repr(holdout), window, stride, baseline], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+                       repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)
+    digest = hashlib.sha256(blob.encode())
+    for array in (p.inputs, p.targets):  # the content too: same shape and statistics is not the same data
+        digest.update(hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=32).digest())
+    return digest.hexdigest()
+
+
+def _options(value, argument: str) -> dict:
+    """A dict of options from ``None`` or a mapping; anything else raises :class:`~xemu.ConfigError`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{argument}: expected a dict of options or None; got {type(value).__name__}")
+    return dict(value)
+
+
+def _baseline_options(kind: str, options: dict) -> dict:
+    """``options`` if the baseline ``kind``'s ``fit`` takes them, else :class:`~xemu.ConfigError`."""
+    import inspect
+
+    params = inspect.signature(BASELINES[kind].fit).parameters
+    known = [k for k, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY
+             and k not in ("holdout", "grid_alignment")]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise ConfigError(f"fit: options {unknown} do not apply to the {kind!r} baseline; it takes {known}")
+    return options
+
+
+def _check_loss(specs: dict, cfg: ModelConfig) -> None:
+    """Every target's loss parses; a target with all weights 0 warns, all targets so raises."""
+    silent = []
+    for t, spec in specs.items():
+        terms = parse_spec(spec, argument=f"loss[{t!r}]")
+        if cfg.output == "last" and ({"std", "tmean"} & set(terms)):
+            raise ConfigError(f"loss[{t!r}]: 'std' and 'tmean' need output='all'")
+        if not any(w > 0 for w in terms.values()):
+            silent.append(t)
+    if silent and len(silent) == len(specs):
+        raise ConfigError(f"loss: every term of every target has weight 0 ({specs}); nothing would be trained")
+    if silent:
+        warn(f"loss: every term of {silent} has weight 0; the network does not learn them "
+             f"(their predictions stay the baseline's)")
+
+
+def _input_ranges(p: Prepared, rows: np.ndarray) -> dict[str, list[float]]:
+    """Training minimum and maximum of each input variable's values (maps: every cell)."""
+    out = {}
+    for c, name in enumerate(p.input_units):
+        lo, hi = np.inf, -np.inf
+        for s in range(p.inputs.shape[0]):
+            if rows[s].any():
+                sel = p.inputs[s, rows[s], c]
+                lo, hi = min(lo, float(sel.min())), max(hi, float(sel.max()))
+        out[name] = [lo, hi]
+    return out

@@ -18,6 +18,7 @@ __all__ = [
     "DataError",
     "ConfigError",
     "NotFittedError",
+    "PathError",
     "warn",
 ]
 
@@ -48,6 +49,11 @@ class ConfigError(XemuError):
 
 class NotFittedError(XemuError):
     """An emulator was used for prediction before it was fitted."""
+
+
+class PathError(XemuError):
+    """A path cannot be read or written as asked: it is missing, of the wrong kind, or holds
+    something that xemu did not write and will not replace."""
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .coords import find_dim, roles
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, UnitsError
 
 __all__ = [
     "area_weights",
@@ -95,6 +95,7 @@ def _dims(pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | No
                 f"truth {truth[d].values[[0, -1]].tolist()} at the ends); select the same labels, "
                 f"e.g. pred.sel({d}=truth.{d})"
             )
+    pred = _same_units(pred, truth)
     extra = [dim] if isinstance(dim, str) else list(dim or [])
     for d in extra:
         if d not in truth.dims:
@@ -178,6 +179,24 @@ def time_stddev_mae(
     diff = pred.std(time, ddof=0, skipna=False) - truth.std(time, ddof=0, skipna=False)
     err = (w * abs(diff)).mean([lat, lon, *extra], skipna=False)
     return _named(err, "time_stddev_mae", truth)
+
+
+def _same_units(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
+    """``pred`` in ``truth``'s units: converted when both carry compatible units, else :class:`~xemu.UnitsError`.
+
+    When one side carries no units there is nothing to compare and ``pred`` is used as it is.
+    """
+    from .units import convert_units, parse_units, units_of
+
+    have, want = units_of(pred), units_of(truth)
+    if have is None or want is None or have == want:
+        return pred
+    if parse_units(have, name="pred.units") == parse_units(want, name="truth.units"):
+        return pred
+    try:
+        return convert_units(pred, want, name=f"pred ({pred.name})" if pred.name else "pred")
+    except UnitsError as err:
+        raise UnitsError(f"pred and truth: units differ and do not convert ({err})") from None
 
 
 def _float64(da: xr.DataArray) -> xr.DataArray:

@@ -17,12 +17,16 @@ import xarray as xr
 
 from .coords import align_grid, find_dim, roles
 from .encoding import ENCODINGS, encode_season
-from .errors import ConfigError, DataError, GridError
+from .errors import ConfigError, CoordinateError, DataError, GridError, warn
 from .metrics import area_weights
 from .units import check_units, convert_units, to_canonical, units_of
 
-__all__ = ["Prepared", "prepare", "check_variables", "check_no_nan", "month_index", "holdout_mask",
-           "to_dataset", "check_grid"]
+__all__ = ["Prepared", "prepare", "check_dataset", "check_variables", "check_no_nan", "month_index", "holdout_mask",
+           "to_dataset", "check_grid", "warn_outside_range", "RANGE_TOLERANCE", "check_time", "check_dtype",
+           "check_plausible"]
+
+#: How far (as a fraction of the training range) an input may go beyond it before a warning.
+RANGE_TOLERANCE = 0.01
 
 
 @dataclass
@@ -67,6 +71,15 @@ class Prepared:
         return [dict(zip(dims, combo, strict=True)) for combo in itertools.product(*values)]
 
 
+def check_dataset(ds, *, argument: str = "ds") -> xr.Dataset:
+    """Return ``ds`` if it is an :class:`xarray.Dataset`; raise :class:`~xemu.DataError` otherwise."""
+    if isinstance(ds, xr.Dataset):
+        return ds
+    hint = (" (a DataArray: pass a Dataset holding the inputs and targets by name, e.g. "
+            "da.to_dataset() or xr.merge([...]))") if isinstance(ds, xr.DataArray) else ""
+    raise DataError(f"{argument}: expected an xarray.Dataset; got {type(ds).__module__}.{type(ds).__name__}{hint}")
+
+
 def check_variables(ds: xr.Dataset, names, *, argument: str) -> list[str]:
     """Validate a list of variable names against ``ds`` (a :class:`~xemu.DataError` otherwise)."""
     if isinstance(names, str):
@@ -87,6 +100,118 @@ def check_variables(ds: xr.Dataset, names, *, argument: str) -> list[str]:
 def month_index(time: xr.DataArray) -> np.ndarray:
     """Months since year 0 (``12 * year + month - 1``), to find gaps in a monthly series."""
     return (time.dt.year * 12 + time.dt.month - 1).values.astype(np.int64)
+
+
+def check_time(time: xr.DataArray, *, argument: str = "time") -> None:
+    """Raise :class:`~xemu.CoordinateError` unless ``time`` holds dates, unique, increasing and monthly.
+
+    Monthly means at most one step per calendar month and a typical (median) step of one
+    month; whole months may be missing (windows never cross such a gap). The message says
+    which rule failed and where.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> t = xr.DataArray(xr.date_range("2015-01-01", periods=3, freq="YS", use_cftime=True), dims="time")
+    >>> check_time(t)
+    Traceback (most recent call last):
+    ...
+    xemu.errors.CoordinateError: time: steps of 12 months (median); expected monthly data, one step per month ...
+    """
+    from .coords import is_datetime_like
+
+    if time.size == 0:
+        raise DataError(f"{argument}: no time steps (an empty selection?)")
+    if not is_datetime_like(time.values):
+        raise CoordinateError(
+            f"{argument}: expected dates (datetime64 or cftime); got dtype {time.dtype} (values "
+            f"{np.asarray(time.values).ravel()[:2].tolist()} ...); decode them, e.g. xr.decode_cf(ds)"
+        )
+    labels = [_date_label(t) for t in np.asarray(time.values)]
+    months = month_index(time)
+    step = np.diff(months)
+    if step.size == 0:
+        return
+    values = np.asarray(time.values)
+    order = values[1:] > values[:-1] if np.issubdtype(values.dtype, np.datetime64) else None
+    if order is None:
+        order = np.array([b > a for a, b in zip(values[:-1], values[1:], strict=True)])
+    if (values[1:] == values[:-1]).any():
+        i = int(np.argmax(values[1:] == values[:-1]))
+        n_dup = int((values[1:] == values[:-1]).sum())
+        raise CoordinateError(
+            f"{argument}: duplicate time stamps ({n_dup}; the first, {labels[i]}, at positions {i} and {i + 1}); "
+            f"expected unique, increasing monthly stamps: drop or merge the duplicates"
+        )
+    if not order.all():
+        i = int(np.argmin(order))
+        raise CoordinateError(
+            f"{argument}: not increasing: {labels[i + 1]} follows {labels[i]} at position {i + 1}; "
+            f"expected increasing monthly stamps: sort with ds.sortby({time.dims[0]!r})"
+        )
+    if (step == 0).any():
+        i = int(np.argmax(step == 0))
+        per = int((months == months[i]).sum())
+        raise CoordinateError(
+            f"{argument}: {per} time steps fall in the month of {labels[i]}; expected monthly data, one "
+            f"step per month (average daily data first, e.g. ds.resample({time.dims[0]}='MS').mean())"
+        )
+    median = float(np.median(step))
+    if median != 1:
+        raise CoordinateError(
+            f"{argument}: steps of {median:g} months (median); expected monthly data, one step per month "
+            f"(missing months are allowed, but most steps must be one month)"
+        )
+
+
+def check_dtype(da: xr.DataArray, *, argument: str) -> None:
+    """Refuse floating-point types narrower than 32 bits (:class:`~xemu.DataError`).
+
+    float16 keeps about three significant digits and nothing below 6e-8: emission fluxes
+    of 1e-12 kg m-2 s-1 become 0, and temperatures are rounded to a quarter of a kelvin.
+    """
+    if da.dtype.kind == "f" and da.dtype.itemsize < 4:
+        raise DataError(
+            f"{argument}: dtype {da.dtype} is too narrow (about 3 significant digits, nothing below "
+            f"6e-08: 1e-12 becomes 0); expected float32 or float64: keep or load the data as float32"
+        )
+
+
+def check_plausible(da: xr.DataArray, *, argument: str, values: np.ndarray | None = None) -> None:
+    """Raise :class:`~xemu.DataError` when a known variable lies outside its plausible range.
+
+    The ranges are :data:`xemu.units.PLAUSIBLE_RANGES`, in canonical units (``da`` must be
+    converted already); values out of them usually mean wrong units, e.g. kelvin labelled
+    ``degC`` or a mass flux labelled ``mm/day``.
+    """
+    from .units import plausible_range
+
+    bounds = plausible_range(argument_name(argument), da)
+    if bounds is None:
+        return
+    lo, hi = bounds
+    arr = np.asarray(da.values if values is None else values)
+    if arr.size == 0:
+        return
+    low, high = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if low >= lo and high <= hi:
+        return
+    n_out = int(((arr < lo) | (arr > hi)).sum())
+    unit = da.attrs.get("units", "")
+    converted = da.attrs.get("xemu_units_converted")
+    raise DataError(
+        f"{argument}: {n_out} of {arr.size} values outside the plausible range [{lo:g}, {hi:g}] {unit} "
+        f"(found {low:.4g} .. {high:.4g} {unit}"
+        + (f", after converting {converted}" if converted else "")
+        + "); are the units right? Fix the data or its 'units' attribute"
+    )
+
+
+def argument_name(argument: str) -> str:
+    """The variable name inside an argument label such as ``targets['tas']``."""
+    if "[" in argument and argument.endswith("]"):
+        return argument[argument.index("[") + 1 : -1].strip("'\"")
+    return argument
 
 
 def check_no_nan(da: xr.DataArray, *, argument: str, values: np.ndarray | None = None) -> None:
@@ -166,6 +291,7 @@ def prepare(
     -------
     Prepared
     """
+    ds = check_dataset(ds, argument="ds")
     if inputs_as not in ("maps", "global_means"):
         raise ConfigError(f"inputs_as: expected 'maps' or 'global_means'; got {inputs_as!r}")
     if encoding not in ENCODINGS:
@@ -189,6 +315,7 @@ def prepare(
                 f"got dims {ds[target_names[0]].dims}"
             )
         for name in target_names:
+            check_dtype(ds[name], argument=f"targets[{name!r}]")
             r = roles(ds[name], name=name)
             if (r.time, r.latitude, r.longitude) != (first.time, first.latitude, first.longitude) or set(
                 r.sample
@@ -218,6 +345,7 @@ def prepare(
     if time_dim not in ds.dims:
         raise DataError(f"time: dimension {time_dim!r} not in the Dataset {tuple(ds.dims)}")
     time = ds[time_dim]
+    check_time(time, argument=f"ds.{time_dim}")
 
     # inputs: units, grids and sample dims
     check_units(ds, inputs, argument="inputs")
@@ -225,6 +353,7 @@ def prepare(
     in_arrays = []
     for name in inputs:
         da = ds[name]
+        check_dtype(da, argument=f"inputs[{name!r}]")
         if input_units is not None:
             da = convert_units(da, input_units[name], name=f"inputs[{name!r}]")
         in_units[name] = units_of(da)
@@ -255,6 +384,9 @@ def prepare(
         order = list(target_sample) if target_names else [d for _, da, _ in in_arrays for d in da.dims]
         input_sample_dims = tuple(dict.fromkeys(d for d in order if d in present))
     input_sample_dims = tuple(input_sample_dims)
+    empty = {d: 0 for d in (*input_sample_dims, *target_sample) if ds.sizes[d] == 0}
+    if empty:
+        raise DataError(f"ds: nothing selected along {sorted(empty)} (size 0); select at least one label of each")
     sample_coords = {d: ds[d] if d in ds.coords else xr.DataArray(np.arange(ds.sizes[d]), dims=d)
                      for d in (*input_sample_dims, *target_sample)}
 
@@ -317,6 +449,7 @@ def _add_targets(prep, ds, target_names, tgt_arrays, target_sample, time_dim, la
         for v, da in enumerate(tgt_arrays):
             values = da.transpose(*order).values
             check_no_nan(da, argument=f"targets[{target_names[v]!r}]", values=values)
+            check_plausible(da, argument=f"targets[{target_names[v]!r}]", values=values)
             y[:, :, v] = values.reshape(s_t, time.size, lat.size, lon.size)
         # which input sample forces each target sample
         labels = prep.sample_labels(target_sample)
@@ -392,3 +525,36 @@ def check_grid(ds: xr.Dataset, lat: xr.DataArray, lon: xr.DataArray, *, who: str
                 f"{float(ds[dim].max()):g}]; {who} was trained on {ref.size} in "
                 f"[{float(ref.min()):g}, {float(ref.max()):g}]"
             )
+
+
+def warn_outside_range(name: str, low: float, high: float, trained: tuple[float, float], *, units: str | None,
+                       what: str = "values") -> bool:
+    """Warn when ``[low, high]`` leaves the training range ``trained`` by more than :data:`RANGE_TOLERANCE`.
+
+    The warning names the variable, the training range and how far out the values go; an
+    emulator used there extrapolates. Returns whether it warned.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warn_outside_range("inputs['CO2']", 1000.0, 12000.0, (1536.0, 9363.0), units="Gt")
+    True
+    >>> str(w[0].message)[:80]
+    "inputs['CO2']: values reach 1.2e+04 Gt, beyond the training range [1536, 9363] G"
+    """
+    lo, hi = (float(v) for v in trained)
+    span = hi - lo if hi > lo else max(abs(hi), 1e-300)
+    tol = RANGE_TOLERANCE * span
+    unit = f" {units}" if units else ""
+    parts = []
+    if high > hi + tol:
+        parts.append(f"reach {high:.3g}{unit}, beyond the training range [{lo:.4g}, {hi:.4g}]{unit} by "
+                     f"{high - hi:.3g}{unit} ({100 * (high - hi) / span:.0f} % of the range)")
+    if low < lo - tol:
+        parts.append(f"go down to {low:.3g}{unit}, below the training range [{lo:.4g}, {hi:.4g}]{unit} by "
+                     f"{lo - low:.3g}{unit} ({100 * (lo - low) / span:.0f} % of the range)")
+    if parts:
+        warn(f"{name}: {what} " + " and ".join(parts) + "; the emulator extrapolates there")
+    return bool(parts)

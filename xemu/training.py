@@ -14,15 +14,40 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .io import atomic_path, check_state_dict, read_checkpoint
 
-__all__ = ["TrainConfig", "choose_device", "train", "atomic_torch_save", "TrainResult"]
+__all__ = ["TrainConfig", "choose_device", "check_device", "train", "atomic_torch_save", "TrainResult"]
+
+
+def _check_int(obj, name: str, low: int, *, optional: bool = False) -> None:
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ConfigError(f"{name}: expected an integer >= {low}" + (" or None" if optional else "")
+                          + f"; got {value!r}")
+
+
+def _check_float(obj, name: str, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, optional: bool = False) -> None:
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    ok = not isinstance(value, bool) and isinstance(value, int | float | np.number) and math.isfinite(value)
+    ok = ok and (low is None or (value > low if low_open else value >= low))
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        lo = "" if low is None else f"{low:g} {'<' if low_open else '<='} "
+        hi = "" if high is None else f" {'<' if high_open else '<='} {high:g}"
+        raise ConfigError(f"{name}: expected a finite number {lo}{name}{hi}" + (" or None" if optional else "")
+                          + f"; got {value!r}")
 
 
 @dataclass
@@ -85,14 +110,34 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size: expected >= 1; got {self.epochs}, {self.batch_size}")
+        _check_int(self, "epochs", 1)
+        _check_int(self, "batch_size", 1)
+        _check_int(self, "windows_per_epoch", 1, optional=True)
+        _check_int(self, "patience", 0, optional=True)
+        _check_int(self, "seed", 0)
+        _check_int(self, "threads", 1, optional=True)
+        _check_float(self, "lr", low=0.0)
+        _check_float(self, "weight_decay", low=0.0)
+        _check_float(self, "warmup", low=0.0, high=1.0, high_open=True)
+        _check_float(self, "ema", low=0.0, low_open=True, high=1.0, high_open=True, optional=True)
+        _check_float(self, "grad_clip", low=0.0, low_open=True, optional=True)
+        for name in ("restore_best", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}: expected True or False; got {getattr(self, name)!r}")
+        if self.amp is not None and not isinstance(self.amp, bool):
+            raise ConfigError(f"amp: expected True, False or None; got {self.amp!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule: expected 'cosine' or 'constant'; got {self.schedule!r}")
-        if self.ema is not None and not 0.0 < self.ema < 1.0:
-            raise ConfigError(f"ema: expected a decay in (0, 1) or None; got {self.ema}")
-        if self.windows_per_epoch is not None and self.windows_per_epoch < 1:
-            raise ConfigError(f"windows_per_epoch: expected >= 1 or None; got {self.windows_per_epoch}")
+        check_device(self.device)
+
+    @classmethod
+    def from_options(cls, options: dict, *, argument: str = "train options") -> TrainConfig:
+        """A config from a dict, with a :class:`~xemu.ConfigError` naming unknown options."""
+        known = [f.name for f in fields(cls)]
+        unknown = [k for k in options if k not in known]
+        if unknown:
+            raise ConfigError(f"{argument}: unknown options {unknown}; known: {known}")
+        return cls(**options)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,23 +155,46 @@ class TrainResult:
     stopped_early: bool = False
 
 
+def check_device(device) -> None:
+    """Raise :class:`~xemu.ConfigError` unless ``device`` names a torch device type xemu can use.
+
+    Accepted: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``, ``"mps"``. Whether the
+    device is present is checked when it is used (:func:`choose_device`).
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:<n>' or 'mps'; got {device!r}")
+    if device == "auto":
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:<n>' or 'mps'; got {device!r}")
+
+
 def choose_device(device: str = "auto") -> torch.device:
-    """CUDA when available for ``"auto"``, else CPU; an unavailable CUDA raises :class:`~xemu.ConfigError`."""
+    """CUDA when available for ``"auto"``, else CPU; an unavailable device raises :class:`~xemu.ConfigError`."""
+    check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device: {device!r} asked for, but this machine has {torch.cuda.device_count()} "
+                          f"CUDA devices (0 .. {torch.cuda.device_count() - 1})")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device: {device!r} asked for, but MPS is not available here; use 'cpu' or 'auto'")
     return dev
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _lr_lambda(total_steps: int, warmup: float, schedule: str) -> Callable[[int], float]:
@@ -194,22 +262,31 @@ def train(
     best_state = None
     ema = _Ema(model, config.ema) if config.ema else None
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != fingerprint:
+        state = read_checkpoint(checkpoint)
+        if state["fingerprint"] != fingerprint:
             raise ConfigError(
                 f"checkpoint: {str(checkpoint)!r} was written by another run (data or configuration "
                 f"differ); remove it or choose another path"
             )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        best_state = state.get("best_model")
-        if ema is not None:
-            ema.load(state["ema"])
-        result.history = list(state["history"])
-        result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
-        start_epoch = int(state["epoch"]) + 1
+        try:
+            check_state_dict(state["model"], model.state_dict(), f"checkpoint: {str(checkpoint)!r}",
+                             what="the model being trained", finite=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])
+            best_state = state.get("best_model")
+            if ema is not None:
+                ema.load(state["ema"])
+            result.history = list(state["history"])
+            result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
+            start_epoch = int(state["epoch"]) + 1
+        except DataError:
+            raise
+        except Exception as err:
+            raise DataError(f"checkpoint: {str(checkpoint)!r} cannot be resumed from ({type(err).__name__}: "
+                            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); remove it "
+                            f"(training then starts afresh) or choose another path") from None
         if state.get("done"):
             start_epoch = config.epochs
     bad_epochs = 0

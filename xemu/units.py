@@ -22,6 +22,8 @@ from .errors import UnitsError
 __all__ = [
     "get_registry",
     "CANONICAL_UNITS",
+    "PLAUSIBLE_RANGES",
+    "plausible_range",
     "WATER_DENSITY_KG_M3",
     "parse_units",
     "units_of",
@@ -39,6 +41,19 @@ CANONICAL_UNITS: dict[str, str] = {
     "precipitation_flux": "mm/day",
     "lwe_precipitation_rate": "mm/day",
     "precipitation_amount": "mm/day",
+}
+
+#: Physically plausible range of the variables xemu knows, in their canonical units (by
+#: variable name or CF standard_name). Data outside it almost always has wrong units
+#: (kelvin labelled degC gives means of 550 K). Precipitation may dip to -1e-3 mm/day (the
+#: round-off of regridding and packing); anything below is an error.
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "tas": (150.0, 350.0),
+    "air_temperature": (150.0, 350.0),
+    "pr": (-1e-3, 2000.0),
+    "precipitation_flux": (-1e-3, 2000.0),
+    "lwe_precipitation_rate": (-1e-3, 2000.0),
+    "precipitation_amount": (-1e-3, 2000.0),
 }
 
 #: Density of liquid water (kg m-3) used to turn a precipitation mass flux into a depth rate.
@@ -188,6 +203,14 @@ def _canonical_for(name: str, da: xr.DataArray) -> str | None:
     if name in CANONICAL_UNITS:
         return CANONICAL_UNITS[name]
     return CANONICAL_UNITS.get(str(da.attrs.get("standard_name", "")))
+
+
+def plausible_range(name: str, da: xr.DataArray) -> tuple[float, float] | None:
+    """:data:`PLAUSIBLE_RANGES` of ``name`` (or of ``da``'s standard_name), when ``da`` is in canonical units."""
+    key = name if name in PLAUSIBLE_RANGES else str(da.attrs.get("standard_name", ""))
+    if key not in PLAUSIBLE_RANGES or units_of(da) != _canonical_for(name, da):
+        return None
+    return PLAUSIBLE_RANGES[key]
 
 
 def _convertible(src, dst) -> bool:

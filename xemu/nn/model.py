@@ -21,7 +21,7 @@ target, as the study did; ``"shared"`` shares encoder and GRU and has one head p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import ConfigError
 
 __all__ = ["ModelConfig", "SqueezeExcitation", "MonthEncoder", "MapHead", "Branch", "CNNGRU", "PRESETS",
-           "preset", "count_parameters"]
+           "preset", "model_config", "count_parameters"]
 
 
 @dataclass
@@ -78,6 +78,26 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        for name in ("in_channels", "n_targets", "height", "width", "se_reduction", "hidden", "gru_layers",
+                     "head_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: expected an integer >= 1; got {value!r}")
+        for name in ("gru_dropout", "head_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                raise ConfigError(f"{name}: expected a number in [0, 1); got {value!r}")
+        for name in ("bidirectional", "zero_init_head"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}: expected True or False; got {getattr(self, name)!r}")
+        for name in ("conv_widths", "conv_strides"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not hasattr(value, "__iter__") or any(
+                isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value
+            ):
+                raise ConfigError(f"{name}: expected a sequence of integers >= 1; got {value!r}")
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra: expected a dict; got {self.extra!r}")
         self.conv_widths = tuple(int(v) for v in self.conv_widths)
         self.conv_strides = tuple(int(v) for v in self.conv_strides)
         if len(self.conv_widths) != len(self.conv_strides) or not self.conv_widths:
@@ -139,7 +159,16 @@ def preset(name: str, **overrides) -> ModelConfig:
     """
     if name not in PRESETS:
         raise ConfigError(f"preset: expected one of {sorted(PRESETS)}; got {name!r}")
-    return ModelConfig(**{**PRESETS[name], **overrides})
+    return model_config({**PRESETS[name], **overrides}, argument="config")
+
+
+def model_config(options: dict, *, argument: str = "config") -> ModelConfig:
+    """A :class:`ModelConfig` from a dict; unknown fields raise :class:`~xemu.ConfigError` listing the known ones."""
+    known = [f.name for f in fields(ModelConfig)]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise ConfigError(f"{argument}: unknown fields {unknown}; known: {known}")
+    return ModelConfig(**options)
 
 
 class SqueezeExcitation(nn.Module):
