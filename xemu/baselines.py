@@ -25,7 +25,8 @@ import xarray as xr
 
 from .encoding import month_of
 from .errors import ConfigError, DataError, NotFittedError, warn
-from .io import read_baseline_file, save_baseline_file
+from .formats import read_baseline_file
+from .io import save_baseline_file
 from .metrics import area_weights
 from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset, warn_outside_range
 

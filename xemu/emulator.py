@@ -26,13 +26,8 @@ import xarray as xr
 
 from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
 from .errors import ConfigError, DataError, NotFittedError, warn
-from .io import (
-    EMULATOR_FORMAT,
-    check_baseline_matches,
-    check_emulator_meta,
-    read_emulator_folder,
-    save_emulator_folder,
-)
+from .formats import EMULATOR_FORMAT, check_baseline_matches, check_emulator_meta, read_emulator_folder
+from .io import save_emulator_folder
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
 from .prepare import (

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .io import atomic_path, check_state_dict, read_checkpoint
+from .formats import check_state_dict, read_checkpoint
+from .io import atomic_path
 
 __all__ = ["TrainConfig", "choose_device", "check_device", "train", "atomic_torch_save", "TrainResult"]
 
