@@ -56,7 +56,7 @@ def test_same_interface_save_load(synthetic, kind, tmp_path):
     forcing = synthetic.drop_vars(["tas", "pr"])
     a, b = bl.predict(forcing), synthetic.emu.predict(loaded)
     np.testing.assert_array_equal(a.tas.values, b.tas.values)
-    assert a.pr.attrs["units"] == "mm/day" and "baseline" in a.pr.attrs["history"]
+    assert a.pr.attrs["units"] == "mm/day" and f"{kind} baseline" in a.attrs["history"]
 
 
 def test_baseline_errors(synthetic):
@@ -96,9 +96,10 @@ def test_ridge_strength_is_chosen_by_leaving_scenarios_out(synthetic):
     for t in ("tas", "pr"):
         best = cv.sel(target=t).idxmin("alpha_tried")
         assert float(alpha.sel(target=t)) == float(best)
-    # one forcing sample: folds are blocks of time
-    one = LinearPatternScaling().fit(synthetic.sel(scenario=["mid"]), FORCINGS, ["tas"])
-    assert "contiguous blocks of time" in one.params["alpha"].attrs["choice"]
+    # one or two forcing samples: a fit on one scenario cannot tell its forcings apart; blocks of time
+    for kept in (["mid"], ["low", "high"]):
+        few = LinearPatternScaling().fit(synthetic.sel(scenario=kept), FORCINGS, ["tas"])
+        assert "5 contiguous blocks of time" in few.params["alpha"].attrs["choice"]
 
 
 def test_ridge_bounds_a_what_if_along_collinear_inputs():

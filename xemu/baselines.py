@@ -114,7 +114,8 @@ class _Baseline:
         p = self._prepare_predict(ds)
         self._check_ranges(p)
         values = self.predict_arrays(p)
-        return to_dataset(values, p, self.targets, self.meta["target_attrs"], self._history())
+        return to_dataset(values, p, self.targets, self.meta["target_attrs"], self._provenance(),
+                          source=self._source(), input_attrs=ds.attrs)
 
     def _check_ranges(self, p: Prepared) -> None:
         """Warn for each input whose global mean leaves its training range (none for a climatology)."""
@@ -127,10 +128,15 @@ class _Baseline:
                                    (float(self.params["input_min"][k]), float(self.params["input_max"][k])),
                                    units=p.input_units.get(name), what="global-mean values")
 
-    def _history(self) -> str:
+    def _source(self) -> str:
+        """The global ``source`` of a prediction: xemu's version and the kind of baseline."""
         from . import __version__
 
-        return (f"predicted by xemu {__version__} {self.kind} baseline fitted on "
+        return f"xemu {__version__} {self.kind} baseline"
+
+    def _provenance(self) -> str:
+        """The ``history`` line of a prediction: what predicted it, fitted on what."""
+        return (f"predicted {', '.join(self.targets)} with {self._source()} fitted on "
                 f"{self.meta['training_selection']}")
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -203,8 +209,9 @@ class LinearPatternScaling(_Baseline):
         alpha : float or "cv"
             Ridge strength on the standardised inputs (:mod:`xemu.regression`); ``"cv"``
             (default) chooses it per target by cross-validation on the training months,
-            leaving out one forcing sample (scenario) at a time; ``0`` is ordinary least
-            squares.
+            leaving out one forcing sample (scenario) at a time when there are at least
+            three, else five contiguous blocks of time (:func:`xemu.regression.cv_folds`);
+            ``0`` is ordinary least squares.
 
         Warns
         -----

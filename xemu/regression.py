@@ -21,7 +21,11 @@ cost one small matrix product each (:func:`ridge_path`).
 The strength is chosen by cross-validation on the training rows only
 (:func:`choose_alpha`): folds leave out one *forcing sample* at a time (a scenario: all
 its members and months), because what an emulator is used for is a forcing it has not
-seen; with fewer than two forcing samples the folds are five contiguous blocks of time.
+seen. That needs at least three forcing samples: a fit on a single scenario cannot tell
+its forcings apart (they all trend together), so with two the criterion asks for the
+strongest penalty whatever the data (measured on the CSE 151B store: ssp126 and ssp585
+alone choose the largest strength tried). With fewer than three the folds are five
+contiguous blocks of time.
 The ``alpha`` with the smallest area-weighted cross-validated squared error is chosen,
 per target variable, from :data:`ALPHAS`.
 """
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALPHAS", "COND_WARN", "ridge_fit", "ridge_path", "choose_alpha", "cv_folds", "condition"]
+__all__ = ["ALPHAS", "COND_WARN", "MIN_GROUPS", "ridge_fit", "ridge_path", "choose_alpha", "cv_folds", "condition"]
 
 #: Ridge strengths tried by cross-validation (0 is ordinary least squares).
 ALPHAS: tuple[float, ...] = (0.0, *np.round(np.logspace(-4, 1, 16), 8).tolist())
@@ -80,10 +84,24 @@ def ridge_path(z_train, y_train, z_test, alphas) -> list[np.ndarray]:
     return [ym + zt @ (_shrink(s, a, len(z_train))[:, None] * uty) for a in alphas]
 
 
+#: Forcing samples needed to cross-validate by leaving one out (else blocks of time).
+MIN_GROUPS = 3
+
+
 def cv_folds(groups: np.ndarray, time_index: np.ndarray, n_blocks: int = 5) -> tuple[np.ndarray, str]:
-    """Fold id of each row: its forcing sample when there are two or more, else a block of time."""
+    """Fold id of each row: its forcing sample when there are :data:`MIN_GROUPS` or more, else a block of time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> folds, how = cv_folds(np.array([0, 0, 1, 1, 2, 2]), np.arange(6))
+    >>> folds.tolist(), how
+    ([0, 0, 1, 1, 2, 2], 'leave one forcing sample out (3 folds)')
+    >>> cv_folds(np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2]), n_blocks=3)[1]
+    '3 contiguous blocks of time'
+    """
     unique = np.unique(groups)
-    if unique.size >= 2:
+    if unique.size >= MIN_GROUPS:
         return np.searchsorted(unique, groups), f"leave one forcing sample out ({unique.size} folds)"
     edges = np.quantile(time_index, np.linspace(0, 1, n_blocks + 1)[1:-1])
     return np.searchsorted(edges, time_index, side="right"), f"{n_blocks} contiguous blocks of time"
