@@ -65,3 +65,48 @@ def test_user_errors_exit_with_a_documented_code_and_one_line(tmp_path, capsys):
     assert code == 2  # bad input
     assert capsys.readouterr().err == ("xemu: error: --train-select: scenario=nope is not in the data; "
                                        "scenario labels are low, mid, high\n")
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"xemu {xemu.__version__}\n"
+
+
+def test_fit_logs_every_epoch_on_stderr_and_quiet_does_not(tmp_path, capsys):
+    import logging
+    import re
+
+    data = tmp_path / "climate.nc"
+    xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6).to_netcdf(data)
+    fit = ["fit", "--data", str(data), "--epochs", "2", "--holdout", "scenario=mid", "member=0",
+           "--device", "cpu", "--inputs", "CO2", "CH4"]
+    assert main(fit + ["--out", str(tmp_path / "a.xemu")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "xemu.training" in line]
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+    for n, line in enumerate(lines, start=1):  # one line per epoch, with the losses
+        assert re.fullmatch(rf"{stamp} INFO xemu\.training: epoch {n}/2: train loss [0-9.e+-]+, validation "
+                            rf"loss [0-9.e+-]+, [0-9.]+ s \(data [0-9.]+ s\), lr [0-9.e+-]+", line), line
+    assert len(lines) == 2
+    assert logging.getLogger("xemu").handlers == []  # the command removes its handler when done
+    assert main(fit + ["--out", str(tmp_path / "b.xemu"), "--quiet"]) == 0
+    assert "xemu.training" not in capsys.readouterr().err
+    em = xemu.load(tmp_path / "a.xemu")
+    assert em.history.sizes["epoch"] == 2 and em.meta["train"]["device"] == "cpu"
+    out = tmp_path / "pred.nc"
+    assert main(["predict", str(tmp_path / "a.xemu"), "--data", str(data), "--out", str(out), "--device", "cpu"]) == 0
+    with xr.open_dataset(out) as pred:
+        assert pred.attrs["source"] == f"xemu {xemu.__version__} cnn-gru emulator (baseline linear)"
+
+
+def test_device_option(tmp_path, capsys):
+    import torch
+
+    data = tmp_path / "climate.nc"
+    xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6).to_netcdf(data)
+    code = main(["fit", "--data", str(data), "--device", "tpu", "--out", str(tmp_path / "m")])
+    assert code == 2 and "argument --device: expected auto, cpu, cuda or cuda:<n>; got 'tpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        code = main(["fit", "--data", str(data), "--device", "cuda", "--out", str(tmp_path / "m")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("xemu: error: --device: 'cuda' asked for, but CUDA is not available")
+        assert not (tmp_path / "m").exists()

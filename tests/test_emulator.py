@@ -32,9 +32,11 @@ def test_fit_predict_keeps_coords_units_and_attrs(fitted, forcing, synthetic):
             xr.testing.assert_identical(da[c].reset_coords(drop=True), synthetic[c].reset_coords(drop=True))
         for key in ("units", "standard_name", "long_name"):
             assert da.attrs[key] == synthetic[name].attrs[key]
-        assert "xemu" in da.attrs["history"] and "holdout" in da.attrs["history"]
+        assert "history" not in da.attrs  # provenance is global (CF), below
         assert np.isfinite(da.values).all()
     assert pred.pr.attrs["units"] == "mm/day"
+    assert "xemu" in pred.attrs["history"] and "holdout" in pred.attrs["history"]
+    assert pred.attrs["source"].endswith("cnn-gru emulator (baseline linear)")
     np.testing.assert_array_equal(fitted.predict(forcing).tas.values, pred.tas.values)
 
 
@@ -116,3 +118,9 @@ def test_bad_input_errors(synthetic, fitted, forcing):
         nan.emu.fit(INPUTS, TARGETS, progress=False, config=TINY)
     with pytest.raises(DataError, match="inputs"):
         fitted.predict(forcing.drop_vars("SO2"))
+
+
+def test_predict_uses_a_gpu_when_present_by_default():
+    import inspect
+
+    assert inspect.signature(Emulator.predict).parameters["device"].default == "auto"

@@ -1,9 +1,12 @@
+import logging
+import sys
+
 import pytest
 import torch
 
 from xemu.errors import ConfigError
 from xemu.testing import TINY_CONFIG as TINY
-from xemu.training import TrainConfig, atomic_torch_save, choose_device
+from xemu.training import TrainConfig, atomic_torch_save, choose_device, interactive
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
 HOLDOUT = {"scenario": "mid", "member": 0, "time": slice("2017-01", None)}
@@ -41,7 +44,8 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_weights(synthetic, tmp_p
                    callback=lambda e, r: epochs_after_resume.append(e))
     assert epochs_after_resume == [2]
     assert _same_weights(full, resumed)
-    assert [r["train_loss"] for r in full.history] == [r["train_loss"] for r in resumed.history]
+    for name in ("train_loss", "val_loss", "lr"):
+        assert full.history[name].values.tolist() == resumed.history[name].values.tolist()
 
 
 def test_checkpoint_of_another_run_is_refused(synthetic, tmp_path):
@@ -53,7 +57,7 @@ def test_checkpoint_of_another_run_is_refused(synthetic, tmp_path):
 
 def test_early_stopping_and_best_epoch(synthetic):
     em = _fit(synthetic, epochs=6, patience=1, lr=0.05, warmup=0.0, schedule="constant")
-    vals = [r["val_loss"] for r in em.history]
+    vals = em.history.val_loss.values.tolist()
     best = min(range(len(vals)), key=vals.__getitem__)
     assert em.meta["best_epoch"] == best
     assert len(vals) <= 6
@@ -87,7 +91,7 @@ def test_bad_train_options(synthetic):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_training_with_bf16(synthetic):
     em = _fit(synthetic, epochs=1, device="cuda")
-    assert em.meta["device"].startswith("cuda") and em.history[0]["train_loss"] > 0
+    assert em.meta["device"].startswith("cuda") and float(em.history.train_loss[0]) > 0
     assert em.predict(synthetic.drop_vars(TARGETS), device="cuda").tas.notnull().all()
 
 
@@ -97,3 +101,46 @@ def test_ema_weights_are_the_average_not_the_last_step(synthetic):
     assert not _same_weights(raw, averaged)
     with pytest.raises(ConfigError, match="ema"):
         TrainConfig(ema=1.5)
+
+
+def test_history_is_a_labelled_dataset(synthetic):
+    em = _fit(synthetic, epochs=2)
+    h = em.history
+    assert h.epoch.values.tolist() == [1, 2]
+    assert set(h.data_vars) == {"train_loss", "val_loss", "seconds", "data_seconds", "lr"}
+    for name, da in h.data_vars.items():
+        assert da.dims == ("epoch",) and da.attrs["long_name"] and da.attrs["units"], name
+    assert h.seconds.attrs["units"] == "s"
+    assert h.train_loss.values.tolist() == [r["train_loss"] for r in em.meta["history"]]  # the raw records
+    no_val = _fit(synthetic, epochs=1, holdout=None)
+    assert "val_loss" not in no_val.history and no_val.history.sizes["epoch"] == 1
+
+
+def test_one_log_record_per_epoch_and_no_bar_off_a_terminal(synthetic, caplog, capsys):
+    with caplog.at_level(logging.INFO, logger="xemu.training"):
+        em = _fit(synthetic, epochs=2, progress=True)  # stderr is not a terminal here: no bar
+    records = [r for r in caplog.records if r.name == "xemu.training"]
+    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
+    for n, (rec, row) in enumerate(zip(records, em.meta["history"], strict=True), start=1):
+        text = rec.getMessage()
+        assert "\n" not in text
+        assert text.startswith(f"epoch {n}/2: train loss {row['train_loss']:.4g}, "
+                               f"validation loss {row['val_loss']:.4g}, ")
+        assert " s (data " in text and text.endswith(f"lr {row['lr']:.3g}")
+    assert "epoch 1/2" not in capsys.readouterr().err  # the bar (its description) was not drawn
+
+
+def test_bar_only_when_interactive(monkeypatch):
+    class Tty:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.setattr(sys, "stderr", Tty(True))
+    assert interactive()
+    monkeypatch.setattr(sys, "stderr", Tty(False))
+    assert not interactive()
+    monkeypatch.setattr(sys, "stderr", None)
+    assert not interactive()

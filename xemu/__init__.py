@@ -50,6 +50,8 @@ _LAZY = {
     "ModelConfig": "nn.model",
     "TrainConfig": "training",
 }
+#: Submodules imported on first access (``xemu.plot`` needs matplotlib only when it draws).
+_LAZY_MODULES = ("plot",)
 
 __all__ = [
     "EmuAccessor",
@@ -80,6 +82,7 @@ __all__ = [
     "units",
     "windows",
     *_LAZY,
+    *_LAZY_MODULES,
 ]
 
 
@@ -88,4 +91,8 @@ def __getattr__(name: str):
         from importlib import import_module
 
         return getattr(import_module(f"xemu.{_LAZY[name]}"), name)
+    if name in _LAZY_MODULES:
+        from importlib import import_module
+
+        return import_module(f"xemu.{name}")
     raise AttributeError(f"module 'xemu' has no attribute {name!r}")

@@ -84,6 +84,31 @@ class EmuAccessor:
         """Predict with a fitted emulator (``emulator.predict(ds)``)."""
         return emulator.predict(self._dataset(), **kwargs)
 
+    # --- plots (matplotlib, imported when a figure is drawn) ------------------------
+    def plot_map(self, **kwargs):
+        """A map of this 2-D field (:func:`xemu.plot.field_map`); returns the Axes."""
+        from . import plot
+
+        return plot.field_map(self._dataarray("plot_map"), **kwargs)
+
+    def plot_difference(self, truth, **kwargs):
+        """A map of this prediction minus ``truth``, time mean (:func:`xemu.plot.difference_map`)."""
+        from . import plot
+
+        return plot.difference_map(self._dataarray("plot_difference"), truth, **kwargs)
+
+    def plot_global_mean(self, members=None, **kwargs):
+        """Area-weighted global mean over time, against ``members`` (:func:`xemu.plot.global_mean_series`)."""
+        from . import plot
+
+        return plot.global_mean_series(self._dataarray("plot_global_mean"), members, **kwargs)
+
+    def plot_zonal_mean(self, **kwargs):
+        """Time-mean zonal mean of this field (:func:`xemu.plot.zonal_means`)."""
+        from . import plot
+
+        return plot.zonal_means(self._dataarray("plot_zonal_mean"), **kwargs)
+
     # --- helpers ----------------------------------------------------------------------
     def _dataset(self) -> xr.Dataset:
         if isinstance(self._obj, xr.Dataset):

@@ -2,11 +2,13 @@
 
 Examples
 --------
-xemu demo                                   # synthetic climate: train, score, write predictions
-xemu evaluate --seeds 0 1 2                 # the study's protocol on the CSE 151B store
-xemu fit --data ../shared/data/cse151b --train-select ssp=ssp126,ssp370,ssp585 \\
-    --holdout ssp=ssp370 member_id=0 time=2090-02: --out cesm2.xemu
-xemu predict cesm2.xemu --data ../shared/data/cse151b --select ssp=ssp245 --out ssp245.nc
+::
+
+    xemu demo                                   # synthetic climate: train, score, write predictions
+    xemu evaluate --seeds 0 1 2                 # the study's protocol on the CSE 151B store
+    xemu fit --data ../shared/data/cse151b --train-select ssp=ssp126,ssp370,ssp585 \\
+        --holdout ssp=ssp370 member_id=0 time=2090-02: --out cesm2.xemu
+    xemu predict cesm2.xemu --data ../shared/data/cse151b --select ssp=ssp245 --out ssp245.nc
 
 Errors and exit codes
 ---------------------
@@ -23,6 +25,16 @@ before or after the command, re-raises it with the full traceback instead):
       error (:class:`~xemu.PathError` and every :class:`OSError`)
 130   interrupted (Ctrl-C, KeyboardInterrupt)
 ====  ==================================================================================
+
+Logging and devices
+-------------------
+The command logs through :mod:`logging` on stderr, one line per record
+(``2025-06-01T12:00:00 INFO xemu.training: epoch 1/6: train loss 0.5127, ...``): training
+writes one record per epoch (losses, seconds, learning rate), so a batch job's log keeps
+them all; ``--quiet`` logs warnings only and shows no progress bar. The progress bar is
+drawn only when stderr is a terminal. ``fit`` and ``predict`` take ``--device`` (``auto``,
+the default: CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:<n>``).
+``xemu --version`` prints the version.
 
 Outputs
 -------
@@ -41,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import re
 import sys
 import time
@@ -48,10 +61,15 @@ from pathlib import Path
 
 __all__ = ["main", "EXIT_OK", "EXIT_BUG", "EXIT_USAGE", "EXIT_PATH", "EXIT_INTERRUPTED"]
 
+#: Exit code: success.
 EXIT_OK = 0
+#: Exit code: an unexpected internal error, a bug in xemu (``--debug`` shows the traceback).
 EXIT_BUG = 1
+#: Exit code: bad usage or bad input (options, selections, ``--declare``, data xemu cannot use).
 EXIT_USAGE = 2
+#: Exit code: a file or folder that cannot be read or written (:class:`~xemu.PathError`, :class:`OSError`).
 EXIT_PATH = 3
+#: Exit code: interrupted (Ctrl-C).
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\
@@ -381,35 +399,14 @@ def _check_out(path, overwrite: bool, kind: str = "file") -> Path:
     emulator holding only xemu's files, with ``overwrite``). Never a folder for a file or the
     other way round.
     """
-    from xemu.errors import PathError
-    from xemu.io import EMULATOR_FILES, check_writable, is_xemu_baseline_file, is_xemu_emulator_folder
+    from xemu.io import check_baseline_target, check_emulator_target, check_writable
 
-    path = Path(path)
     if kind == "file":
         return check_writable(path, overwrite=overwrite, argument="--out")
     if kind == "baseline":
-        check_writable(path, overwrite=True, argument="--out")  # a folder is refused
-        if path.exists() and not is_xemu_baseline_file(path):
-            raise PathError(f"--out: {str(path)!r} exists and is not an xemu baseline file; xemu will not "
-                            f"replace it (even with --overwrite); choose another path")
-    elif path.exists():
-        if not path.is_dir():
-            raise PathError(f"--out: {str(path)!r} is a file; an emulator is saved as a folder, and xemu never "
-                            f"replaces a file with a folder; choose another path")
-        entries = sorted(p.name for p in path.iterdir())
-        if not entries:
-            return path
-        if not is_xemu_emulator_folder(path):
-            raise PathError(f"--out: {str(path)!r} is a folder that is not an xemu emulator (it holds "
-                            f"{_fmt_labels(entries, 6)}); xemu will not replace it (even with --overwrite)")
-        foreign = [e for e in entries if e not in EMULATOR_FILES or (path / e).is_dir()]
-        if foreign:
-            raise PathError(f"--out: {str(path)!r} holds an xemu emulator and also {_fmt_labels(foreign, 6)}, "
-                            f"which xemu did not write; xemu will not replace it (even with --overwrite)")
-    if path.exists() and not overwrite:
-        raise PathError(f"--out: {str(path)!r} exists (an xemu {kind}); xemu replaces nothing unless asked "
-                        f"(--overwrite)")
-    return path
+        return check_baseline_target(path, overwrite=overwrite, argument="--out")
+    check_emulator_target(path, overwrite=overwrite, argument="--out")
+    return Path(path)
 
 
 def _written_by_demo(path: Path) -> bool:
@@ -460,7 +457,7 @@ def cmd_demo(args) -> int:
     em = ds.emu.fit(inputs, targets, holdout=holdout, epochs=args.epochs, seed=args.seed,
                     windows_per_epoch=600, progress=not args.quiet)
     print(f"trained {em.n_parameters:,} parameters in {em.meta['train_seconds']:.1f} s "
-          f"(best epoch {em.meta['best_epoch'] + 1} of {len(em.history)})")
+          f"(best epoch {em.meta['best_epoch'] + 1} of {em.history.sizes['epoch']})")
     lin = ds.emu.fit(["CO2", "CH4", "SO2", "BC"], targets, model="linear", holdout=holdout)
     clim = ds.emu.fit(inputs, targets, model="climatology", holdout=holdout)
     test = {"scenario": "mid", "member": 0, "time": holdout["time"]}
@@ -502,7 +499,9 @@ def cmd_fit(args) -> int:
         what = "the training data (after --train-select)" if args.train_select else "the data"
         holdout = _select(ds, args.holdout, "--holdout", what) or None
         _check_out(args.out, args.overwrite, kind="baseline" if args.model in BASELINES else "emulator")
-        opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet}
+        if args.model == "cnn-gru":
+            _check_device(args.device)
+        opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet, "device": args.device}
         em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout,
                         **({} if args.model != "cnn-gru" else {**opts, "checkpoint": args.checkpoint}))
     path = em.save(args.out, overwrite=args.overwrite)
@@ -511,15 +510,20 @@ def cmd_fit(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from xemu.emulator import Emulator
     from xemu.io import write_netcdf
 
     em = _load_emulator(args.emulator)
+    network = isinstance(em, Emulator)  # the baselines run on numpy: no device
+    if network:
+        _check_device(args.device)
     with _open(args.data) as opened:
         ds = _declare(opened, args.declare)
         if args.select:
             ds = ds.sel(_select(ds, args.select, "--select"))
         _check_out(args.out, args.overwrite)
-        pred = em.predict(ds.drop_vars([t for t in em.targets if t in ds])).load()
+        forcing = ds.drop_vars([t for t in em.targets if t in ds])
+        pred = (em.predict(forcing, device=args.device) if network else em.predict(forcing)).load()
     write_netcdf(pred, args.out, overwrite=args.overwrite, argument="--out")
     print(f"wrote {args.out}: {', '.join(f'{k} {tuple(v.dims)}' for k, v in pred.data_vars.items())}")
     return EXIT_OK
@@ -608,6 +612,48 @@ def _positive_int(text: str) -> int:
 _positive_int.__name__ = "positive integer"
 
 
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _device(text: str) -> str:
+    """The ``--device`` value, checked for its form (whether it is present: :func:`_check_device`)."""
+    if not _DEVICE.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:<n>; got {text!r}")
+    return text.strip()
+
+
+_device.__name__ = "device"
+
+
+def _check_device(device: str) -> None:
+    """Raise :class:`~xemu.ConfigError` naming ``--device`` when the device is not on this machine."""
+    from xemu.errors import ConfigError
+    from xemu.training import choose_device
+
+    try:
+        choose_device(device)
+    except ConfigError as err:
+        raise ConfigError(f"--device: {str(err).removeprefix('device: ')}") from None
+
+
+def _configure_logging(quiet: bool) -> logging.Handler:
+    """Log xemu's records on stderr, one line each: INFO and above (WARNING and above when ``quiet``).
+
+    The handler goes on the ``xemu`` logger (the caller's root logger is left alone) and is
+    removed by :func:`main` when the command ends.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
+    log = logging.getLogger("xemu")
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    return handler
+
+
+#: How the command writes a log record: time, level, logger, message.
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _add_debug(parser: argparse.ArgumentParser, default) -> None:
     # the subcommands' copy defaults to SUPPRESS so that it does not undo ``xemu --debug fit ...``
     parser.add_argument("--debug", action="store_true", default=default,
@@ -618,8 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="xemu", description="xarray-native climate emulation", epilog=EXIT_CODES_HELP,
                      formatter_class=_MainHelpFormatter)
     _add_debug(parser, False)
+    parser.add_argument("--version", action="version", version=f"xemu {_version()}",
+                        help="print the version of xemu and exit")
     common = argparse.ArgumentParser(add_help=False)
     _add_debug(common, argparse.SUPPRESS)
+    common.add_argument("--quiet", action="store_true",
+                        help="no progress bar, and log warnings only (by default each training epoch is "
+                             "logged on stderr)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,fit,predict,evaluate}")
 
     fmt = {"formatter_class": _MainHelpFormatter, "parents": [common], "epilog": EXIT_CODES_HELP}
@@ -629,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "no units (and no entry): " + " ".join(f"'{k}={v}'" for k, v in DEFAULT_DECLARE.items())
                     + " (the store's forcings)")
     overwrite_help = "replace an existing --out (by default xemu replaces nothing)"
+    device_help = ("where to {what} (cnn-gru): auto (CUDA when available, else CPU), cpu, cuda or cuda:<n>")
     sel_help = ("as name=value: labels separated by commas (ssp=ssp126,ssp370), a date or a date range "
                 "start:end for time (time=2090-02:)")
 
@@ -641,7 +693,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--years", type=_positive_int, default=30,
                       help="years of synthetic climate per scenario and member")
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic climate and of training")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
 
     f = sub.add_parser("fit", help="train an emulator on a store and save it", **fmt)
@@ -656,10 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--epochs", type=_positive_int, default=6, help="training epochs (cnn-gru)")
     f.add_argument("--seed", type=int, default=0, help="training seed (cnn-gru)")
     f.add_argument("--checkpoint", default=None, help="checkpoint file; a rerun resumes from it")
+    f.add_argument("--device", type=_device, default="auto", help=device_help.format(what="train"))
     f.add_argument("--out", required=True, help="where to save the emulator (a folder; a netCDF file for the "
                    "baselines); load it with xemu.load")
     f.add_argument("--overwrite", action="store_true", help=overwrite_help)
-    f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("predict", help="predict with a saved emulator and write netCDF", **fmt)
@@ -667,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help=store_help)
     p.add_argument("--select", nargs="*", help=f"selection to predict, {sel_help}; e.g. ssp=ssp245")
     p.add_argument("--declare", nargs="*", default=None, help=declare_help)
-    p.add_argument("--out", required=True, help="netCDF file for the predictions")
+    p.add_argument("--out", required=True, help="netCDF file for the predictions (compressed, lossless)")
+    p.add_argument("--device", type=_device, default="auto", help=device_help.format(what="run the network"))
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
     p.set_defaults(func=cmd_predict)
 
@@ -696,13 +748,31 @@ def _fail(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``xemu`` command; returns its exit code (see the module documentation)."""
-    from xemu.errors import PathError, XemuError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as done:  # --help (0) or a usage error (2, printed by _Parser.error)
+    except SystemExit as done:  # --help, --version (0) or a usage error (2, printed by _Parser.error)
         return done.code if isinstance(done.code, int) else EXIT_USAGE
+    log = logging.getLogger("xemu")
+    level = log.level
+    handler = _configure_logging(quiet=args.quiet)
+    try:
+        return _run(args)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def _version() -> str:
+    import xemu
+
+    return xemu.__version__
+
+
+def _run(args) -> int:
+    """Run the command of ``args``; an error becomes one line on stderr and its exit code."""
+    from xemu.errors import PathError, XemuError
+
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -43,7 +42,16 @@ from .prepare import (
 from .training import TrainConfig, TrainResult, choose_device, train
 from .windows import WindowLoader, define_windows
 
-__all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
+__all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS", "history_dataset", "HISTORY_VARIABLES"]
+
+#: The variables of :attr:`Emulator.history`: record key -> (long_name, units).
+HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
+    "train_loss": ("training loss, mean over the epoch's batches (targets in units of their residual scale)", "1"),
+    "val_loss": ("validation loss, mean over the validation windows (same scale)", "1"),
+    "seconds": ("wall-clock time of the epoch's training steps", "s"),
+    "data_seconds": ("time spent assembling batches within the epoch", "s"),
+    "lr": ("learning rate after the epoch's last step", "1"),
+}
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
@@ -84,9 +92,20 @@ class Emulator:
         return ModelConfig(**self.meta["model"])
 
     @property
-    def history(self) -> list[dict]:
-        """Per-epoch training record (losses, seconds, learning rate)."""
-        return list(self.meta.get("history", []))
+    def history(self) -> xr.Dataset:
+        """The training record, one entry per epoch, as a Dataset on the dim ``epoch``.
+
+        Variables ``train_loss``, ``val_loss`` (only when training had validation months),
+        ``seconds``, ``data_seconds`` and ``lr``, each with ``long_name`` and ``units``; the
+        coordinate ``epoch`` counts from 1. The raw records (a list of dicts, as saved in
+        ``emulator.json``, with 0-based ``epoch``) are ``em.meta["history"]``.
+
+        Examples
+        --------
+        >>> em.history.to_dataframe()  # doctest: +SKIP
+        >>> em.history.val_loss.plot.line(marker="o")  # doctest: +SKIP
+        """
+        return history_dataset(self.meta.get("history", []))
 
     @property
     def n_parameters(self) -> int:
@@ -118,7 +137,7 @@ class Emulator:
         return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
                        input_units=m["input_units"], grid=(lat, lon))
 
-    def predict(self, ds: xr.Dataset, *, device: str = "cpu", batch_months: int = 256) -> xr.Dataset:
+    def predict(self, ds: xr.Dataset, *, device: str = "auto", batch_months: int = 256) -> xr.Dataset:
         """Predict the targets from the inputs of ``ds``.
 
         Parameters
@@ -127,13 +146,19 @@ class Emulator:
             Holds the emulator's inputs (same names, compatible units, the target grid or
             the grid it was aligned from), at least one window of consecutive months.
         device : str
-            Where to run the network (``"cpu"``, ``"cuda"``, ``"auto"``).
+            Where to run the network: ``"auto"`` (default: CUDA when available, else CPU),
+            ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``.
+        batch_months : int
+            Months encoded at once (memory against speed).
 
         Returns
         -------
         xarray.Dataset
             The targets on ``(*sample dims of the inputs, time, lat, lon)``, in the target
-            units, with the targets' attrs and a ``history`` note.
+            units. Only the targets' attributes that stay true of a prediction are kept
+            (:data:`xemu.prepare.KEPT_ATTRS`); the global attributes say what made it
+            (``Conventions``, ``title``, ``source``, and a dated line appended to the input
+            Dataset's ``history``; see :func:`xemu.prepare.prediction_attrs`).
         """
         self._check_fitted()
         ds = check_dataset(ds, argument="ds")
@@ -158,7 +183,8 @@ class Emulator:
         self.net.to("cpu")
         scale = np.asarray(m["target_scale"], np.float32)[None, None, :, None, None]
         values = self._base(ds, p) + out * scale
-        return to_dataset(values, p, self.targets, m["target_attrs"], self._history())
+        return to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
+                          input_attrs=ds.attrs)
 
     def _check_ranges(self, p: Prepared) -> None:
         """Warn for each input whose values leave the range seen in training."""
@@ -183,12 +209,18 @@ class Emulator:
                                    (p.inputs.shape[0], p.time.size, len(mean), p.lat.size, p.lon.size))
         return self.baseline.predict_arrays(self.baseline._prepare_predict(ds))
 
-    def _history(self) -> str:
+    def _source(self) -> str:
+        """The global ``source`` of a prediction: xemu's version and what kind of emulator."""
         from . import __version__
 
+        baseline = self.meta.get("baseline")
+        return f"xemu {__version__} cnn-gru emulator ({f'baseline {baseline}' if baseline else 'no baseline'})"
+
+    def _provenance(self) -> str:
+        """The ``history`` line of a prediction: what predicted it, trained on what."""
         m = self.meta
-        return (f"predicted by xemu {__version__} cnn-gru emulator (baseline {m['baseline']}) trained on "
-                f"{m['training_selection']}; {time.strftime('%Y-%m-%d')}")
+        return (f"predicted {', '.join(self.targets)} with {self._source()} trained on {m['training_selection']}"
+                + (f" (trained with xemu {m['xemu_version']})" if m.get("xemu_version") else ""))
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -487,6 +519,31 @@ def fit(
         "notes": p.notes,
     }
     return Emulator(meta, net, bl)
+
+
+def history_dataset(records: list[dict]) -> xr.Dataset:
+    """The per-epoch training records (dicts with a 0-based ``epoch``) as a Dataset on ``epoch``.
+
+    ``val_loss`` is a variable only when some record has it; a value missing from a record
+    is NaN. See :attr:`Emulator.history`.
+
+    Examples
+    --------
+    >>> h = history_dataset([{"epoch": 0, "train_loss": 0.5, "seconds": 2.0, "data_seconds": 0.1, "lr": 1e-3},
+    ...                      {"epoch": 1, "train_loss": 0.4, "seconds": 2.0, "data_seconds": 0.1, "lr": 5e-4}])
+    >>> h.epoch.values.tolist(), h.train_loss.values.tolist(), "val_loss" in h
+    ([1, 2], [0.5, 0.4], False)
+    """
+    records = list(records)
+    epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(records)]
+    out = {}
+    for key, (long_name, units) in HISTORY_VARIABLES.items():
+        if key == "val_loss" and not any("val_loss" in r for r in records):
+            continue
+        values = np.array([float(r.get(key, np.nan)) for r in records], np.float64)
+        out[key] = xr.DataArray(values, dims="epoch", attrs={"long_name": long_name, "units": units})
+    epoch = xr.DataArray(np.array(epochs, np.int64), dims="epoch", attrs={"long_name": "training epoch (from 1)"})
+    return xr.Dataset(out, coords={"epoch": epoch}, attrs={"title": "xemu training history"})
 
 
 def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -455,7 +455,7 @@ def check_emulator_meta(meta, file: str = "emulator.json"):
 
     Checks :data:`EMULATOR_SCHEMA` (missing keys, unknown keys, types, bounds), ``model``
     (with :data:`MODEL_SCHEMA` and :class:`~xemu.nn.model.ModelConfig`), the lengths that
-    follow from the network's sizes, then :data:`EMULATOR_CHECKS`. Builds nothing.
+    follow from the network's sizes, then ``EMULATOR_CHECKS``. Builds nothing.
 
     Parameters
     ----------

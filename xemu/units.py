@@ -238,7 +238,7 @@ def convert_units(da: xr.DataArray, units: str, *, name: str | None = None) -> x
     """Convert ``da`` to ``units`` and record the conversion in its attrs.
 
     A mass flux (kg m-2 s-1) converts to a depth rate (mm/day) and back through
-    :data:`WATER_DENSITY`. Equal units return ``da`` unchanged.
+    :data:`WATER_DENSITY_KG_M3`. Equal units return ``da`` unchanged.
 
     Examples
     --------

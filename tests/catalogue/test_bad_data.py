@@ -84,7 +84,7 @@ def test_collinear_inputs_what_if_is_bounded_and_warned():
 def test_ridge_strength_is_recorded_with_how_it_was_chosen(lin):
     alpha = lin.params["alpha"]
     assert set(alpha.target.values) == {"tas", "pr"} and (alpha >= 0).all()
-    assert "leave one forcing sample out" in alpha.attrs["choice"]
+    assert "5 contiguous blocks of time" in alpha.attrs["choice"]  # two training scenarios: too few to leave one out
     assert "cv_error" in lin.params
 
 
@@ -397,11 +397,14 @@ def test_unfitted_emulator(forcing):
 
 def test_checkpoint_of_changed_data_with_the_same_shape_and_statistics(ds, tmp_path):
     ckpt = tmp_path / "run.ckpt"
-    _fit(ds, checkpoint=ckpt)
-    swapped = ds.copy()
-    swapped["tas"] = ds.tas.copy(data=ds.tas.values[:, ::-1].copy())  # members swapped: same statistics
+    holdout = {"scenario": "high"}
+    _fit(ds, checkpoint=ckpt, holdout=holdout)
+    changed = ds.copy()
+    tas = ds.tas.values.copy()
+    tas[2] += 1.0  # the held-out scenario's months: every training statistic stays the same, bit for bit
+    changed["tas"] = ds.tas.copy(data=tas)
     with pytest.raises(ConfigError, match="was written by another run"):
-        _fit(swapped, checkpoint=ckpt)
+        _fit(changed, checkpoint=ckpt, holdout=holdout)
 
 
 def test_checkpoint_of_the_same_data_is_resumed(ds, tmp_path):

@@ -75,7 +75,7 @@ def test_save_onto_folder_with_user_files_is_refused(fitted, tmp_path, overwrite
     (target / "data.csv").write_bytes(b"a,b\n1,2\n")
     before = _snapshot(target)
     with pytest.raises(PathError, match=r"exists and is not an xemu emulator \(it holds data.csv, notes.txt\); "
-                                        r"choose another path"):
+                                        r"xemu will not replace it \(even with overwrite=True\); choose another path"):
         fitted.save(target, overwrite=overwrite)
     assert _snapshot(target) == before
     _no_leftovers(tmp_path)
