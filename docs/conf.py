@@ -39,6 +39,11 @@ sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("XEMU_EXAMPLES_FAST", "1")
 os.environ.setdefault("XEMU_EXAMPLES_OUT", str(DOCS / "_build" / "examples-output"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the gallery runs in this process: read lazy netCDF data in one thread (netCDF4/HDF5 is not
+# thread-safe; see tests/conftest.py)
+import dask  # noqa: E402
+
+dask.config.set(scheduler="synchronous")
 INTERSPHINX = os.environ.get("XEMU_DOCS_INTERSPHINX") == "1"
 
 # -- project -----------------------------------------------------------------------------

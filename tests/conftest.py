@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dask
 import pytest
 import xarray as xr
 
 import xemu
+
+# dask's threads read lazy netCDF data in the background; netCDF4/HDF5 is not thread-safe, and
+# a file handle closed by the garbage collector in one of those threads while the main thread
+# opens another file of the store crashed the interpreter (a segmentation fault in netCDF4's
+# open, seen twice with many handles on the same files). The tests read small pieces: one thread.
+dask.config.set(scheduler="synchronous")
 
 REPO = Path(__file__).resolve().parent.parent
 STORE = Path(os.environ.get("XEMU_CSE151B", REPO.parent / "shared" / "data" / "cse151b"))

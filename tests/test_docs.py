@@ -10,6 +10,7 @@ without it.
 from __future__ import annotations
 
 import doctest
+import gc
 import html as html_module
 import os
 import re
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import xarray as xr
 
 import xemu
 
@@ -174,7 +176,14 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
                 example.options[doctest.SKIP] = True
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    runner.run(test, out=report.append)
+    try:
+        runner.run(test, out=report.append)
+    finally:  # close what the page opened here, in this thread, not later in the garbage collector's
+        for value in list(test.globs.values()):
+            if isinstance(value, xr.Dataset | xr.DataArray):
+                value.close()
+        test.globs.clear()
+        gc.collect()
     result = runner.summarize(verbose=False)
     assert result.failed == 0, "".join(report)
     assert result.attempted > 0
