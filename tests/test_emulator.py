@@ -58,11 +58,12 @@ def test_normalisation_uses_training_months_only(synthetic):
 
 def test_save_load_round_trip_bit_for_bit(fitted, forcing, tmp_path):
     path = fitted.save(tmp_path / "em.xemu")
-    assert sorted(p.name for p in path.iterdir()) == ["baseline.nc", "emulator.json", "weights.pt"]
+    assert sorted(p.name for p in path.iterdir()) == ["baseline.nc", "emulator.json", "variability.nc", "weights.pt"]
     loaded = xemu.load(path)
-    a, b = fitted.predict(forcing), loaded.predict(forcing)
-    for name in TARGETS:
-        np.testing.assert_array_equal(a[name].values, b[name].values)
+    for kw in ({}, {"variability": "calibrated"}, {"samples": 2, "seed": 5}):
+        a, b = fitted.predict(forcing, **kw), loaded.predict(forcing, **kw)
+        for name in TARGETS:
+            np.testing.assert_array_equal(a[name].values, b[name].values)
     assert loaded.meta["training_selection"] == fitted.meta["training_selection"]
     fitted.save(path, overwrite=True)  # overwriting an existing save is atomic too
     assert not list(tmp_path.glob(".*"))

@@ -24,13 +24,19 @@ import numpy as np
 import xarray as xr
 
 from .encoding import month_of
-from .errors import ConfigError, DataError, NotFittedError, warn
+from .errors import ConfigError, DataError, NotFittedError, XemuError, warn
 from .formats import read_baseline_file
 from .io import save_baseline_file
 from .metrics import area_weights
 from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset, warn_outside_range
+from .variability import Variability, fit_variability
+from .variability import apply as apply_variability
 
 __all__ = ["LinearPatternScaling", "Climatology", "BASELINES"]
+
+
+#: Prefix of the variability model's variables in a baseline's parameters.
+_VARIABILITY = "variability__"
 
 
 class _Baseline:
@@ -38,6 +44,7 @@ class _Baseline:
 
     def __init__(self):
         self.params: xr.Dataset | None = None
+        self._variability = None
 
     # -- shared plumbing ----------------------------------------------------------------
     def _prepare_fit(self, ds, inputs, targets, holdout, grid_alignment):
@@ -100,8 +107,13 @@ class _Baseline:
         return prepare(ds, meta["inputs"], None, encoding="none", inputs_as="global_means",
                        input_units=meta["input_units"], grid=(lat, lon), grid_alignment=meta["grid_alignment"])
 
-    def predict(self, ds: xr.Dataset) -> xr.Dataset:
+    def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
+                seed: int | None = None) -> xr.Dataset:
         """Predict the targets for the inputs of ``ds``: a Dataset on its samples, time and grid.
+
+        ``variability``, ``samples`` and ``seed`` work as in :meth:`xemu.Emulator.predict`
+        (a calibrated prediction, or stochastic realizations from the baseline's own
+        training residuals).
 
         Examples
         --------
@@ -114,9 +126,35 @@ class _Baseline:
         p = self._prepare_predict(ds)
         self._check_ranges(p)
         values = self.predict_arrays(p)
-        return to_dataset(values, p, self.targets, self.meta["target_attrs"], self._provenance(),
+        pred = to_dataset(values, p, self.targets, self.meta["target_attrs"], self._provenance(),
                           source=self._source(), input_attrs=ds.attrs)
+        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
 
+    @property
+    def variability(self):
+        """The model of internal variability fitted with the baseline (``None`` without one)."""
+        if self.params is None or "xemu_variability_targets" not in self.params.attrs:
+            return None
+        if getattr(self, "_variability", None) is None:
+            own = [v for v in self.params.data_vars if str(v).startswith(_VARIABILITY)]
+            part = self.params[own].rename({v: str(v)[len(_VARIABILITY):] for v in own})
+            part = part.drop_vars([c for c in part.coords if c not in part.dims and c != "month"])
+            part.attrs = {k: v for k, v in self.params.attrs.items() if k.startswith("xemu_variability_")}
+            self._variability = Variability.from_dataset(part)
+        return self._variability
+
+    def _fit_variability(self, p: Prepared, train: np.ndarray, enabled: bool):
+        """Learn internal variability from the in-sample residuals and keep it in ``params``; return self."""
+        if not enabled:
+            return self
+        var = fit_variability(p, self.predict_arrays(p), ~train)
+        if var is not None:
+            extra = var.to_dataset()
+            for name in extra.data_vars:
+                self.params[f"{_VARIABILITY}{name}"] = extra[name]
+            self.params.attrs.update(extra.attrs)
+            self._variability = var
+        return self
     def _check_ranges(self, p: Prepared) -> None:
         """Warn for each input whose global mean leaves its training range (none for a climatology)."""
         if "input_min" not in self.params:
@@ -168,6 +206,7 @@ class _Baseline:
     def from_params(cls, params: xr.Dataset):
         obj = cls()
         obj.params = params
+        obj._variability = None
         return obj
 
     def __repr__(self) -> str:
@@ -192,7 +231,7 @@ class LinearPatternScaling(_Baseline):
     kind = "linear"
 
     def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position",
-            alpha: float | str = "cv") -> LinearPatternScaling:
+            alpha: float | str = "cv", variability: bool = True) -> LinearPatternScaling:
         """Ridge regression per calendar month and cell on the training months of ``ds``.
 
         Parameters
@@ -212,6 +251,10 @@ class LinearPatternScaling(_Baseline):
             leaving out one forcing sample (scenario) at a time when there are at least
             three, else five contiguous blocks of time (:func:`xemu.regression.cv_folds`);
             ``0`` is ordinary least squares.
+        variability : bool
+            Also learn internal variability from the training residuals (see
+            :func:`xemu.fit`), for ``predict(..., variability="calibrated")`` and
+            ``predict(..., samples=n)``.
 
         Warns
         -----
@@ -297,7 +340,7 @@ class LinearPatternScaling(_Baseline):
             params["cv_error"] = xr.DataArray(
                 cv_error, dims=("alpha_tried", "target"), coords={"alpha_tried": list(ALPHAS)},
                 attrs={"long_name": f"cross-validated area-weighted mean squared error ({how})"})
-        return self._set_params(params, p, holdout, grid_alignment)
+        return self._set_params(params, p, holdout, grid_alignment)._fit_variability(p, train, variability)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
@@ -326,7 +369,8 @@ class Climatology(_Baseline):
 
     kind = "climatology"
 
-    def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position") -> Climatology:
+    def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position",
+            variability: bool = True) -> Climatology:
         """Mean of the training months of each calendar month."""
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
         s_idx, t_idx = np.nonzero(train)
@@ -343,7 +387,7 @@ class Climatology(_Baseline):
             data[f"mean_{name}"] = xr.DataArray(
                 means, dims=("month", lat.dims[0], lon.dims[0]),
                 attrs={"long_name": f"training climatology of {name}", "units": p.target_units[name]})
-        return self._set_params(xr.Dataset(data), p, holdout, grid_alignment)
+        return self._set_params(xr.Dataset(data), p, holdout, grid_alignment)._fit_variability(p, train, variability)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32: the climatology of each month, for every sample."""
@@ -371,7 +415,12 @@ def load_baseline(path: str | os.PathLike):
         :func:`xemu.io.read_baseline_file`); the message names the file.
     """
     params = read_baseline_file(path)
-    return BASELINES[params.attrs["xemu_kind"]].from_params(params)
+    baseline = BASELINES[params.attrs["xemu_kind"]].from_params(params)
+    try:
+        baseline.variability  # noqa: B018 (read and check the variability model now, not at the first predict)
+    except XemuError as err:
+        raise DataError(f"{path}: {err}") from None
+    return baseline
 
 
 def _jsonable(attrs: dict) -> dict:

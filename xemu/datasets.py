@@ -70,7 +70,9 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
         coordinates carry CF attributes (``standard_name``, ``units``, ``axis``), including
         ``latitude`` / ``longitude`` of the aerosol grid, which the files leave bare.
         Targets of ``ssp245`` are absent from the files and so NaN here: never train or
-        score on them.
+        score on them. The files are opened once per process and shared by every Dataset
+        this function returns (netCDF4 crashes when the same files are held open by many
+        handles at once).
 
     Examples
     --------
@@ -93,12 +95,29 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
         # one file per scenario (a length-1 ``ssp`` dim); ssp245 lacks the targets, so they
         # are NaN after the outer join. Concatenating reads no data, whereas open_mfdataset's
         # merge of the two variable groups compared every forcing across files on open.
-        parts = [xr.open_dataset(f, chunks=chunks or {}) for f in files]
+        parts = [_open_shared(f, chunks) for f in files]
         ds = xr.concat(parts, dim="ssp", join="outer", data_vars="all", coords="minimal", compat="override")
-        ds.set_close(lambda: [part.close() for part in parts])
-    out = _annotate_cse151b(ds, found)
-    out.set_close(ds.close)  # the annotated copy closes the store's files too (ds.close(), with-blocks)
-    return out
+    return _annotate_cse151b(ds, found)
+
+
+#: The store's files as opened once in this process, by (path, modification time, chunks).
+_OPEN: dict[tuple, xr.Dataset] = {}
+
+
+def _open_shared(file: Path, chunks) -> xr.Dataset:
+    """``xr.open_dataset(file)``, opened once per process and shared by every call.
+
+    netCDF4 crashes (a segmentation fault in HDF5) when a file holding variable-length
+    strings, as the store's ``ssp`` labels are, is held open by many handles at once
+    (netCDF4-python issue 1444); each ``xr.open_dataset`` makes a new handle. Sharing one
+    read-only handle per file keeps every Dataset ``open_cse151b`` returns lazy and safe;
+    the files stay open for the life of the process.
+    """
+    stat = file.stat()
+    key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size, repr(chunks or {}))
+    if key not in _OPEN:
+        _OPEN[key] = xr.open_dataset(file, chunks=chunks or {})
+    return _OPEN[key]
 
 
 def _annotate_cse151b(ds: xr.Dataset, path: Path) -> xr.Dataset:

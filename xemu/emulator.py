@@ -25,7 +25,13 @@ import xarray as xr
 
 from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
 from .errors import ConfigError, DataError, NotFittedError, warn
-from .formats import EMULATOR_FORMAT, check_baseline_matches, check_emulator_meta, read_emulator_folder
+from .formats import (
+    EMULATOR_FORMAT,
+    check_baseline_matches,
+    check_emulator_meta,
+    read_emulator_folder,
+    read_variability_file,
+)
 from .io import save_emulator_folder
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
@@ -40,6 +46,8 @@ from .prepare import (
     warn_outside_range,
 )
 from .training import TrainConfig, TrainResult, choose_device, train
+from .variability import apply as apply_variability
+from .variability import fit_variability
 from .windows import WindowLoader, define_windows
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS", "history_dataset", "HISTORY_VARIABLES"]
@@ -73,10 +81,11 @@ class Emulator:
     (('scenario', 'time', 'lat', 'lon'), 'K')
     """
 
-    def __init__(self, meta: dict, net: CNNGRU | None = None, baseline=None):
+    def __init__(self, meta: dict, net: CNNGRU | None = None, baseline=None, variability=None):
         self.meta = meta
         self.net = net
         self.baseline = baseline
+        self.variability = variability
 
     # -- properties ---------------------------------------------------------------------
     @property
@@ -137,7 +146,8 @@ class Emulator:
         return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
                        input_units=m["input_units"], grid=(lat, lon))
 
-    def predict(self, ds: xr.Dataset, *, device: str = "auto", batch_months: int = 256) -> xr.Dataset:
+    def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
+                seed: int | None = None, device: str = "auto", batch_months: int = 256) -> xr.Dataset:
         """Predict the targets from the inputs of ``ds``.
 
         Parameters
@@ -145,6 +155,19 @@ class Emulator:
         ds : xarray.Dataset
             Holds the emulator's inputs (same names, compatible units, the target grid or
             the grid it was aligned from), at least one window of consecutive months.
+        variability : {"forced", "calibrated"}
+            ``"forced"`` (default): the forced response, the expected value given the
+            forcings. ``"calibrated"``: the variability-aware deterministic prediction, whose
+            month-to-month standard deviation per cell is the climate model's, as measured
+            on the training months (:func:`xemu.variability.calibrate`).
+        samples : int, optional
+            Draw this many stochastic realizations (forced response plus internal
+            variability from :class:`xemu.variability.ResidualModel`) on a new
+            ``realization`` dim.
+        seed : int, optional
+            Seeds the draws: the same seed gives the same samples (also after save and
+            load); without one, a fresh seed is drawn and recorded in the ``realization``
+            coordinate's attrs.
         device : str
             Where to run the network: ``"auto"`` (default: CUDA when available, else CPU),
             ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``.
@@ -183,8 +206,9 @@ class Emulator:
         self.net.to("cpu")
         scale = np.asarray(m["target_scale"], np.float32)[None, None, :, None, None]
         values = self._base(ds, p) + out * scale
-        return to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
+        pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
+        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
 
     def _check_ranges(self, p: Prepared) -> None:
         """Warn for each input whose values leave the range seen in training."""
@@ -268,6 +292,8 @@ class Emulator:
             torch.save(state, folder / "weights.pt")
             if self.baseline is not None:
                 self.baseline.save(folder / "baseline.nc")
+            if self.variability is not None:
+                self.variability.to_dataset().to_netcdf(folder / "variability.nc")
 
         return save_emulator_folder(path, write_files, text, overwrite=overwrite)
 
@@ -319,7 +345,8 @@ def load(path: str | os.PathLike):
     if baseline_file is not None:
         baseline = load_baseline(baseline_file)
         check_baseline_matches(meta, baseline, str(baseline_file))
-    return Emulator(meta, net, baseline)
+    variability = read_variability_file(path / "variability.nc", meta.get("variability"), meta["targets"])
+    return Emulator(meta, net, baseline, variability)
 
 
 def fit(
@@ -342,6 +369,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     callback: Callable | None = None,
     train_config: TrainConfig | Mapping | None = None,
+    variability: bool = True,
     **train_options,
 ):
     """Train an emulator of ``targets`` from ``inputs`` on the Dataset ``ds``.
@@ -377,6 +405,13 @@ def fit(
     baseline_options : dict, optional
         Passed to the baseline's ``fit``, e.g. ``{"alpha": 0}`` for ordinary least squares
         instead of the cross-validated ridge of :class:`~xemu.LinearPatternScaling`.
+    variability : bool
+        Also learn internal variability from the training residuals (the emulator's own
+        prediction of the training months against every training member): the variance
+        ratio of :func:`xemu.variability.calibrate` and a
+        :class:`xemu.variability.ResidualModel` per target, for
+        ``predict(..., variability="calibrated")`` and ``predict(..., samples=n)``. Needs
+        at least 120 consecutive training months.
     checkpoint : path, optional
         Checkpoint file, written atomically each epoch; a rerun resumes from it.
     callback : callable, optional
@@ -417,7 +452,7 @@ def fit(
     bl = None
     if baseline is not None:
         bl = BASELINES[baseline]().fit(ds, list(baseline_inputs or inputs), targets, holdout=holdout,
-                                       grid_alignment=grid_alignment, **baseline_options)
+                                       grid_alignment=grid_alignment, **{"variability": False, **baseline_options})
         base = bl.predict_arrays(bl._prepare_predict(ds))  # (S_in, T, V, H, W)
     else:
         base = None
@@ -477,6 +512,13 @@ def fit(
     result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
                                 callback=callback, fingerprint=fingerprint)
     net.to("cpu").eval()
+    var_model = None
+    if variability:
+        with torch.no_grad():
+            xs = x.view(p.inputs.shape[0], n_time, *p.inputs.shape[2:])
+            out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
+        var_model = fit_variability(p, base + out * scale32, held)
+        del out
 
     from . import __version__
 
@@ -518,7 +560,9 @@ def fit(
         "device": str(choose_device(tc.device)),
         "notes": p.notes,
     }
-    return Emulator(meta, net, bl)
+    meta["variability"] = ({"block": var_model.block, "n_modes": int(max(m.n_modes for m in var_model.models.values()))}
+                           if var_model is not None else None)
+    return Emulator(meta, net, bl, var_model)
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:

@@ -114,6 +114,8 @@ def evaluate(
     inputs: list[str] | None = None,
     targets: tuple[str, ...] = ("tas", "pr"),
     fit_options: dict | None = None,
+    variants: bool = True,
+    samples: int = 10,
     log=print,
 ) -> xr.Dataset:
     """Train and score models on a split of the CSE 151B store; one table as a Dataset.
@@ -134,13 +136,26 @@ def evaluate(
         Training seeds of the CNN-GRU; one row per seed.
     fit_options : dict, optional
         Passed to :func:`xemu.fit` for the CNN-GRU (``epochs=``, ``loss=``, ...).
+    variants : bool
+        Besides each trained model's forced response, score its variability-aware
+        deterministic prediction (``variability="calibrated"``) and ``samples`` stochastic
+        realizations (the mean and the standard deviation over draws of each metric, the
+        ensemble's CRPS and spread-skill ratio, and its rank histogram in the attrs), and
+        the climate model's other members as a reference ensemble. All of it is learned
+        from the training months only.
+    samples : int
+        Realizations drawn for the stochastic rows (seeded: draw ``i`` is the same in
+        every run).
 
     Returns
     -------
     xarray.Dataset
         ``scores`` on ``(model, variable, metric)`` and ``competition_score`` on
-        ``model``; ``model_kind`` says whether a row is measured, published or the noise
-        floor; attrs record the split, train seconds and parameter counts.
+        ``model``; ``<variable>_crps`` on ``model`` (the area-weighted CRPS: the mean
+        absolute error for a deterministic row, the fair ensemble CRPS for an ensemble);
+        ``model_kind`` says whether a row is measured, published or the noise floor; attrs
+        record the split, train seconds, parameter counts, spread-skill ratios and rank
+        histograms.
     """
     from .emulator import fit
     from .units import declare_units, units_of
@@ -157,12 +172,47 @@ def evaluate(
     log(f"split {sp.name}: {sp.description}")
 
     def add(label, kind, pred):
-        rows.append(score(pred[list(targets)].sel(time=truth.time), truth, variables=list(targets))
-                    .reset_coords(drop=True).squeeze(drop=True))
+        pred = pred[list(targets)].sel(time=truth.time)
+        row = score(pred, truth, variables=list(targets)).reset_coords(drop=True).squeeze(drop=True)
+        for v in targets:
+            row[f"{v}_crps"] = _point_crps(pred[v], truth[v])
+        rows.append(row)
         labels.append(label)
         kinds.append(kind)
-        r = rows[-1]
-        log(f"  {label}: score {float(r['competition_score']):.3f}")
+        log(f"  {label}: score {float(row['competition_score']):.3f}")
+
+    def add_variants(label, kind, pred, variability):
+        add(label, kind, pred)
+        if not variants or variability is None:
+            return
+        from .variability import apply
+
+        add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
+        ens = apply(pred, variability, samples=samples, seed=0)
+        add_ensemble(f"{label}, {samples} draws", kind, ens)
+
+    def add_ensemble(label, kind, ens, member_dim="realization"):
+        from .probabilistic import crps, rank_flatness, rank_histogram, spread_skill_ratio
+
+        ens = ens[list(targets)].sel(time=truth.time)
+        per = score(ens, truth, variables=list(targets)).reset_coords(drop=True).squeeze(drop=True)
+        n = ens.sizes[member_dim]
+        for stat, values in (("mean", per.mean(member_dim)), ("std", per.std(member_dim, ddof=1))):
+            row = values
+            for v in targets:
+                row[f"{v}_crps"] = (crps(ens[v], truth[v], member_dim=member_dim).squeeze(drop=True)
+                                    if stat == "mean" else xr.DataArray(np.nan))
+            rows.append(row)
+            labels.append(f"{label}: {stat}")
+            kinds.append(kind)
+        for v in targets:
+            ssr = float(spread_skill_ratio(ens[v], truth[v], member_dim=member_dim).squeeze())
+            hist = rank_histogram(ens[v], truth[v], member_dim=member_dim).squeeze(drop=True)
+            flat = float(rank_flatness(hist, kind="ratio"))
+            info[f"{label} {v} spread-skill ratio"] = round(ssr, 3)
+            info[f"{label} {v} rank histogram ({n + 1} ranks)"] = " ".join(str(int(c)) for c in hist.values)
+            info[f"{label} {v} rank histogram max/min"] = round(flat, 2)
+        log(f"  {label}: score {float(rows[-2]['competition_score']):.3f} +- {float(rows[-1]['competition_score']):.3f}")
 
     for name in models:
         if name in BASELINE_ROWS:
@@ -172,7 +222,7 @@ def evaluate(
                      list(targets), model=kind, holdout=sp.holdout, **options)
             pred = bl.predict(ds.sel(test_sel).drop_vars(list(targets)))
             info[f"{name} fit seconds"] = round(time.perf_counter() - t0, 1)
-            add(label, "measured", pred)
+            add_variants(label, "measured", pred, bl.variability if name == "linear" else None)
         elif name == "cnn-gru":
             for seed in seeds:
                 # the reference protocol validates on its test months: monitor them, choose nothing
@@ -186,7 +236,7 @@ def evaluate(
                 pred = em.predict(ds.sel(test_sel).drop_vars(list(targets)), device=opts.get("device", "auto"))
                 info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
                 info["cnn-gru parameters"] = em.n_parameters
-                add(f"xemu CNN-GRU, seed {seed}", "measured", pred)
+                add_variants(f"xemu CNN-GRU, seed {seed}", "measured", pred, em.variability)
         else:
             raise ConfigError(f"models: unknown model {name!r}; expected one of {[*BASELINE_ROWS, 'cnn-gru']}")
 
@@ -195,9 +245,20 @@ def evaluate(
         window = ds[list(targets)].sel({k: v for k, v in sp.test.items() if k not in ("member_id",)})
         nf = noise_floor(window, member=sp.noise_member, member_dim="member_id", variables=list(targets))
         for label in nf.prediction.values.tolist():
-            rows.append(nf.sel(prediction=label, drop=True).reset_coords(drop=True))
+            row = nf.sel(prediction=label, drop=True).reset_coords(drop=True)
+            member = label.removeprefix("member ")
+            for v in targets:
+                held = window[v].sel(member_id=sp.noise_member, drop=True)
+                row[f"{v}_crps"] = (_point_crps(window[v].sel(member_id=int(member), drop=True), held)
+                                    if member.isdigit() else _point_crps(
+                                        window[v].drop_sel(member_id=sp.noise_member).mean("member_id"), held))
+            rows.append(row)
             labels.append(f"noise floor: {label} as the prediction")
             kinds.append("noise floor")
+        if variants:
+            others = window.drop_sel(member_id=sp.noise_member).rename(member_id="realization")
+            add_ensemble(f"noise floor: the other {others.sizes['realization']} members as an ensemble",
+                         "noise floor", others)
     table = xr.concat(rows, dim=xr.DataArray(labels, dims="model", name="model"))
     table = table.assign_coords(model_kind=("model", kinds))
     if sp.name == "reference":
@@ -205,6 +266,17 @@ def evaluate(
     table.attrs = {"split": sp.name, "split_description": sp.description,
                    **{k: str(v) for k, v in info.items()}}
     return table
+
+
+def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
+    """The CRPS of a deterministic prediction: its area-weighted mean absolute error."""
+    from .coords import find_dim
+    from .metrics import area_weights
+
+    lat = find_dim(truth, "latitude", name="truth")
+    dims = [find_dim(truth, "time", name="truth"), lat, find_dim(truth, "longitude", name="truth")]
+    err = abs(pred.astype(np.float64) - truth.astype(np.float64)) * area_weights(truth[lat])
+    return err.mean(dims).squeeze(drop=True).reset_coords(drop=True)
 
 
 def _with_published(table: xr.Dataset, targets: list[str]) -> xr.Dataset:
@@ -224,14 +296,21 @@ def _with_published(table: xr.Dataset, targets: list[str]) -> xr.Dataset:
 
 
 def format_table(table: xr.Dataset, targets: tuple[str, ...] = ("tas", "pr")) -> str:
-    """The table as text: one row per model, the six metrics and the competition score."""
+    """The table as text: one row per model, the six metrics, the CRPS per variable (when
+    scored) and the competition score. Empty cells (``nan``) print as blanks."""
     short = {"monthly_rmse": "monthly", "time_mean_rmse": "t-mean", "time_stddev_mae": "t-std"}
-    head = f"{'model':52s}" + "".join(f" {v + ' ' + short[m]:>12s}" for v in targets for m in METRICS)
-    head += f" {'score':>7s}"
+    crps = [v for v in targets if f"{v}_crps" in table]
+    head = f"{'model':58s}" + "".join(f" {v + ' ' + short[m]:>12s}" for v in targets for m in METRICS)
+    head += "".join(f" {v + ' CRPS':>9s}" for v in crps) + f" {'score':>7s}"
     lines = [head, "-" * len(head)]
+
+    def cell(value, width):
+        return f" {value:{width}.3f}" if np.isfinite(value) else " " * (width + 1)
+
     for label in table.model.values:
         row = table.sel(model=label)
-        cells = "".join(f" {float(row[v].sel(metric=m)):12.3f}" for v in targets for m in METRICS)
+        cells = "".join(cell(float(row[v].sel(metric=m)), 12) for v in targets for m in METRICS)
+        cells += "".join(cell(float(row[f"{v}_crps"]), 9) for v in crps)
         sc = float(row["competition_score"]) if "competition_score" in row else np.nan
-        lines.append(f"{str(label)[:52]:52s}{cells} {sc:7.3f}")
+        lines.append(f"{str(label)[:58]:58s}{cells}{cell(sc, 7)}")
     return "\n".join(lines)

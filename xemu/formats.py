@@ -52,12 +52,13 @@ from pathlib import Path
 from typing import Any
 
 from .encoding import ENCODINGS
-from .errors import DataError, PathError
+from .errors import DataError, PathError, XemuError
 
 __all__ = [
     "read_emulator_folder",
     "read_baseline_file",
     "read_checkpoint",
+    "read_variability_file",
     "check_emulator_meta",
     "check_state_dict",
     "check_baseline_matches",
@@ -203,6 +204,10 @@ EMULATOR_SCHEMA: dict[str, Any] = {
         "input_ranges": {"description": "{input: [min, max]} in training",
                          "type": "object", "additionalProperties": {**_NUMBERS, "minItems": 2, "maxItems": 2}},
         "baseline_options": {"description": "keyword options of the baseline's fit", **_OBJECT},
+        "variability": {"description": "the model of internal variability in variability.nc, or null",
+                        "oneOf": [{"type": "null"},
+                                  {"type": "object", "additionalProperties": False, "required": ["block", "n_modes"],
+                                   "properties": {"block": _integer(2), "n_modes": _integer(0)}}]},
     },
 }
 
@@ -810,6 +815,41 @@ def read_baseline_file(path: str | os.PathLike, *, argument: str = "path"):
 
 
 # -- checkpoints ----------------------------------------------------------------------------
+def read_variability_file(file: Path, described, targets) -> object | None:
+    """The :class:`~xemu.variability.Variability` saved in ``file``, checked against ``emulator.json``.
+
+    ``described`` is the metadata's ``variability`` entry (``None``: the file must not be
+    there); every failure to read is a :class:`~xemu.DataError` naming the file.
+    """
+    import xarray as xr
+
+    from .variability import Variability
+
+    file = Path(file)
+    if described is None:
+        if file.exists():
+            raise DataError(f"{file}: present, but emulator.json says the emulator has no variability model "
+                            f"('variability': null); remove the file or restore the emulator.json that names it")
+        return None
+    if not file.is_file():
+        raise DataError(f"{file}: missing; emulator.json names a variability model saved in that file "
+                        f"(an incomplete copy of the folder?)")
+    try:
+        with xr.open_dataset(file) as f:
+            ds = f.load()
+    except Exception as err:  # netCDF4 and xarray raise many kinds of errors for a bad file
+        raise DataError(f"{file}: not a readable netCDF file ({_first_line(err)})") from None
+    try:
+        variability = Variability.from_dataset(ds)
+    except XemuError as err:
+        raise DataError(f"{file}: {err}") from None
+    if sorted(variability.targets) != sorted(targets):
+        raise DataError(f"{file}: models targets {variability.targets}; emulator.json's targets are {list(targets)}")
+    if variability.block != described["block"]:
+        raise DataError(f"{file}: block of {variability.block} months; emulator.json says {described['block']}")
+    return variability
+
+
 def read_checkpoint(path: str | os.PathLike, *, argument: str = "checkpoint") -> dict:
     """Load a training checkpoint with ``weights_only=True`` and check its entries.
 

@@ -93,7 +93,7 @@ __all__ = [
 ]
 
 #: The files xemu writes in an emulator folder; ``emulator.json`` is written last.
-EMULATOR_FILES = ("emulator.json", "weights.pt", "baseline.nc")
+EMULATOR_FILES = ("emulator.json", "weights.pt", "baseline.nc", "variability.nc")
 
 
 # -- writing ----------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def test_save_onto_emulator_without_overwrite_is_refused(fitted, em_dir):
 def test_save_onto_emulator_with_overwrite_replaces_it(fitted, em_dir):
     _edit_json(em_dir, lambda m: m.update(training_selection="the previous one"))
     assert fitted.save(em_dir, overwrite=True) == em_dir
-    assert sorted(p.name for p in em_dir.iterdir()) == ["baseline.nc", "emulator.json", "weights.pt"]
+    assert sorted(p.name for p in em_dir.iterdir()) == ["baseline.nc", "emulator.json", "variability.nc", "weights.pt"]
     assert xemu.load(em_dir).meta["training_selection"] == fitted.meta["training_selection"]
     _no_leftovers(em_dir.parent)
 
@@ -411,6 +411,39 @@ def test_load_corrupt_baseline_nc(em_dir):
     f = em_dir / "baseline.nc"
     f.write_bytes(f.read_bytes()[:200])
     with pytest.raises(DataError, match=r"baseline.nc: not a netCDF file xemu can read"):
+        xemu.load(em_dir)
+
+
+def test_load_missing_variability_nc(em_dir):
+    (em_dir / "variability.nc").unlink()
+    with pytest.raises(DataError, match=r"variability.nc: missing; emulator.json names a variability model"):
+        xemu.load(em_dir)
+
+
+def test_load_variability_nc_when_json_names_none(em_dir):
+    _edit_json(em_dir, lambda m: m.update(variability=None))
+    with pytest.raises(DataError, match=r"variability.nc: present, but emulator.json says the emulator has no "
+                                        r"variability model"):
+        xemu.load(em_dir)
+
+
+def test_load_corrupt_variability_nc(em_dir):
+    f = em_dir / "variability.nc"
+    f.write_bytes(f.read_bytes()[:300])
+    with pytest.raises(DataError, match=r"variability.nc: not a readable netCDF file"):
+        xemu.load(em_dir)
+
+
+def test_load_variability_nc_with_a_broken_parameter(em_dir):
+    import xarray as xr
+
+    f = em_dir / "variability.nc"
+    with xr.open_dataset(f) as opened:
+        ds = opened.load()
+    ds["tas__pc_phi"][0] = 1.5  # not a stationary AR(1)
+    f.unlink()
+    ds.to_netcdf(f)
+    with pytest.raises(DataError, match=r"variability.nc: .*pc_phi"):
         xemu.load(em_dir)
 
 

@@ -1,0 +1,135 @@
+"""Internal variability through the emulators: calibrated predictions, seeded samples, save/load."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import xemu
+from xemu.errors import ConfigError
+from xemu.testing import TINY_CONFIG
+
+INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
+FAST = {"epochs": 1, "windows_per_epoch": 32, "batch_size": 8, "progress": False, "config": TINY_CONFIG}
+
+
+@pytest.fixture(scope="module")
+def climate():
+    return xemu.synthetic_climate(n_years=12, n_lat=8, n_lon=12, seed=0).drop_vars(["tas_forced", "pr_forced"])
+
+
+@pytest.fixture(scope="module")
+def forcing(climate):
+    return climate.drop_vars(TARGETS)
+
+
+@pytest.fixture(scope="module")
+def em(climate):
+    return climate.emu.fit(INPUTS, TARGETS, holdout={"scenario": "mid", "member": 0, "time": slice("2024-01", None)},
+                           seed=0, **FAST)
+
+
+@pytest.fixture(scope="module")
+def lin(climate):
+    return climate.emu.fit(["CO2", "CH4", "SO2", "BC"], TARGETS, model="linear")
+
+
+@pytest.mark.parametrize("which", ["em", "lin"])
+def test_seeded_samples_reproduce_and_differ_across_seeds(which, request, forcing):
+    model = request.getfixturevalue(which)
+    a = model.predict(forcing, samples=3, seed=1)
+    b = forcing.emu.predict(model, samples=3, seed=1)  # the accessor forwards
+    c = model.predict(forcing, samples=3, seed=2)
+    assert a.tas.dims[0] == "realization" and a.sizes["realization"] == 3
+    for name in TARGETS:
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+        assert (a[name].values != c[name].values).mean() > 0.9
+    assert a.realization.attrs["seed"] == 1
+    # realization i does not depend on how many are drawn
+    np.testing.assert_array_equal(model.predict(forcing, samples=1, seed=1).tas.values[0], a.tas.values[0])
+
+
+def test_unseeded_samples_record_their_seed(em, forcing):
+    a = em.predict(forcing, samples=2)
+    again = em.predict(forcing, samples=2, seed=a.realization.attrs["seed"])
+    np.testing.assert_array_equal(a.tas.values, again.tas.values)
+
+
+def test_precipitation_samples_and_calibrated_prediction_are_never_negative(em, lin, forcing):
+    for model in (em, lin):
+        assert float(model.predict(forcing, samples=5, seed=0).pr.min()) >= 0
+        assert float(model.predict(forcing, variability="calibrated").pr.min()) >= 0
+
+
+def test_samples_spread_around_the_forced_response_like_the_residuals(em, forcing):
+    forced = em.predict(forcing)
+    draws = em.predict(forcing, samples=40, seed=3)
+    noise = (draws.tas - forced.tas).sel(scenario="mid")
+    fitted = em.variability.models["tas"].sigma  # (month, lat, lon)
+    got = noise.groupby("time.month").var(("realization", "time"))
+    ratio = (got / fitted**2).values
+    assert abs(np.median(ratio) - 1) < 0.1 and np.percentile(ratio, 95) < 1.35, np.percentile(ratio, [5, 50, 95])
+    lag1 = xr_corr_lag1(noise)
+    model_lag1 = em.variability.models["tas"].lag1.values
+    assert np.median(np.abs(lag1 - model_lag1)) < 0.1
+
+
+def xr_corr_lag1(noise):
+    x = noise.transpose("realization", "time", ...).values
+    a, b = x[:, :-1].reshape(-1, *x.shape[2:]), x[:, 1:].reshape(-1, *x.shape[2:])
+    a, b = a - a.mean(0), b - b.mean(0)
+    return (a * b).mean(0) / np.sqrt((a**2).mean(0) * (b**2).mean(0))
+
+
+def test_calibrated_prediction_has_the_variability_of_the_members(em, climate, forcing):
+    forced = em.predict(forcing).tas.sel(scenario="high")
+    calibrated = em.predict(forcing, variability="calibrated").tas.sel(scenario="high")
+    truth_std = climate.tas.sel(scenario="high").std("time").mean("member")
+    gap_forced = float(abs(forced.std("time") - truth_std).mean())
+    gap_calibrated = float(abs(calibrated.std("time") - truth_std).mean())
+    assert gap_calibrated < 0.5 * gap_forced, (gap_forced, gap_calibrated)
+    # the time mean stays (the running mean is kept)
+    assert float(abs(calibrated.mean("time") - forced.mean("time")).max()) < 0.1
+
+
+def test_baseline_save_load_draws_identical_samples(lin, forcing, tmp_path):
+    path = lin.save(tmp_path / "lin.nc")
+    loaded = xemu.load(path)
+    np.testing.assert_array_equal(loaded.predict(forcing, samples=2, seed=4).pr.values,
+                                  lin.predict(forcing, samples=2, seed=4).pr.values)
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        pytest.param({"samples": 0}, "samples: expected an integer >= 1 or None; got 0", id="zero-samples"),
+        pytest.param({"samples": 2.5}, "samples: expected an integer >= 1", id="float-samples"),
+        pytest.param({"variability": "stochastic"}, r"variability: expected one of \['forced', 'calibrated'\]",
+                     id="unknown-variability"),
+        pytest.param({"samples": 2, "variability": "calibrated"}, "samples add internal variability to the forced",
+                     id="samples-and-calibrated"),
+        pytest.param({"seed": 3}, "seed: only used with samples", id="seed-without-samples"),
+        pytest.param({"samples": 2, "seed": -1}, "seed: expected a non-negative integer", id="negative-seed"),
+    ],
+)
+def test_bad_variability_options(em, forcing, kw, words):
+    with pytest.raises(ConfigError, match=words):
+        em.predict(forcing, **kw)
+
+
+def test_without_variability_samples_are_refused(climate, forcing):
+    em = climate.emu.fit(INPUTS, TARGETS, variability=False, **FAST)
+    assert em.variability is None and em.meta["variability"] is None
+    with pytest.raises(ConfigError, match="no model of internal variability"):
+        em.predict(forcing, samples=2, seed=0)
+
+
+def test_too_short_a_series_warns_and_keeps_the_forced_response(climate):
+    short = climate.isel(time=slice(0, 18))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        em = short.emu.fit(INPUTS, TARGETS, **FAST)
+    assert any("at least 24 are needed to learn internal variability" in str(w.message) for w in caught)
+    assert em.variability is None

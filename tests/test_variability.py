@@ -1,0 +1,360 @@
+"""Tests of xemu.variability: the ResidualModel of internal variability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xemu
+from xemu.errors import ConfigError, DataError, GridError, UnitsError
+from xemu.variability import ResidualModel
+
+RHO = 0.5
+KERNEL = np.array([0.25, 0.5, 0.25])
+#: correlation of east-west neighbours of a field smoothed once by KERNEL in each direction
+NEIGHBOUR_CORR = float(np.sum(KERNEL[:-1] * KERNEL[1:]) / np.sum(KERNEL**2))
+
+
+def _time(n_months: int, start: str = "2015-01-01") -> xr.DataArray:
+    t = xr.date_range(start, periods=n_months, freq="MS", calendar="noleap", use_cftime=True)
+    return xr.DataArray(t, dims="time", attrs={"standard_name": "time", "axis": "T"})
+
+
+def _grid(n_lat: int, n_lon: int) -> dict:
+    lat = np.linspace(-90 + 90 / n_lat, 90 - 90 / n_lat, n_lat)
+    lon = np.linspace(0, 360, n_lon, endpoint=False) + 180 / n_lon
+    return {
+        "lat": ("lat", lat, {"standard_name": "latitude", "units": "degrees_north"}),
+        "lon": ("lon", lon, {"standard_name": "longitude", "units": "degrees_east"}),
+    }
+
+
+def known_std(n_lat: int, n_lon: int) -> np.ndarray:
+    """The true standard deviation per calendar month and cell, (12, lat, lon)."""
+    month = np.arange(12)[:, None, None]
+    lat = np.linspace(-1, 1, n_lat)[None, :, None]
+    lon = np.linspace(0, 2 * np.pi, n_lon, endpoint=False)[None, None, :]
+    return 1.0 + 0.5 * np.cos(2 * np.pi * month / 12) * lat + 0.2 * np.sin(lon) ** 2
+
+
+def ar1_residuals(n_members=4, n_years=30, n_lat=8, n_lon=12, seed=0, rho=RHO) -> xr.DataArray:
+    """AR(1) fields (lag-1 autocorrelation ``rho``), smoothed by KERNEL in both directions
+    (periodic), unit variance before scaling by :func:`known_std` per month and cell."""
+    rng = np.random.default_rng(seed)
+    nt = 12 * n_years
+    eps = rng.standard_normal((n_members, nt, n_lat, n_lon))
+    for axis in (-1, -2):
+        eps = sum(k * np.roll(eps, s, axis=axis) for k, s in zip(KERNEL, (-1, 0, 1), strict=True))
+    eps /= np.sqrt(np.sum(KERNEL**2)) ** 2  # unit variance
+    out = np.empty_like(eps)
+    out[:, 0] = eps[:, 0]
+    for t in range(1, nt):
+        out[:, t] = rho * out[:, t - 1] + np.sqrt(1 - rho**2) * eps[:, t]
+    out *= known_std(n_lat, n_lon)[np.arange(nt) % 12]
+    return xr.DataArray(
+        out,
+        dims=("member", "time", "lat", "lon"),
+        coords={"member": np.arange(n_members), "time": _time(nt), **_grid(n_lat, n_lon)},
+        name="tas",
+        attrs={"units": "K"},
+    )
+
+
+def zeros_like_grid(resid: xr.DataArray, n_months: int, **extra) -> xr.DataArray:
+    """A prediction of zeros on resid's grid for ``n_months`` months (plus sample dims ``extra``)."""
+    shape = (*(len(v) for v in extra.values()), n_months, resid.sizes["lat"], resid.sizes["lon"])
+    return xr.DataArray(
+        np.zeros(shape, dtype=np.float32),
+        dims=(*extra, "time", "lat", "lon"),
+        coords={**extra, "time": _time(n_months), "lat": resid.lat, "lon": resid.lon},
+        name="tas",
+        attrs={"units": "K", "long_name": "forced response"},
+    )
+
+
+def lag1(x: np.ndarray, axis: int) -> np.ndarray:
+    """Lag-1 autocorrelation along ``axis`` of series with mean 0 and variance 1 per step."""
+    a = np.moveaxis(x, axis, 0)
+    return (a[1:] * a[:-1]).mean(0) / (0.5 * (a[1:] ** 2 + a[:-1] ** 2).mean(0))
+
+
+def neighbour_corr(x: np.ndarray) -> float:
+    """Mean correlation of east-west neighbours, over the cells, of x (..., lat, lon) with samples first."""
+    flat = x.reshape(-1, *x.shape[-2:])
+    flat = (flat - flat.mean(0)) / flat.std(0)
+    return float((flat * np.roll(flat, 1, axis=-1)).mean(0).mean())
+
+
+def skewness(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    d = x - x.mean(axis, keepdims=True)
+    return (d**3).mean(axis) / (d**2).mean(axis) ** 1.5
+
+
+@pytest.fixture(scope="module")
+def resid():
+    return ar1_residuals()
+
+
+@pytest.fixture(scope="module")
+def model(resid):
+    return ResidualModel.fit(resid, n_modes=30)
+
+
+@pytest.fixture(scope="module")
+def long_draw(model, resid):
+    """20 realizations of 200 years on a zero prediction: the noise itself."""
+    pred = zeros_like_grid(resid, 12 * 200)
+    return model.sample(pred, 20, seed=7)
+
+
+@pytest.fixture(scope="module")
+def precip():
+    """Log-normal precipitation residuals of the synthetic climate, and a model fitted to them."""
+    ds = xemu.synthetic_climate(n_years=15, n_lat=8, n_lon=12, seed=3)
+    res = ds.pr - ds.pr_forced
+    res.attrs["units"] = "mm/day"
+    return ds, res, ResidualModel.fit(res, kind="precipitation", n_modes=20, pred=ds.pr_forced)
+
+
+# ---------------------------------------------------------------------- sampling basics
+def test_samples_reproduce_and_differ_across_seeds(model, resid):
+    pred = zeros_like_grid(resid, 36, ssp=["a", "b"])
+    a = model.sample(pred, 3, seed=1)
+    b = model.sample(pred, 3, seed=1)
+    c = model.sample(pred, 3, seed=2)
+    assert np.array_equal(a.values, b.values)
+    assert not np.allclose(a.values, c.values)
+    # realization i does not depend on n; the series of the two ssps are independent
+    assert np.array_equal(model.sample(pred, 2, seed=1).values, a.values[:2])
+    assert not np.allclose(a.sel(ssp="a").values, a.sel(ssp="b").values)
+    # a sequence seed (e.g. one stream per variable) is accepted and differs from its first item
+    assert not np.allclose(model.sample(pred, 3, seed=(1, 1)).values, a.values)
+
+
+def test_sample_layout_and_attrs(model, resid):
+    pred = zeros_like_grid(resid, 24, ssp=["a", "b"]).transpose("time", "ssp", "lat", "lon")
+    pred = pred + 280.0
+    pred.attrs = {"units": "K", "long_name": "forced response"}
+    draws = model.sample(pred, 4, seed=0, realization_dim="member")
+    assert draws.dims == ("member", "time", "ssp", "lat", "lon")
+    assert draws["member"].values.tolist() == [0, 1, 2, 3]
+    assert draws.dtype == np.float32 and draws.name == "tas"
+    assert draws.attrs["long_name"] == "forced response" and "ResidualModel" in draws.attrs["xemu_variability"]
+    xr.testing.assert_equal(draws["ssp"], pred["ssp"])
+    assert abs(float((draws - pred).mean())) < 0.1
+    nan_pred = pred.where(pred.time != pred.time[3])
+    assert np.isnan(model.sample(nan_pred, 1, seed=0).isel(time=3)).all()
+
+
+# ---------------------------------------------------------------------- what the model matches
+def test_variance_budget_is_one_by_construction(model, resid):
+    params = model.to_dataset()
+    eof = model.eof_variance.values
+    np.testing.assert_allclose(eof + params["remainder_variance"].values, 1.0, atol=1e-12)
+    assert 0.0 < eof.min() and eof.max() < 1.0
+    # on the fitted data, the remainder z - a E has the mean square that the EOF part leaves
+    grouped = resid.groupby("time.month")
+    z = ((grouped - grouped.mean(("member", "time"))).groupby("time.month") / model.sigma).transpose(..., "lat", "lon")
+    z = z.values.reshape(-1, eof.size)
+    eofs = params.eofs.values.reshape(model.n_modes, -1)
+    w2 = np.repeat(xemu.area_weights(resid.lat).values, resid.sizes["lon"])  # (sqrt(cos lat))^2
+    pcs = z @ (w2 * eofs).T
+    remainder = z - pcs @ eofs
+    np.testing.assert_allclose((remainder**2).mean(0), params["remainder_variance"].values.ravel(), atol=1e-8)
+    np.testing.assert_allclose((pcs**2).mean(0), params["pc_variance"].values, rtol=1e-8)
+
+
+def test_long_draw_matches_variance_and_lag1(model, long_draw):
+    noise = long_draw.values  # (realization, time, lat, lon), pred was 0
+    months = long_draw["time"].dt.month.values - 1
+    sigma = model.sigma.values
+    ratio = np.stack([noise[:, months == m].var(axis=(0, 1)) for m in range(12)]) / sigma**2
+    worst = np.unravel_index(np.abs(ratio - 1).argmax(), ratio.shape)
+    print(f"variance ratio sample / sigma^2: worst {ratio[worst]:.3f} at (month, lat, lon) {worst}")
+    assert np.abs(ratio - 1).max() < 0.10
+    z = noise / sigma[months]
+    rho = lag1(z, axis=1).mean(0)  # per realization, then averaged
+    print(f"lag-1: max |sample - model| {np.abs(rho - model.lag1.values).max():.3f}")
+    assert np.abs(rho - model.lag1.values).max() < 0.1
+
+
+def test_recovers_ar1_sigma_and_spatial_correlation(model, resid, long_draw):
+    truth = known_std(resid.sizes["lat"], resid.sizes["lon"])
+    ratio = model.sigma.values / truth
+    assert abs(ratio.mean() - 1) < 0.03 and np.abs(ratio - 1).max() < 0.25
+    params = model.to_dataset()
+    leading = params.pc_phi.values[:5]
+    np.testing.assert_allclose(leading, RHO, atol=0.1)
+    assert abs(float(model.lag1.mean()) - RHO) < 0.05
+    assert np.abs(model.lag1.values - RHO).max() < 0.1
+    z_in = (resid.groupby("time.month") / model.sigma).values
+    z_out = (long_draw.groupby("time.month") / model.sigma).values
+    c_in, c_out = neighbour_corr(z_in), neighbour_corr(z_out)
+    print(f"neighbour correlation: known {NEIGHBOUR_CORR:.3f}, residuals {c_in:.3f}, samples {c_out:.3f}")
+    assert abs(c_in - NEIGHBOUR_CORR) < 0.05
+    assert abs(c_out - c_in) < 0.1
+
+
+def test_nan_maps_are_skipped(resid):
+    held_out = resid.copy()
+    held_out[1] = np.nan  # member 1 entirely held out
+    a = ResidualModel.fit(held_out, n_modes=10).to_dataset()
+    b = ResidualModel.fit(resid.isel(member=[0, 2, 3]), n_modes=10).to_dataset()
+    xr.testing.assert_allclose(a.drop_attrs(), b.drop_attrs(), rtol=1e-8, atol=1e-10)
+    tail = resid.copy()
+    tail[0, -12:] = np.nan  # the last year of member 0: fits, with fewer maps and pairs
+    fitted = ResidualModel.fit(tail, n_modes=10).to_dataset()
+    assert fitted.attrs["n_maps"] == resid.sizes["member"] * resid.sizes["time"] - 12
+
+
+# ---------------------------------------------------------------------- precipitation
+def test_precipitation_non_negative_skewed_and_mean_kept(precip):
+    ds, res, model = precip
+    pred = ds.pr_forced.isel(scenario=1)
+    draws = model.sample(pred, 20, seed=0)
+    assert float(draws.min()) >= 0.0
+    # skewness of the noise per cell (standardised per month, pooled) where the residuals are skewed
+    months = pred.time.dt.month.values - 1
+    sigma = model.sigma.values
+    z_out = ((draws - pred).values / sigma[months]).reshape(-1, *sigma.shape[1:])
+    z_in = (res.groupby("time.month") / model.sigma).transpose(..., "lat", "lon").values
+    skew_in = skewness(z_in.reshape(-1, *sigma.shape[1:]))
+    skew_out = skewness(z_out)
+    assert (skew_in > 0.3).all()
+    assert (skew_out > 0).all() and np.median(skew_out / skew_in) > 0.5
+    bias = float((draws.mean("realization") - pred).mean() / pred.mean())
+    print(f"precipitation: relative mean bias {bias:+.4f}, skewness in {np.median(skew_in):.2f} out "
+          f"{np.median(skew_out):.2f}")
+    assert abs(bias) < 0.005
+    # a much drier prediction (a fifth): censored at 0 (dry months appear), never negative, mean kept
+    dry = pred * 0.2
+    draws = model.sample(dry, 20, seed=0)
+    assert float(draws.min()) >= 0.0 and float((draws == 0).mean()) > 0.05
+    bias = float((draws.mean("realization") - dry).mean() / dry.mean())
+    noise = model.sample(pred, 20, seed=0) - pred  # the same noise, uncensored at the wetter prediction
+    clipped = float((np.maximum(dry + noise, 0).mean("realization") - dry).mean() / dry.mean())
+    print(f"drier prediction: relative mean bias {bias:+.4f} (clipping pred + noise at 0 instead: {clipped:+.4f})")
+    assert abs(bias) < 0.01
+    assert clipped > 10 * abs(bias)
+
+
+def test_censoring_shift_keeps_the_mean_exactly():
+    """E[max(pred - c + sigma Q(U), 0)] = pred, by quadrature of the piecewise-linear Q."""
+    from xemu.variability import QUANTILE_LEVELS, _shift, _unit_quantiles
+
+    rng = np.random.default_rng(0)
+    n_cells = 20
+    skewed = rng.lognormal(0, rng.uniform(0.2, 1.2, n_cells), size=(500, n_cells))
+    q = _unit_quantiles(np.quantile(skewed, QUANTILE_LEVELS, axis=0), QUANTILE_LEVELS)
+    sigma = rng.uniform(0.5, 2, n_cells)
+    base = np.stack([sigma * f for f in (0, 0.01, 0.1, 0.3, 0.6, 1, 2, 5)])
+    shift = _shift(base, sigma, q, QUANTILE_LEVELS)
+    assert (shift >= 0).all() and (shift[-1] == 0).all() and (shift[2] > 0).all()
+    u = (np.arange(100_000) + 0.5) / 100_000
+    quantile = np.stack([np.interp(u, QUANTILE_LEVELS, q[:, c]) for c in range(n_cells)], axis=1)
+    mean = np.maximum(base[:, None] - shift[:, None] + sigma * quantile, 0).mean(1)
+    np.testing.assert_allclose(mean, base, atol=1e-6)
+    assert np.isnan(_shift(np.full((1, n_cells), np.nan), sigma, q, QUANTILE_LEVELS)).all()
+
+
+def test_precipitation_negative_pred_is_raised_to_zero(precip):
+    ds, res, model = precip
+    pred = ds.pr_forced.isel(scenario=0, time=slice(0, 24)) * 0 - 1.0
+    pred.attrs["units"] = "mm/day"
+    assert float(model.sample(pred, 2, seed=0).max()) == 0.0
+
+
+# ---------------------------------------------------------------------- storage
+@pytest.mark.parametrize("which", ["additive", "precipitation"])
+def test_round_trip_through_netcdf_draws_identical_samples(which, model, resid, precip, tmp_path):
+    if which == "precipitation":
+        ds, _, fitted = precip
+        pred = ds.pr_forced.isel(scenario=0, time=slice(0, 48))
+    else:
+        fitted, pred = model, zeros_like_grid(resid, 48)
+    path = tmp_path / "variability.nc"
+    fitted.to_dataset().to_netcdf(path)
+    with xr.open_dataset(path) as saved:
+        loaded = ResidualModel.from_dataset(saved)
+    assert loaded.kind == which
+    xr.testing.assert_identical(loaded.to_dataset(), fitted.to_dataset())
+    np.testing.assert_array_equal(loaded.sample(pred, 3, seed=5).values, fitted.sample(pred, 3, seed=5).values)
+
+
+def _spoil(ds: xr.Dataset, how: str) -> xr.Dataset:
+    ds = ds.copy(deep=True)
+    if how == "missing":
+        return ds.drop_vars("remainder_phi")
+    if how == "wrong dims":
+        return ds.assign(sigma=ds.sigma.isel(month=0, drop=True))
+    if how == "nan":
+        ds["eofs"][0, 0, 0] = np.nan
+    elif how == "negative sigma":
+        ds["sigma"][3, 1, 1] = -0.1
+    elif how == "phi one":
+        ds["pc_phi"][0] = 1.0
+    elif how == "remainder phi":
+        ds["remainder_phi"][0, 0] = -1.5
+    elif how == "months":
+        return ds.assign_coords(month=np.arange(12))
+    elif how == "kind":
+        ds.attrs["kind"] = "gaussian"
+    elif how == "quantiles":
+        ds["quantiles"][0, 5, 0, 0] = 50.0
+    elif how == "levels":
+        return ds.assign_coords(quantile=ds["quantile"].values[::-1])
+    return ds
+
+
+@pytest.mark.parametrize(
+    ("how", "names"),
+    [("missing", "remainder_phi"), ("wrong dims", "ds.sigma"), ("nan", "ds.eofs"),
+     ("negative sigma", "ds.sigma"), ("phi one", "ds.pc_phi"), ("remainder phi", "ds.remainder_phi"),
+     ("months", "ds.month"), ("kind", "kind"), ("quantiles", "ds.quantiles"), ("levels", "ds.quantile")],
+)
+def test_bad_datasets_raise(how, names, precip):
+    params = precip[2].to_dataset()
+    with pytest.raises(DataError, match=names.replace(".", r"\.")):
+        ResidualModel.from_dataset(_spoil(params, how))
+
+
+# ---------------------------------------------------------------------- input errors
+def test_bad_inputs_raise(resid, model):
+    with pytest.raises(ConfigError, match="n_modes"):
+        ResidualModel.fit(resid, n_modes=0)
+    with pytest.raises(ConfigError, match="kind"):
+        ResidualModel.fit(resid, kind="gamma")
+    with pytest.raises(DataError, match="resid"):
+        ResidualModel.fit(resid.values)
+    partial = resid.copy()
+    partial[0, 5, 0, 0] = np.nan
+    with pytest.raises(DataError, match="partly NaN"):
+        ResidualModel.fit(partial)
+    infinite = resid.copy()
+    infinite[0, 5, 0, 0] = np.inf
+    with pytest.raises(DataError, match="infinite"):
+        ResidualModel.fit(infinite)
+    with pytest.raises(DataError, match="calendar month"):
+        ResidualModel.fit(resid.isel(member=[0], time=slice(0, 12)))
+    with pytest.raises(DataError, match="pred"):
+        ResidualModel.fit(-abs(resid) - 1, kind="precipitation", pred=xr.zeros_like(resid))
+    pred = zeros_like_grid(resid, 12)
+    with pytest.raises(ConfigError, match="^n:"):
+        model.sample(pred, 0, seed=0)
+    with pytest.raises(ConfigError, match="seed"):
+        model.sample(pred, 1, seed=-1)
+    with pytest.raises(ConfigError, match="realization_dim"):
+        model.sample(pred, 1, seed=0, realization_dim="time")
+    with pytest.raises(GridError, match="pred"):
+        model.sample(pred.assign_coords(lat=pred.lat + 1), 1, seed=0)
+    with pytest.raises(UnitsError, match="pred"):
+        model.sample(pred.assign_attrs(units="mm/day"), 1, seed=0)
+    assert model.sample(pred.assign_attrs(units="kelvin"), 1, seed=0).sizes["time"] == 12
+
+
+def test_n_modes_capped_by_rank():
+    small = ar1_residuals(n_members=1, n_years=2, n_lat=3, n_lon=4)
+    fitted = ResidualModel.fit(small, n_modes=40)
+    assert fitted.n_modes <= 12
+    assert np.isfinite(fitted.lag1.values).all()
