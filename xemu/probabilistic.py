@@ -263,7 +263,7 @@ def rank_histogram(
     dim: str | Iterable[str] | None = None,
     seed: int | None = 0,
 ) -> xr.DataArray:
-    """How often the truth takes each rank ``1 .. m + 1`` among the members (Talagrand diagram).
+    """How often the truth takes each rank, 1 to ``m + 1``, among the members (Talagrand diagram).
 
     ``xskillscore.rank_histogram`` over time, latitude, longitude and ``dim`` (counts, not
     weighted by area). Ties (e.g. zero precipitation in truth and members) are broken at

@@ -47,7 +47,7 @@ slightly lowers the correlations of skewed cells, and the censoring at zero, whi
 the variance where the prediction is drier than the lowest residual allows.
 
 Precipitation never goes negative and keeps its mean
----------------------------------------------------
+----------------------------------------------------
 Adding noise to a dry prediction could go below zero, and clipping at zero would raise
 the mean. Instead, the sample is a *censored latent variable*: where ``pred`` is too small
 for the lowest stored quantile, the latent value ``pred - c + n`` is lowered by just the
