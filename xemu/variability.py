@@ -869,14 +869,17 @@ def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MON
               non_negative: bool = False) -> xr.DataArray:
     """Stretch ``pred``'s deviations from its running mean by ``ratio`` (per cell).
 
-    ``out = m + ratio * (pred - m)`` with ``m`` the centred running mean of ``pred`` over
-    ``block`` months (shorter at the ends): the time mean over a block is (almost) kept and
-    the month-to-month standard deviation becomes the truth's, as measured on training
-    data by :func:`variance_ratio`. ``non_negative`` (precipitation) clips at 0.
+    ``out = m + ratio * (pred - m) + c`` with ``m`` the centred running mean of ``pred``
+    over ``block`` months (shorter at the ends) and ``c`` the per-cell constant that keeps
+    the time mean of ``pred`` over all its months exactly: the month-to-month standard
+    deviation becomes the truth's, as measured on training data by :func:`variance_ratio`,
+    and the mean of what was asked for does not move. ``non_negative`` (precipitation)
+    then clips at 0, which can only raise the mean where the stretched values go below 0.
     """
     time = find_dim(pred, "time", name="pred")
     m = pred.rolling({time: block}, center=True, min_periods=1).mean()
     out = m + ratio * (pred - m)
+    out = out + (pred.mean(time) - out.mean(time))
     if non_negative:
         out = out.clip(min=0)
     out.attrs = dict(pred.attrs)
