@@ -1,4 +1,5 @@
 import numpy as np
+import xarray as xr
 import pytest
 
 from xemu.errors import ConfigError
@@ -37,3 +38,30 @@ def test_reference_baselines_and_noise_floor_match_the_independent_numbers(store
         assert table.model_kind.sel(model=label) == "published"
     text = format_table(table)
     assert "linear pattern scaling" in text and "tas monthly" in text and len(text.splitlines()) == 2 + table.sizes["model"]
+
+
+def test_variant_rows_and_the_table_is_written(store, tmp_path):
+    """Forced, calibrated and stochastic rows with CRPS columns, the members as an ensemble, and
+    the whole table (attrs included) written to netCDF and read back: on a cut of the real grid."""
+    from xemu.io import write_netcdf
+
+    small = store.isel(y=slice(20, 28), x=slice(0, 12))
+    table = evaluate(small, models=("linear",), samples=3, log=lambda *a: None)
+    labels = table.model.values.tolist()
+    base = "linear pattern scaling, ridge (xemu)"
+    for label in (base, f"{base}, calibrated", f"{base}, 3 draws: mean", f"{base}, 3 draws: std",
+                  "noise floor: the other 2 members as an ensemble: mean"):
+        assert label in labels
+    row = table.sel(model=f"{base}, 3 draws: mean")
+    # the fair CRPS of an ensemble is below the absolute error of its forced response
+    assert 0 < float(row.tas_crps) < float(table.tas_crps.sel(model=base))
+    assert float(table.competition_score.sel(model=f"{base}, 3 draws: std")) > 0
+    assert float(table.pr.sel(model=f"{base}, calibrated", metric="time_stddev_mae")) < \
+        float(table.pr.sel(model=base, metric="time_stddev_mae"))
+    assert 0.5 < float(table.attrs[f"{base}, 3 draws tas spread-skill ratio"]) < 2
+    assert len(table.attrs[f"{base}, 3 draws pr rank histogram (4 ranks)"].split()) == 4
+    path = write_netcdf(table, tmp_path / "eval.nc")
+    back = xr.open_dataset(path)
+    assert back.model.values.tolist() == labels and back.attrs == table.attrs
+    back.close()
+    assert "3 draws" in format_table(table)

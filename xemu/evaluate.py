@@ -3,8 +3,8 @@
 :func:`evaluate` trains the baselines and the CNN-GRU on a split of the CSE 151B store,
 scores them on its test months beside the ensemble noise floor (and, for the reference
 protocol, the study's published numbers) and returns one table as an
-:class:`xarray.Dataset` (rows ``model``, columns ``variable`` x ``metric`` plus the
-competition score). :func:`format_table` prints it. ``xemu evaluate`` is the command.
+:class:`xarray.Dataset` (rows ``model``; one variable per target on ``(model, metric)``,
+its CRPS and the competition score). :func:`format_table` prints it. ``xemu evaluate`` is the command.
 
 Splits (``split=``):
 
@@ -150,7 +150,8 @@ def evaluate(
     Returns
     -------
     xarray.Dataset
-        ``scores`` on ``(model, variable, metric)`` and ``competition_score`` on
+        One variable per target (e.g. ``tas``) on ``(model, metric)``, the metrics being
+        ``monthly_rmse``, ``time_mean_rmse`` and ``time_stddev_mae``; ``competition_score`` on
         ``model``; ``<variable>_crps`` on ``model`` (the area-weighted CRPS: the mean
         absolute error for a deterministic row, the fair ensemble CRPS for an ensemble);
         ``model_kind`` says whether a row is measured, published or the noise floor; attrs
@@ -211,7 +212,7 @@ def evaluate(
             flat = float(rank_flatness(hist, kind="ratio"))
             info[f"{label} {v} spread-skill ratio"] = round(ssr, 3)
             info[f"{label} {v} rank histogram ({n + 1} ranks)"] = " ".join(str(int(c)) for c in hist.values)
-            info[f"{label} {v} rank histogram max/min"] = round(flat, 2)
+            info[f"{label} {v} rank histogram max over min"] = round(flat, 2)
         log(f"  {label}: score {float(rows[-2]['competition_score']):.3f} +- {float(rows[-1]['competition_score']):.3f}")
 
     for name in models:
@@ -265,7 +266,7 @@ def evaluate(
         table = _with_published(table, list(targets))
     table.attrs = {"split": sp.name, "split_description": sp.description,
                    **{k: str(v) for k, v in info.items()}}
-    return table
+    return table.compute()
 
 
 def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
