@@ -358,3 +358,26 @@ def test_n_modes_capped_by_rank():
     fitted = ResidualModel.fit(small, n_modes=40)
     assert fitted.n_modes <= 12
     assert np.isfinite(fitted.lag1.values).all()
+
+
+def test_calibrated_precipitation_keeps_its_mean_and_stays_non_negative():
+    """A dry cell whose full stretch would go below 0 gets the largest stretch that does not;
+    a wet cell gets the full one; the time mean of every cell is kept exactly."""
+    from xemu.variability import calibrate
+
+    t = xr.date_range("2000-01-01", periods=120, freq="MS", use_cftime=True)
+    season = np.sin(2 * np.pi * np.arange(120) / 12)
+    pred = xr.DataArray(np.stack([0.3 + 0.25 * season, 5.0 + 1.0 * season], axis=-1)[:, None, :],
+                        dims=("time", "lat", "lon"), coords={"time": t, "lat": [0.0], "lon": [0.0, 1.0]})
+    ratio = xr.DataArray([[3.0, 3.0]], dims=("lat", "lon"), coords={"lat": [0.0], "lon": [0.0, 1.0]})
+    out = calibrate(pred, ratio, non_negative=True)
+    assert float(out.min()) >= 0
+    np.testing.assert_allclose(out.mean("time"), pred.mean("time"), rtol=1e-12)
+    stretch = (out - out.mean("time")).std("time") / (pred - pred.mean("time")).std("time")
+    np.testing.assert_allclose(stretch.isel(lon=1), 3.0, rtol=1e-3)  # wet: the full stretch (m is not flat at the ends)
+    np.testing.assert_allclose(stretch.isel(lon=0), 0.3 / 0.25, rtol=2e-2)  # dry: down to the first zero
+    assert float(out.isel(lon=0).min()) == pytest.approx(0, abs=1e-12)
+    # without non_negative the dry cell goes below 0 and the mean is still kept
+    free = calibrate(pred, ratio)
+    assert float(free.min()) < 0
+    np.testing.assert_allclose(free.mean("time"), pred.mean("time"), rtol=1e-12)

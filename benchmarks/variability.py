@@ -1,0 +1,184 @@
+"""Ablations of internal variability: which residual model, which calibration block.
+
+Every choice is made on training data only. The *inner* split trains linear pattern
+scaling (ridge) on members 1-2 of ssp126/ssp370/ssp585 except ssp585 member 1's last 120
+months and scores each variant on those 120 months: member 0 of every scenario, and with it
+the reference protocol's test months, is not used at all. The *reference* split then
+reports the same variants on the study's test months (ssp370 member 0, 2090-02 .. 2100-01)
+for the ridge baseline and, with ``--cnn-gru``, for xemu's CNN-GRU (seed 0, defaults, last
+epoch): what is reported there chose nothing.
+
+Variants of the stochastic emulation, 10 draws, seed 0:
+
+* ``parametric``: :class:`xemu.variability.ResidualModel`, xemu's default (per cell and
+  calendar month scale, 40 EOFs with AR(1) principal components, AR(1) remainder per cell,
+  Gaussian copula and mean-preserving censoring for precipitation);
+* ``parametric, 1 EOF``: the same with one EOF, so that nearly all variance is in the
+  independent per-cell remainder (how much the spatial correlation matters);
+* ``block bootstrap``: a second, non-parametric approach: the draw is the forced response
+  plus 12-month blocks of training residuals (residual maps of one training sample,
+  starting at the same calendar month as the block they fill), picked at random; spatial
+  correlation, skewness and the seasonal cycle of the variance are the data's own, the
+  persistence holds within a block; precipitation is clipped at 0.
+
+Variants of the variability-aware deterministic prediction: calibration block of 120
+months (the default), 60 and 240 months.
+
+Command (about 4 min without ``--cnn-gru``, 12 min with it on 2 cores)::
+
+    python benchmarks/variability.py [--cnn-gru]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import xarray as xr
+
+import xemu
+from xemu.evaluate import FORCING_UNITS, FORCINGS, TRAIN_SSPS
+from xemu.metrics import score
+from xemu.probabilistic import crps, rank_flatness, rank_histogram, spread_skill_ratio
+from xemu.units import declare_units
+from xemu.variability import Variability
+
+TARGETS = ["tas", "pr"]
+N_DRAWS, BLOCK_BOOT = 10, 12
+
+
+def bootstrap(resid: xr.DataArray, pred: xr.DataArray, n: int, seed: int, *, block: int = BLOCK_BOOT,
+              non_negative: bool = False) -> xr.DataArray:
+    """``n`` draws of ``pred`` (time, y, x) plus random 12-month blocks of the residuals ``resid``."""
+    samples = [d for d in resid.dims if d not in ("time", "y", "x")]
+    r = resid.stack(sample=samples).transpose("sample", "time", "y", "x").values
+    ok = np.isfinite(r).all(axis=(2, 3))
+    months = resid.time.dt.month.values
+    starts = {m: [(s, t) for s in range(r.shape[0]) for t in range(r.shape[1] - block + 1)
+                  if months[t] == m and ok[s, t:t + block].all()] for m in range(1, 13)}
+    want = pred.time.dt.month.values
+    rng = np.random.default_rng(seed)
+    noise = np.empty((n, *pred.shape), dtype=np.float32)
+    for k in range(n):
+        for b0 in range(0, pred.sizes["time"], block):
+            cand = starts[int(want[b0])]
+            s, t = cand[rng.integers(len(cand))]
+            size = min(block, pred.sizes["time"] - b0)
+            noise[k, b0:b0 + size] = r[s, t:t + size]
+    out = pred.transpose("time", "y", "x").expand_dims(realization=n).copy(data=pred.values[None] + noise)
+    return out.clip(min=0) if non_negative else out
+
+
+def ensemble_row(label: str, ens: xr.Dataset, truth: xr.Dataset) -> dict:
+    per = score(ens, truth, variables=TARGETS).reset_coords(drop=True).squeeze(drop=True)
+    row = {"label": label, "score": float(per.competition_score.mean("realization")),
+           "score_std": float(per.competition_score.std("realization", ddof=1))}
+    for v in TARGETS:
+        row[f"{v}_tstd"] = float(per[v].sel(metric="time_stddev_mae").mean("realization"))
+        row[f"{v}_crps"] = float(crps(ens[v], truth[v], member_dim="realization"))
+        row[f"{v}_ssr"] = float(spread_skill_ratio(ens[v], truth[v], member_dim="realization"))
+        hist = rank_histogram(ens[v], truth[v], member_dim="realization")
+        row[f"{v}_flat"] = float(rank_flatness(hist, kind="ratio"))
+    return row
+
+
+def point_row(label: str, pred: xr.Dataset, truth: xr.Dataset) -> dict:
+    s = score(pred, truth, variables=TARGETS).reset_coords(drop=True).squeeze(drop=True)
+    return {"label": label, "score": float(s.competition_score),
+            **{f"{v}_{m}": float(s[v].sel(metric=k)) for v in TARGETS
+               for m, k in (("monthly", "monthly_rmse"), ("tmean", "time_mean_rmse"), ("tstd", "time_stddev_mae"))}}
+
+
+def variants(name: str, train_truth: xr.Dataset, train_pred: xr.Dataset, pred: xr.Dataset, truth: xr.Dataset):
+    """Print the deterministic and stochastic variants of one model on one test window."""
+    print(f"\n{name}")
+    print(f"{'deterministic':34s} {'tas monthly/t-mean/t-std':>26s} {'pr monthly/t-mean/t-std':>26s}  score")
+    rows = [point_row("forced", pred, truth)]
+    for block in (120, 60, 240):
+        var = Variability.fit(train_truth, train_pred, block=block, n_modes=1)
+        rows.append(point_row(f"calibrated, block {block}", var.calibrate(pred), truth))
+    for r in rows:
+        print(f"{r['label']:34s} " + "  ".join(f"{r[f'{v}_monthly']:.3f}/{r[f'{v}_tmean']:.3f}/{r[f'{v}_tstd']:.3f}"
+                                              .rjust(24) for v in TARGETS) + f"  {r['score']:.3f}")
+    print(f"{'stochastic, 10 draws':34s} {'score':>13s} {'tas t-std':>9s} {'pr t-std':>9s} {'tas CRPS':>9s} "
+          f"{'pr CRPS':>8s} {'tas SSR':>8s} {'pr SSR':>7s} {'tas rh':>7s} {'pr rh':>6s}")
+    ens_rows = []
+    for label, n_modes in (("parametric (default)", 40), ("parametric, 1 EOF", 1)):
+        var = Variability.fit(train_truth, train_pred, n_modes=n_modes)
+        ens_rows.append(ensemble_row(label, var.sample(pred, N_DRAWS, seed=0), truth))
+    boot = xr.Dataset({v: bootstrap(train_truth[v] - train_pred[v], pred[v], N_DRAWS, seed=0,
+                                    non_negative=(v == "pr")) for v in TARGETS})
+    ens_rows.append(ensemble_row(f"block bootstrap ({BLOCK_BOOT} months)", boot, truth))
+    for r in ens_rows:
+        print(f"{r['label']:34s} {r['score']:.3f} +- {r['score_std']:.3f} {r['tas_tstd']:9.3f} {r['pr_tstd']:9.3f} "
+              f"{r['tas_crps']:9.3f} {r['pr_crps']:8.3f} {r['tas_ssr']:8.3f} {r['pr_ssr']:7.3f} "
+              f"{r['tas_flat']:7.2f} {r['pr_flat']:6.2f}")
+    return rows, ens_rows
+
+
+def members_row(truth_window: xr.Dataset, member: int) -> dict:
+    others = truth_window.drop_sel(member_id=member).rename(member_id="realization")
+    return ensemble_row("the other members as an ensemble", others, truth_window.sel(member_id=member, drop=True))
+
+
+def in_sample(model, train: xr.Dataset, holdout: dict) -> tuple[xr.Dataset, xr.Dataset]:
+    """Training truth (NaN on the held-out months) and the model's prediction of it."""
+    truth = train[TARGETS].load()
+    held = xr.zeros_like(truth.tas, dtype=bool)
+    held.loc[holdout] = True
+    pred = model.predict(train.drop_vars(TARGETS))[TARGETS]
+    return truth.where(~held), pred.broadcast_like(truth).transpose(*truth.tas.dims).load()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.open_cse151b's)")
+    ap.add_argument("--cnn-gru", action="store_true", help="also the CNN-GRU on the reference split (seed 0)")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*aligned to the target grid by position.*")
+    ds = xemu.open_cse151b(args.data) if args.data else xemu.open_cse151b()
+    ds = declare_units(ds, **FORCING_UNITS)
+    linear_inputs = [v for v in FORCINGS if v != "rsdt"]
+    t0 = f"{ds.time.dt.year.values[-120]:04d}-{ds.time.dt.month.values[-120]:02d}"
+
+    # inner split: members 1-2 only, ssp585 member 1's last 120 months held out and scored
+    inner = ds.sel(ssp=TRAIN_SSPS, member_id=[1, 2])
+    hold = {"ssp": "ssp585", "member_id": 1, "time": slice(t0, None)}
+    tic = time.perf_counter()
+    lin = xemu.fit(inner, linear_inputs, TARGETS, model="linear", holdout=hold, variability=False)
+    tt, tp = in_sample(lin, inner, hold)
+    truth = ds[TARGETS].sel(hold).load()
+    pred = lin.predict(ds.sel(ssp="ssp585").drop_vars(TARGETS))[TARGETS].sel(time=truth.time)
+    print(f"inner split (training data only): ridge on members 1-2, scored on ssp585 member 1 from {t0} "
+          f"({time.perf_counter() - tic:.0f} s to fit)")
+    variants("linear pattern scaling, ridge", tt, tp, pred, truth)
+    r = members_row(ds[TARGETS].sel(ssp="ssp585", time=slice(t0, None)).load(), 1)
+    print(f"{'the other members as an ensemble':34s} {r['score']:.3f} +- {r['score_std']:.3f} {r['tas_tstd']:9.3f} "
+          f"{r['pr_tstd']:9.3f} {r['tas_crps']:9.3f} {r['pr_crps']:8.3f} {r['tas_ssr']:8.3f} {r['pr_ssr']:7.3f} "
+          f"{r['tas_flat']:7.2f} {r['pr_flat']:6.2f}")
+
+    # the reference split: report only
+    train = ds.sel(ssp=TRAIN_SSPS)
+    hold = {"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)}
+    truth = ds[TARGETS].sel(hold).load()
+    test_inputs = ds.sel(ssp="ssp370").drop_vars(TARGETS)
+    models = [("linear pattern scaling, ridge", lambda: xemu.fit(train, linear_inputs, TARGETS, model="linear",
+                                                                  holdout=hold, variability=False))]
+    if args.cnn_gru:
+        models.append(("xemu CNN-GRU, seed 0", lambda: xemu.fit(train, list(FORCINGS), TARGETS, holdout=hold,
+                                                                 seed=0, progress=False, restore_best=False,
+                                                                 patience=None, variability=False)))
+    print(f"\nreference split (reported, nothing chosen): scored on ssp370 member 0 from {t0}")
+    for name, make in models:
+        tic = time.perf_counter()
+        model = make()
+        tt, tp = in_sample(model, train, hold)
+        pred = model.predict(test_inputs)[TARGETS].sel(time=truth.time)
+        print(f"({name}: fit and in-sample prediction {time.perf_counter() - tic:.0f} s)")
+        variants(name, tt, tp, pred, truth)
+
+
+if __name__ == "__main__":
+    main()
