@@ -19,7 +19,10 @@ def test_demo_writes_predictions_and_scores(tmp_path, capsys):
         assert pred.tas.attrs["units"] == "K" and pred.pr.attrs["units"] == "mm/day"
     with xr.open_dataset(tmp_path / "scores.nc") as scores:
         assert np.isfinite(scores.competition_score.values).all()
-    assert isinstance(xemu.load(tmp_path / "demo.xemu"), xemu.Emulator)
+    em = xemu.load(tmp_path / "demo.xemu")
+    # the held-out months are the scored ones: the demo chooses nothing by them
+    assert em.meta["train"]["restore_best"] is False and em.meta["train"]["patience"] is None
+    assert "no early stopping and no best-epoch weights" in out
     # a rerun into the same folder replaces the demo's own outputs, and only those
     assert main(["demo", "--years", "4", "--epochs", "1", "--quiet", "--out", str(tmp_path), "--seed", "1"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.xemu", "notes.txt", "predictions.nc", "scores.nc"]
