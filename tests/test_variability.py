@@ -360,9 +360,9 @@ def test_n_modes_capped_by_rank():
     assert np.isfinite(fitted.lag1.values).all()
 
 
-def test_calibrated_precipitation_keeps_its_mean_and_stays_non_negative():
-    """A dry cell whose full stretch would go below 0 gets the largest stretch that does not;
-    a wet cell gets the full one; the time mean of every cell is kept exactly."""
+def test_calibrated_precipitation_is_clipped_and_temperature_keeps_its_mean():
+    """The stretch keeps every cell's time mean exactly; precipitation is then clipped at 0,
+    which raises the mean of the dry cell only, by what the clip removed."""
     from xemu.variability import calibrate
 
     t = xr.date_range("2000-01-01", periods=120, freq="MS", use_cftime=True)
@@ -370,14 +370,13 @@ def test_calibrated_precipitation_keeps_its_mean_and_stays_non_negative():
     pred = xr.DataArray(np.stack([0.3 + 0.25 * season, 5.0 + 1.0 * season], axis=-1)[:, None, :],
                         dims=("time", "lat", "lon"), coords={"time": t, "lat": [0.0], "lon": [0.0, 1.0]})
     ratio = xr.DataArray([[3.0, 3.0]], dims=("lat", "lon"), coords={"lat": [0.0], "lon": [0.0, 1.0]})
-    out = calibrate(pred, ratio, non_negative=True)
-    assert float(out.min()) >= 0
-    np.testing.assert_allclose(out.mean("time"), pred.mean("time"), rtol=1e-12)
-    stretch = (out - out.mean("time")).std("time") / (pred - pred.mean("time")).std("time")
-    np.testing.assert_allclose(stretch.isel(lon=1), 3.0, rtol=1e-3)  # wet: the full stretch (m is not flat at the ends)
-    np.testing.assert_allclose(stretch.isel(lon=0), 0.3 / 0.25, rtol=2e-2)  # dry: down to the first zero
-    assert float(out.isel(lon=0).min()) == pytest.approx(0, abs=1e-12)
-    # without non_negative the dry cell goes below 0 and the mean is still kept
     free = calibrate(pred, ratio)
-    assert float(free.min()) < 0
     np.testing.assert_allclose(free.mean("time"), pred.mean("time"), rtol=1e-12)
+    stretch = (free - free.mean("time")).std("time") / (pred - pred.mean("time")).std("time")
+    np.testing.assert_allclose(stretch, 3.0, rtol=1e-3)  # the running mean is not flat at the ends
+    assert float(free.isel(lon=0).min()) < 0
+    out = calibrate(pred, ratio, non_negative=True)
+    assert float(out.min()) == 0
+    np.testing.assert_allclose(out.isel(lon=1), free.isel(lon=1))  # wet: untouched by the clip
+    raised = float(out.isel(lon=0).mean() - pred.isel(lon=0).mean())
+    assert raised == pytest.approx(float((-free.isel(lon=0)).clip(min=0).mean()), rel=1e-9) and raised > 0
