@@ -42,6 +42,28 @@ def test_fit_and_predict_commands(tmp_path, capsys):
     assert pred.tas.dims == ("time", "lat", "lon") and pred.tas.attrs["units"] == "K"
 
 
+def test_predict_command_draws_seeded_samples_and_calibrates(tmp_path, capsys):
+    data = tmp_path / "climate.nc"
+    xemu.synthetic_climate(n_years=3, n_lat=4, n_lon=6).to_netcdf(data)
+    model = tmp_path / "linear.nc"
+    assert main(["fit", "--data", str(data), "--model", "linear", "--inputs", "CO2", "CH4", "--targets", "tas",
+                 "pr", "--out", str(model), "--quiet"]) == 0
+    run = ["predict", str(model), "--data", str(data), "--select", "scenario=high"]
+    for name in ("a.nc", "b.nc"):
+        assert main([*run, "--samples", "3", "--seed", "7", "--out", str(tmp_path / name)]) == 0
+    with xr.open_dataset(tmp_path / "a.nc") as a, xr.open_dataset(tmp_path / "b.nc") as b:
+        assert a.tas.dims == ("realization", "time", "lat", "lon") and a.sizes["realization"] == 3
+        xr.testing.assert_equal(a, b)  # the same values; only the time stamp of history differs
+        assert float(a.pr.min()) >= 0
+    assert main([*run, "--variability", "calibrated", "--out", str(tmp_path / "c.nc")]) == 0
+    with xr.open_dataset(tmp_path / "c.nc") as c, xr.open_dataset(tmp_path / "a.nc") as a:
+        assert "realization" not in c.dims and "calibrated" in c.attrs["title"]
+    capsys.readouterr()
+    assert main([*run, "--seed", "7", "--out", str(tmp_path / "d.nc")]) == 2  # a usage error
+    assert "seed: only used with samples" in capsys.readouterr().err
+    assert not (tmp_path / "d.nc").exists()
+
+
 def test_fit_replaces_its_own_output_only_with_overwrite(tmp_path, capsys):
     data = tmp_path / "climate.nc"
     ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)

@@ -525,7 +525,10 @@ def cmd_predict(args) -> int:
             ds = ds.sel(_select(ds, args.select, "--select"))
         _check_out(args.out, args.overwrite)
         forcing = ds.drop_vars([t for t in em.targets if t in ds])
-        pred = (em.predict(forcing, device=args.device) if network else em.predict(forcing)).load()
+        options = {"variability": args.variability, "samples": args.samples, "seed": args.seed}
+        if network:
+            options["device"] = args.device
+        pred = em.predict(forcing, **options).load()
     write_netcdf(pred, args.out, overwrite=args.overwrite, argument="--out")
     print(f"wrote {args.out}: {', '.join(f'{k} {tuple(v.dims)}' for k, v in pred.data_vars.items())}")
     return EXIT_OK
@@ -722,6 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--declare", nargs="*", default=None, help=declare_help)
     p.add_argument("--out", required=True, help="netCDF file for the predictions (compressed, lossless)")
     p.add_argument("--device", type=_device, default="auto", help=device_help.format(what="run the network"))
+    p.add_argument("--variability", choices=["forced", "calibrated"], default="forced",
+                   help="forced: the forced response (default); calibrated: with the month-to-month variability "
+                   "learned from the training residuals")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="N stochastic realizations on a 'realization' dim (forced response plus internal variability)")
+    p.add_argument("--seed", type=int, default=None, help="seed of --samples (the same seed, the same samples)")
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
     p.set_defaults(func=cmd_predict)
 
