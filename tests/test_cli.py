@@ -56,7 +56,7 @@ def test_predict_command_draws_seeded_samples_and_calibrates(tmp_path, capsys):
         xr.testing.assert_equal(a, b)  # the same values; only the time stamp of history differs
         assert float(a.pr.min()) >= 0
     assert main([*run, "--variability", "calibrated", "--out", str(tmp_path / "c.nc")]) == 0
-    with xr.open_dataset(tmp_path / "c.nc") as c, xr.open_dataset(tmp_path / "a.nc") as a:
+    with xr.open_dataset(tmp_path / "c.nc") as c:
         assert "realization" not in c.dims and "calibrated" in c.attrs["title"]
     capsys.readouterr()
     assert main([*run, "--seed", "7", "--out", str(tmp_path / "d.nc")]) == 2  # a usage error

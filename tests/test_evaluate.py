@@ -1,6 +1,6 @@
 import numpy as np
-import xarray as xr
 import pytest
+import xarray as xr
 
 from xemu.errors import ConfigError
 from xemu.evaluate import PUBLISHED, evaluate, format_table, make_split
