@@ -75,16 +75,17 @@ run.check_returncode()
 # %%
 # The same numbers
 # ----------------
-# Prediction on CPU is deterministic: the file written by the other process holds
-# exactly what this process predicts.
+# The file written by the other process holds what this process predicts, to float32
+# rounding: a few units in the last place at most (about 3e-5 K at 290 K), because the CPU
+# kernels may add in another order in another process (threads, kernel choice).
 
 here = em.predict(forcing, device="cpu")
 with xr.open_dataset(OUT / "predicted.nc") as there:
     there = there.load()
 for name in targets:
     diff = float(np.abs(there[name] - here[name]).max())
-    print(f"{name}: largest difference {diff} {there[name].attrs['units']}")
-    assert diff == 0.0
+    print(f"{name}: largest difference {diff:.2g} {there[name].attrs['units']}")
+    np.testing.assert_allclose(there[name], here[name], rtol=1e-6, atol=1e-6)
 print({k: there.attrs[k] for k in ("Conventions", "title", "source", "history") if k in there.attrs})
 
 # %%
