@@ -181,22 +181,23 @@ def time_stddev_mae(
     return _named(err, "time_stddev_mae", truth)
 
 
-def _same_units(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
+def _same_units(pred: xr.DataArray, truth: xr.DataArray, *, name: str = "pred") -> xr.DataArray:
     """``pred`` in ``truth``'s units: converted when both carry compatible units, else :class:`~xemu.UnitsError`.
 
     When one side carries no units there is nothing to compare and ``pred`` is used as it is.
+    ``name`` is what messages call ``pred`` (``"ens"`` for :mod:`xemu.probabilistic`).
     """
     from .units import convert_units, parse_units, units_of
 
     have, want = units_of(pred), units_of(truth)
     if have is None or want is None or have == want:
         return pred
-    if parse_units(have, name="pred.units") == parse_units(want, name="truth.units"):
+    if parse_units(have, name=f"{name}.units") == parse_units(want, name="truth.units"):
         return pred
     try:
-        return convert_units(pred, want, name=f"pred ({pred.name})" if pred.name else "pred")
+        return convert_units(pred, want, name=f"{name} ({pred.name})" if pred.name else name)
     except UnitsError as err:
-        raise UnitsError(f"pred and truth: units differ and do not convert ({err})") from None
+        raise UnitsError(f"{name} and truth: units differ and do not convert ({err})") from None
 
 
 def _float64(da: xr.DataArray) -> xr.DataArray:

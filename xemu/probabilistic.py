@@ -44,8 +44,8 @@ import numpy as np
 import xarray as xr
 
 from .coords import find_dim, roles
-from .errors import ConfigError, DataError, UnitsError
-from .metrics import area_weights, score
+from .errors import ConfigError, DataError
+from .metrics import _float64, _same_units, area_weights, score
 
 __all__ = ["crps", "spread_skill_ratio", "rank_histogram", "rank_flatness", "ensemble_scores"]
 
@@ -62,25 +62,6 @@ def _library(module: str, dist: str, caller: str) -> ModuleType:
             f"xemu.probabilistic.{caller} needs the optional package {dist!r}, which is not "
             f"installed; install xemu's {EXTRA!r} extra: pip install 'xemu[{EXTRA}]'"
         ) from err
-
-
-def _to_truth_units(ens: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
-    """``ens`` in ``truth``'s units (converted and recorded when they differ; as is when one has none)."""
-    from .units import convert_units, parse_units, units_of
-
-    have, want = units_of(ens), units_of(truth)
-    if have is None or want is None or have == want:
-        return ens
-    if parse_units(have, name="ens.units") == parse_units(want, name="truth.units"):
-        return ens
-    try:
-        return convert_units(ens, want, name=f"ens ({ens.name})" if ens.name else "ens")
-    except UnitsError as err:
-        raise UnitsError(f"ens and truth: units differ and do not convert ({err})") from None
-
-
-def _float64(da: xr.DataArray) -> xr.DataArray:
-    return da.astype(np.float64) if da.dtype.kind == "f" and da.dtype.itemsize < 8 else da
 
 
 def _check(ens, truth, member_dim: str, dim, weights=None) -> tuple:
@@ -133,7 +114,7 @@ def _check(ens, truth, member_dim: str, dim, weights=None) -> tuple:
         weights = area_weights(truth[lat])
     elif isinstance(weights, str):
         weights = area_weights(truth[lat], kind=weights)
-    ens = _float64(_to_truth_units(ens, truth))
+    ens = _float64(_same_units(ens, truth, name="ens"))
     if ens.chunks is not None:
         ens = ens.chunk({member_dim: -1})
     return ens, _float64(truth), reduce, weights, m
