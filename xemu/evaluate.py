@@ -193,21 +193,21 @@ def evaluate(
         add_ensemble(f"{label}, {samples} draws", kind, ens)
 
     def add_ensemble(label, kind, ens, member_dim="realization"):
-        from .probabilistic import crps, rank_flatness, rank_histogram, spread_skill_ratio
+        from .probabilistic import ensemble_scores, rank_flatness, rank_histogram
 
         ens = ens[list(targets)].sel(time=truth.time)
-        per = score(ens, truth, variables=list(targets)).reset_coords(drop=True).squeeze(drop=True)
+        s = ensemble_scores(ens, truth, member_dim=member_dim, variables=list(targets)).squeeze(drop=True)
         n = ens.sizes[member_dim]
-        for stat, values in (("mean", per.mean(member_dim)), ("std", per.std(member_dim, ddof=1))):
-            row = values
+        for stat in ("mean", "std"):
+            row = xr.Dataset({name: s[f"{name}_member_{stat}"] for name in [*targets, "competition_score"]})
+            row = row.reset_coords(drop=True)
             for v in targets:
-                row[f"{v}_crps"] = (crps(ens[v], truth[v], member_dim=member_dim).squeeze(drop=True)
-                                    if stat == "mean" else xr.DataArray(np.nan))
+                row[f"{v}_crps"] = s[f"{v}_crps"] if stat == "mean" else xr.DataArray(np.nan)
             rows.append(row)
             labels.append(f"{label}: {stat}")
             kinds.append(kind)
         for v in targets:
-            ssr = float(spread_skill_ratio(ens[v], truth[v], member_dim=member_dim).squeeze())
+            ssr = float(s[f"{v}_spread_skill_ratio"])
             hist = rank_histogram(ens[v], truth[v], member_dim=member_dim).squeeze(drop=True)
             flat = float(rank_flatness(hist, kind="ratio"))
             info[f"{label} {v} spread-skill ratio"] = round(ssr, 3)
