@@ -528,8 +528,9 @@ def cmd_predict(args) -> int:
         options = {"variability": args.variability, "samples": args.samples, "seed": args.seed}
         if network:
             options["device"] = args.device
-        pred = em.predict(forcing, **options).load()
-    write_netcdf(pred, args.out, overwrite=args.overwrite, argument="--out")
+        # a dask-backed store gives a lazy prediction, written chunk by chunk while the store is open
+        pred = em.predict(forcing, **options)
+        write_netcdf(pred, args.out, overwrite=args.overwrite, argument="--out")
     print(f"wrote {args.out}: {', '.join(f'{k} {tuple(v.dims)}' for k, v in pred.data_vars.items())}")
     return EXIT_OK
 

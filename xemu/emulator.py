@@ -33,6 +33,7 @@ from .formats import (
     read_variability_file,
 )
 from .io import save_emulator_folder
+from .lazy import is_lazy, predict_lazy
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, preset
 from .prepare import (
@@ -147,7 +148,8 @@ class Emulator:
                        input_units=m["input_units"], grid=(lat, lon))
 
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
-                seed: int | None = None, device: str = "auto", batch_months: int = 256) -> xr.Dataset:
+                seed: int | None = None, device: str = "auto", batch_months: int = 256, lazy: bool | None = None,
+                time_chunk: int | None = None) -> xr.Dataset:
         """Predict the targets from the inputs of ``ds``.
 
         Parameters
@@ -173,6 +175,18 @@ class Emulator:
             ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``.
         batch_months : int
             Months encoded at once (memory against speed).
+        lazy : bool, optional
+            Return a dask-backed prediction that computes nothing until asked
+            (:mod:`xemu.lazy`: one task per sample and block of months, each reading the
+            ``window - 1`` months before its block as context; ``pred.to_zarr(...)`` then
+            streams chunk by chunk). By default lazy when an input is dask-backed, except
+            with ``samples`` (a draw runs along each whole series: the inputs are then read
+            into memory first). ``False``: read the inputs into memory (one compute) and
+            predict there.
+        time_chunk : int, optional
+            Months per block of a lazy prediction, at least the emulator's window; by
+            default the inputs' time chunks merged to at least
+            :data:`xemu.lazy.MIN_BLOCK_MONTHS` months.
 
         Returns
         -------
@@ -187,6 +201,22 @@ class Emulator:
         ds = check_dataset(ds, argument="ds")
         if isinstance(batch_months, bool) or not isinstance(batch_months, int) or batch_months < 1:
             raise ConfigError(f"batch_months: expected an integer >= 1; got {batch_months!r}")
+        if lazy is not None and not isinstance(lazy, bool):
+            raise ConfigError(f"lazy: expected True, False or None; got {lazy!r}")
+        names = [n for n in dict.fromkeys([*self.inputs, *(self.meta.get("baseline_inputs") or [])]) if n in ds]
+        if lazy and samples is not None:
+            raise ConfigError(f"lazy: samples={samples} draws along each whole series and is computed in memory; "
+                              f"expected lazy=None or False with samples; got lazy=True")
+        if lazy is None:
+            lazy = samples is None and is_lazy(ds, names)
+        if time_chunk is not None and not lazy:
+            raise ConfigError(f"time_chunk: sets the blocks of a lazy prediction; got time_chunk={time_chunk!r} "
+                              f"for an in-memory one (pass lazy=True, or a dask-backed Dataset)")
+        if lazy:
+            choose_device(device)
+            pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
+            return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
+        ds = _in_memory(ds, names)
         dev = choose_device(device)
         p = self._prepare_inputs(ds)
         m = self.meta
@@ -588,6 +618,17 @@ def history_dataset(records: list[dict]) -> xr.Dataset:
         out[key] = xr.DataArray(values, dims="epoch", attrs={"long_name": long_name, "units": units})
     epoch = xr.DataArray(np.array(epochs, np.int64), dims="epoch", attrs={"long_name": "training epoch (from 1)"})
     return xr.Dataset(out, coords={"epoch": epoch}, attrs={"title": "xemu training history"})
+
+
+def _in_memory(ds: xr.Dataset, names: list[str]) -> xr.Dataset:
+    """``ds`` with the dask-backed variables of ``names`` read into memory, in one compute."""
+    lazy = [n for n in names if ds[n].chunks is not None]
+    if not lazy:
+        return ds
+    import dask
+
+    values = dask.compute(*[ds[n].data for n in lazy])
+    return ds.assign({n: ds[n].copy(data=v) for n, v in zip(lazy, values, strict=True)})
 
 
 def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

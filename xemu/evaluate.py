@@ -234,7 +234,8 @@ def evaluate(
                 t0 = time.perf_counter()
                 em = fit(train_ds, inputs, list(targets), holdout=sp.holdout, **opts)
                 seconds = time.perf_counter() - t0
-                pred = em.predict(ds.sel(test_sel).drop_vars(list(targets)), device=opts.get("device", "auto"))
+                pred = em.predict(ds.sel(test_sel).drop_vars(list(targets)), device=opts.get("device", "auto"),
+                                  lazy=False)
                 info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
                 info["cnn-gru parameters"] = em.n_parameters
                 add_variants(f"xemu CNN-GRU, seed {seed}", "measured", pred, em.variability)

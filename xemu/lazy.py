@@ -1,0 +1,304 @@
+"""Lazy prediction: a dask-backed input gives a dask-backed prediction, computed block by block.
+
+:meth:`xemu.Emulator.predict` comes here when an input it reads is dask-backed (e.g. a
+Dataset from :func:`xarray.open_zarr`, :func:`xarray.open_mfdataset` or
+:func:`xemu.open_cse151b`). Nothing is read or computed until the user asks
+(``pred.compute()``, ``pred.to_zarr(...)``, ``pred.tas.mean().values``); writing streams the
+prediction chunk by chunk, so peak memory is set by the size of a chunk, not by the length
+or number of the series.
+
+How a block is predicted: the output is chunked one sample (e.g. one scenario) by one block
+of months. A month is predicted from the window of ``window`` months that ends on it (the
+first ``window - 1`` months of a series from the first window), so a block of months
+``[a, b)`` reads the inputs of months ``[a - window + 1, b)``: the ``window - 1`` months of
+context before it come from the previous chunk. Each block runs the in-memory prediction on
+that slice and keeps its own months, which are the months the in-memory prediction of the
+whole series gives (to float32 rounding: the network sees the same windows, in batches of
+another size).
+
+Blocks follow the inputs' own time chunks, merged until each holds at least
+:data:`MIN_BLOCK_MONTHS` months (fewer, larger tasks), or regular blocks of ``time_chunk``
+months when one is given.
+
+Several predictions on a :mod:`dask.distributed` cluster share one copy of the emulator per
+worker: :func:`predict_many` scatters it once and every block of every prediction reads it
+from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .errors import ConfigError, DataError
+
+__all__ = ["MIN_BLOCK_MONTHS", "is_lazy", "time_blocks", "predict_lazy", "predict_many"]
+
+#: Default least number of months per block of a lazy prediction: the inputs' time chunks
+#: are merged until each block holds at least this many (a decade), so that the
+#: ``window - 1`` months of context each block reads again are a small part of its work.
+MIN_BLOCK_MONTHS = 120
+
+
+def is_lazy(ds: xr.Dataset, names: Iterable[str]) -> bool:
+    """Whether any of the variables ``names`` of ``ds`` is dask-backed (not yet in memory)."""
+    return any(name in ds.variables and ds[name].chunks is not None for name in names)
+
+
+def time_blocks(n_time: int, window: int, *, chunks: Sequence[int] | None = None,
+                time_chunk: int | None = None, min_months: int = MIN_BLOCK_MONTHS) -> list[tuple[int, int]]:
+    """The blocks of months ``[(a, b), ...]`` a lazy prediction computes one task each.
+
+    Parameters
+    ----------
+    n_time : int
+        Months in the series.
+    window : int
+        Months per window of the emulator.
+    chunks : sequence of int, optional
+        The inputs' chunk sizes along time; blocks end on their boundaries, consecutive
+        chunks merged until a block holds ``min_months`` months (a short last block joins
+        the one before it).
+    time_chunk : int, optional
+        Regular blocks of this many months instead (the last may be shorter); at least
+        ``window``.
+
+    Examples
+    --------
+    >>> time_blocks(30, 12, time_chunk=12)
+    [(0, 12), (12, 24), (24, 30)]
+    >>> time_blocks(30, 12, chunks=[12, 12, 6], min_months=20)
+    [(0, 24), (24, 30)]
+    >>> time_blocks(30, 12, chunks=[10, 10, 10], min_months=20)
+    [(0, 20), (20, 30)]
+    """
+    if time_chunk is not None:
+        if isinstance(time_chunk, bool) or not isinstance(time_chunk, int | np.integer) or time_chunk < window:
+            raise ConfigError(
+                f"time_chunk: expected an integer of at least the emulator's window ({window} months): a "
+                f"block of months is predicted from windows that end in it, reading the {window - 1} months "
+                f"before it again, and a block shorter than a window would read more context than it "
+                f"predicts; got {time_chunk!r}"
+            )
+        edges = list(range(0, n_time, int(time_chunk))) + [n_time]
+        return list(zip(edges[:-1], edges[1:], strict=True))
+    sizes = list(chunks) if chunks is not None else [n_time]
+    if sum(sizes) != n_time:
+        raise DataError(f"chunks: the time chunks {tuple(sizes)} cover {sum(sizes)} months; the series has {n_time}")
+    blocks: list[tuple[int, int]] = []
+    start = end = 0
+    for size in sizes:
+        end += int(size)
+        if end - start >= min_months:
+            blocks.append((start, end))
+            start = end
+    if start < n_time:
+        if blocks and n_time - start < min(min_months, window):
+            blocks[-1] = (blocks[-1][0], n_time)  # too short to stand alone: join the block before
+        else:
+            blocks.append((start, n_time))
+    return blocks
+
+
+def _predict_block(em, ds: xr.Dataset, keep: slice, options: dict) -> tuple[np.ndarray, ...]:
+    """The in-memory prediction of one sample's slice of months; the months ``keep`` of each target."""
+    pred = em.predict(ds, lazy=False, **options)
+    return tuple(np.ascontiguousarray(pred[name].values[..., keep, :, :]) for name in em.targets)
+
+
+def _template(em, first: xr.Dataset, options: dict) -> xr.Dataset:
+    """The prediction of ``first`` (one window of one sample) with its dask-backed data as zeros.
+
+    It checks names, units, grid and time before any task runs, and gives the result's dims,
+    attributes and dtypes, without reading any data: the values it predicts are discarded
+    (warnings that inputs leave the training range are about the zeros, and are dropped;
+    each block checks its own values when it runs). Dask-backed coordinates are read.
+    """
+    import warnings
+
+    first = first.assign_coords({c: first[c].compute() for c in first.coords if first[c].chunks is not None})
+    first = first.assign({n: first[n].copy(data=np.zeros(first[n].shape, first[n].dtype))
+                          for n in first.data_vars if first[n].chunks is not None})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*the emulator extrapolates there")
+        return em.predict(first, lazy=False, **options)
+
+
+def _time_chunks(ds: xr.Dataset, names: Sequence[str], time_dim: str) -> tuple[int, ...] | None:
+    """The time chunks of the largest dask-backed variable of ``names`` (most of what is read)."""
+    chunked = [ds[n] for n in names if ds[n].chunks is not None and time_dim in ds[n].dims]
+    if not chunked:
+        return None
+    da = max(chunked, key=lambda v: v.size)
+    return da.chunks[da.dims.index(time_dim)]
+
+
+def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=None, **options) -> xr.Dataset:
+    """A dask-backed prediction of ``ds`` by the emulator ``em`` (see the module's notes).
+
+    Parameters
+    ----------
+    em : xemu.Emulator
+    ds : xarray.Dataset
+        The inputs, in memory or dask-backed.
+    time_chunk : int, optional
+        Months per block (and per chunk of the result); by default the inputs' own time
+        chunks merged to at least :data:`MIN_BLOCK_MONTHS` months.
+    emulator : optional
+        What the tasks read the emulator from: by default a single graph key holding
+        ``em``; :func:`predict_many` passes a future of a copy scattered to the workers.
+    **options
+        ``device`` and ``batch_months`` of :meth:`xemu.Emulator.predict`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The forced response as :meth:`xemu.Emulator.predict` gives it, each target a dask
+        array chunked one sample by one block of months by the whole grid.
+    """
+    import dask
+    import dask.array as da
+
+    from .coords import roles
+    from .prepare import check_time, month_index
+
+    names = list(dict.fromkeys([*em.inputs, *(em.meta.get("baseline_inputs") or [])]))
+    missing = [n for n in names if n not in ds.data_vars]
+    if missing:
+        raise DataError(f"ds: the emulator's inputs {missing} are not in the Dataset (it has {list(ds.data_vars)})")
+    ds = ds[names]
+    sample_dims: list[str] = []
+    time_dim = None
+    for name in names:
+        r = roles(ds[name], name=f"inputs[{name!r}]")
+        time_dim = time_dim or r.time
+        sample_dims += [d for d in r.sample if d not in sample_dims]
+    if time_dim is None:
+        raise DataError(f"ds: the inputs {names} have no time dimension")
+    window = int(em.meta["window"])
+    n_time = ds.sizes[time_dim]
+    check_time(ds[time_dim], argument=f"ds.{time_dim}")
+    months = month_index(ds[time_dim])
+    if n_time < window or np.any(np.diff(months) != 1):
+        raise DataError(f"ds: needs at least {window} consecutive months (one window) without gaps; got "
+                        f"{n_time} months" + (" with gaps" if np.any(np.diff(months) != 1) else ""))
+    empty = [d for d in sample_dims if ds.sizes[d] == 0]
+    if empty:
+        raise DataError(f"ds: nothing selected along {empty} (size 0); select at least one label of each")
+
+    template = _template(em, ds.isel({**{d: [0] for d in sample_dims}, time_dim: slice(0, window)}), options)
+    blocks = time_blocks(n_time, window, chunks=_time_chunks(ds, names, time_dim), time_chunk=time_chunk)
+
+    targets = em.targets
+    key = emulator if emulator is not None else dask.delayed(em, pure=False)
+    block_task = dask.delayed(_predict_block, pure=False, nout=len(targets))
+    out_dims = template[targets[0]].dims
+    grid_shape = tuple(template.sizes[d] for d in out_dims[-2:])
+    sizes = [ds.sizes[d] for d in sample_dims]
+    nested: dict[str, list] = {}
+    for index in np.ndindex(*sizes):
+        row = []
+        for a, b in blocks:
+            lo, hi = max(0, a - (window - 1)), max(b, window)
+            part = ds.isel({**{d: [i] for d, i in zip(sample_dims, index, strict=True)}, time_dim: slice(lo, hi)})
+            task = block_task(key, part, slice(a - lo, b - lo), options)
+            row.append([da.from_delayed(task[v], shape=(1,) * len(sample_dims) + (b - a, *grid_shape),
+                                        dtype=template[name].dtype) for v, name in enumerate(targets)])
+        for v, name in enumerate(targets):
+            _place(nested.setdefault(name, []), index, [[[blk[v]]] for blk in row])
+    order = list(out_dims[:-3])
+    if sorted(order) != sorted(sample_dims):
+        raise DataError(f"ds: the prediction's sample dims {order} differ from the inputs' {sample_dims}")
+    coords = {d: xr.Variable(d, ds[d].values if d in ds.coords else np.arange(ds.sizes[d]), template[d].attrs)
+              for d in sample_dims}
+    time = template[time_dim].variable
+    time = xr.Variable(time_dim, ds[time_dim].values, time.attrs, encoding=time.encoding)
+    coords[time_dim] = time
+    for d in out_dims[-2:]:
+        coords[d] = template[d].variable
+    data = {}
+    for name in targets:
+        array = da.block(nested[name]) if sample_dims else da.block(nested[name][0])
+        if order != sample_dims:
+            array = array.transpose(*[sample_dims.index(d) for d in order], *range(len(order), array.ndim))
+        data[name] = xr.Variable(out_dims, array, template[name].attrs)
+    return xr.Dataset(data, coords=coords, attrs=template.attrs)
+
+
+def _place(nested: list, index: tuple, value) -> None:
+    """Put ``value`` at ``nested[i0][i1]...`` (lists grown as needed) for the sample ``index``."""
+    if not index:
+        nested.append(value)
+        return
+    level = nested
+    for i in index[:-1]:
+        while len(level) <= i:
+            level.append([])
+        level = level[i]
+    while len(level) <= index[-1]:
+        level.append(None)
+    level[index[-1]] = value
+
+
+def predict_many(em, datasets: xr.Dataset | Mapping[str, xr.Dataset] | Sequence[xr.Dataset], *, client=None,
+                 **options):
+    """Lazy predictions of several Datasets (scenarios, members, models) sharing one emulator.
+
+    With a :class:`dask.distributed.Client` (``client=``, or the current one), the emulator
+    is scattered once to every worker and each block of each prediction reads it there,
+    instead of each task carrying a copy. Compute or write the results as usual
+    (``dask.compute(*preds)``, ``pred.to_zarr(...)``).
+
+    Parameters
+    ----------
+    em : xemu.Emulator
+    datasets : Dataset, dict of Datasets or list of Datasets
+        Inputs of each prediction (dask-backed or in memory).
+    client : dask.distributed.Client, optional
+        Default: the current client, if there is one; without any, the emulator is one key
+        of each prediction's graph (the threaded scheduler shares it in memory).
+    **options
+        ``time_chunk``, ``device``, ``batch_months`` (see :meth:`xemu.Emulator.predict`).
+
+    Returns
+    -------
+    Dataset, dict or list
+        Dask-backed forced responses, in the shape ``datasets`` was given.
+
+    Examples
+    --------
+    >>> from dask.distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> with LocalCluster(n_workers=4) as cluster, Client(cluster) as client:  # doctest: +SKIP
+    ...     preds = xemu.lazy.predict_many(em, {s: ds.sel(ssp=[s]) for s in ds.ssp.values}, client=client)
+    ...     for s, pred in preds.items():
+    ...         pred.to_zarr(f"pred-{s}.zarr")
+    """
+    em._check_fitted()
+    if client is None:
+        try:
+            from dask.distributed import default_client
+
+            client = default_client()
+        except (ImportError, ValueError):
+            client = None
+    if client is not None:
+        emulator = client.scatter(em, broadcast=True, hash=False)
+    else:
+        import dask
+
+        emulator = dask.delayed(em, pure=False)
+
+    def one(ds):
+        if not isinstance(ds, xr.Dataset):
+            raise DataError(f"datasets: expected xarray Datasets; got {type(ds).__name__}")
+        return predict_lazy(em, ds, emulator=emulator, **options)
+
+    if isinstance(datasets, xr.Dataset):
+        return one(datasets)
+    if isinstance(datasets, Mapping):
+        return {k: one(v) for k, v in datasets.items()}
+    if isinstance(datasets, Sequence) and not isinstance(datasets, str):
+        return [one(v) for v in datasets]
+    raise DataError(f"datasets: expected a Dataset, a dict or a list of Datasets; got {type(datasets).__name__}")
