@@ -33,7 +33,9 @@ The command logs through :mod:`logging` on stderr, one line per record
 writes one record per epoch (losses, seconds, learning rate), so a batch job's log keeps
 them all; ``--quiet`` logs warnings only and shows no progress bar. The progress bar is
 drawn only when stderr is a terminal. ``fit`` and ``predict`` take ``--device`` (``auto``,
-the default: CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:<n>``).
+the default: CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:<n>``). Started by
+``torchrun`` (``torchrun --nproc-per-node 8 -m xemu fit ...``), ``fit`` trains data-parallel
+over the processes and rank 0 saves the emulator (``--distributed`` insists on it).
 ``xemu --version`` prints the version.
 
 Outputs
@@ -503,9 +505,14 @@ def cmd_fit(args) -> int:
         _check_out(args.out, args.overwrite, kind="baseline" if args.model in BASELINES else "emulator")
         if args.model == "cnn-gru":
             _check_device(args.device)
-        opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet, "device": args.device}
+        opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet, "device": args.device,
+                "distributed": True if args.distributed else None}
         em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout,
                         **({} if args.model != "cnn-gru" else {**opts, "checkpoint": args.checkpoint}))
+    from xemu.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun every rank holds the same emulator: rank 0 saves it
+        return EXIT_OK
     path = em.save(args.out, overwrite=args.overwrite)
     print(f"{em!r}\nsaved to {path}")
     return EXIT_OK
@@ -714,6 +721,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="training seed (cnn-gru)")
     f.add_argument("--checkpoint", default=None, help="checkpoint file; a rerun resumes from it")
     f.add_argument("--device", type=_device, default="auto", help=device_help.format(what="train"))
+    f.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the processes torchrun started, e.g. torchrun "
+                   "--nproc-per-node 8 -m xemu fit ... (cnn-gru); an error when torchrun did not start this "
+                   "command. Without it, data-parallel whenever torchrun started it; rank 0 saves --out")
     f.add_argument("--out", required=True, help="where to save the emulator (a folder; a netCDF file for the "
                    "baselines); load it with xemu.load")
     f.add_argument("--overwrite", action="store_true", help=overwrite_help)

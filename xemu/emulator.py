@@ -24,6 +24,7 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
+from .distributed import is_distributed
 from .errors import ConfigError, DataError, NotFittedError, warn
 from .formats import (
     EMULATOR_FORMAT,
@@ -537,8 +538,10 @@ def fit(
 
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
+    # the checkpoint's key, and what the processes of data-parallel training compare before they start
+    keyed = checkpoint is not None or is_distributed(tc.distributed)
     fingerprint = _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline,
-                               baseline_options) if checkpoint is not None else ""
+                               baseline_options) if keyed else ""
     result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
                                 callback=callback, fingerprint=fingerprint)
     net.to("cpu").eval()
@@ -650,7 +653,8 @@ def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
     """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
-    train_part = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device", "threads")}
+    ignored = ("progress", "device", "threads", "distributed")  # they do not change the result
+    train_part = {k: v for k, v in tc.to_dict().items() if k not in ignored}
     blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
                        list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
                        repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)

@@ -16,6 +16,12 @@ Progress is reported twice, for two readers:
 * a tqdm bar with the running loss, only when someone watches: stderr is a terminal, or
   a Jupyter kernel runs (``progress=True``; ``progress=False`` never shows one). Each
   epoch's finished bar stays on screen.
+
+Started by ``torchrun`` (or with a :mod:`torch.distributed` process group initialised),
+training is data-parallel over the processes (:mod:`xemu.distributed`): each rank trains
+on its slice of every global batch of ``batch_size`` windows, gradients are averaged, and
+the result equals one process's training up to float rounding. Only rank 0 logs, draws
+the bar and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed as _dist
 from .errors import ConfigError, DataError
 from .formats import check_state_dict, read_checkpoint
 from .io import atomic_path
@@ -105,6 +112,12 @@ class TrainConfig:
         bf16 autocast; by default on for CUDA, off on CPU.
     threads : int, optional
         ``torch.set_num_threads`` for CPU runs.
+    distributed : bool, optional
+        Data-parallel training over the processes started by ``torchrun``
+        (:mod:`xemu.distributed`). ``None`` (default): when ``torchrun`` started this
+        process or a process group is initialised; ``True``: required (a
+        :class:`~xemu.ConfigError` names what is missing); ``False``: never. ``batch_size``
+        is the global batch, cut into one equal slice per process.
     progress : bool
         Show a progress bar when someone watches (stderr is a terminal, or a Jupyter
         kernel); never with ``False``. Each epoch is logged either way (:data:`logger`).
@@ -125,6 +138,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool | None = None
     threads: int | None = None
+    distributed: bool | None = None
     progress: bool = True
 
     def __post_init__(self):
@@ -144,6 +158,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}: expected True or False; got {getattr(self, name)!r}")
         if self.amp is not None and not isinstance(self.amp, bool):
             raise ConfigError(f"amp: expected True, False or None; got {self.amp!r}")
+        if self.distributed is not None and not isinstance(self.distributed, bool):
+            raise ConfigError(f"distributed: expected True, False or None (automatic); got {self.distributed!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule: expected 'cosine' or 'constant'; got {self.schedule!r}")
         check_device(self.device)
@@ -171,6 +187,7 @@ class TrainResult:
     seconds: float = 0.0
     data_seconds: float = 0.0
     stopped_early: bool = False
+    world_size: int = 1
 
 
 def check_device(device) -> None:
@@ -262,29 +279,44 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    device = choose_device(config.device)
+    ctx = _dist.setup(config.distributed, config.device)  # None unless data-parallel
+    device = choose_device(config.device) if ctx is None else ctx.device
+    main = ctx is None or ctx.rank == 0  # only rank 0 logs, draws the bar, writes the checkpoint
+    world = 1 if ctx is None else ctx.world_size
     amp = config.amp if config.amp is not None else device.type == "cuda"
     if config.threads and device.type == "cpu":
         torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed if ctx is None else ctx.rank_seed(config.seed))
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_windows = len(train_loader.index)
     per_epoch = min(n_windows, config.windows_per_epoch or n_windows)
     steps_per_epoch = math.ceil(per_epoch / config.batch_size)
+    if ctx is not None:
+        n_val = len(val_loader.index) if val_loader is not None else 0
+        ctx.check_same(_dist.run_fingerprint(fingerprint, config, n_windows, n_val))
+        if config.batch_size % world:
+            raise ConfigError(f"batch_size: expected a multiple of the number of processes ({world}, WORLD_SIZE), "
+                              f"each taking an equal slice of every batch; got {config.batch_size} (e.g. "
+                              f"{max(1, round(config.batch_size / world)) * world})")
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(config.epochs * steps_per_epoch, config.warmup, config.schedule)
     )
-    result = TrainResult()
+    result = TrainResult(world_size=world)
     start_epoch = 0
     best_state = None
     ema = _Ema(model, config.ema) if config.ema else None
-    if checkpoint is not None and Path(checkpoint).exists():
+    if checkpoint is not None and (Path(checkpoint).exists() if ctx is None else ctx.check_exists(checkpoint)):
         state = read_checkpoint(checkpoint)
         if state["fingerprint"] != fingerprint:
             raise ConfigError(
                 f"checkpoint: {str(checkpoint)!r} was written by another run (data or configuration "
                 f"differ); remove it or choose another path"
+            )
+        if int(state.get("world_size", 1)) != world:
+            raise ConfigError(
+                f"checkpoint: {str(checkpoint)!r} was written by a run of {int(state['world_size'])} processes "
+                f"and this run has {world}; resume it with as many (torchrun --nproc-per-node), or remove it"
             )
         try:
             check_state_dict(state["model"], model.state_dict(), f"checkpoint: {str(checkpoint)!r}",
@@ -292,15 +324,16 @@ def train(
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["rng"])
+            torch.set_rng_state(state["rng"] if ctx is None else state.get("rng_ranks", [state["rng"]])[ctx.rank])
             best_state = state.get("best_model")
             if ema is not None:
                 ema.load(state["ema"])
             result.history = list(state["history"])
             result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
             start_epoch = int(state["epoch"]) + 1
-            logger.info("resumed from the checkpoint %s after epoch %d/%d", checkpoint, start_epoch,
-                        config.epochs)
+            if main:
+                logger.info("resumed from the checkpoint %s after epoch %d/%d", checkpoint, start_epoch,
+                            config.epochs)
         except DataError:
             raise
         except Exception as err:
@@ -312,64 +345,93 @@ def train(
     bad_epochs = 0
     if result.history and config.patience is not None:
         bad_epochs = len(result.history) - 1 - result.best_epoch
+    net = model if ctx is None else ctx.wrap(model)  # DistributedDataParallel averages the gradients
     t_start = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        if config.patience is not None and bad_epochs >= config.patience:
-            result.stopped_early = True
-            logger.info("stopped early after epoch %d/%d: no better validation loss for %d epochs (best: "
-                        "epoch %d, %.4g)", epoch, config.epochs, bad_epochs, result.best_epoch + 1, result.best_val)
-            break
-        model.train()
-        order = train_loader.order(epoch)[:per_epoch]
-        bar = tqdm(range(0, order.size, config.batch_size), disable=not (config.progress and interactive()),
-                   desc=f"epoch {epoch + 1}/{config.epochs}", leave=True)
-        total, n, data_s, t0 = 0.0, 0, 0.0, time.perf_counter()
-        for b in bar:
-            td = time.perf_counter()
-            batch = [t.to(device, non_blocking=True) if t is not None else None
-                     for t in train_loader.batch(order[b : b + config.batch_size])]
-            data_s += time.perf_counter() - td
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(batch[0])
-            loss, _ = loss_fn(pred.float(), batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update(model)
-            total += float(loss.detach())
-            n += 1
-            bar.set_postfix(loss=f"{total / n:.4f}")
-        record = {"epoch": epoch, "train_loss": total / max(n, 1), "seconds": time.perf_counter() - t0,
-                  "data_seconds": data_s, "lr": float(sched.get_last_lr()[0])}
-        if val_loader is not None:
-            with _weights(model, ema):
-                record["val_loss"] = evaluate_loss(model, loss_fn, val_loader, device, amp, config.batch_size)
-                improved = record["val_loss"] < result.best_val
-                if improved:
-                    result.best_val, result.best_epoch = record["val_loss"], epoch
-                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            bad_epochs = 0 if improved else bad_epochs + 1
-        result.history.append(record)
-        _log_epoch(record, config.epochs)
-        if checkpoint is not None:
-            atomic_torch_save(
-                {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "rng": torch.get_rng_state(), "history": result.history, "epoch": epoch,
-                 "best_epoch": result.best_epoch, "best_val": result.best_val, "best_model": best_state,
-                 "fingerprint": fingerprint, "done": epoch == config.epochs - 1,
-                 "ema": ema.state if ema is not None else None},
-                checkpoint,
-            )
-        if callback is not None:
-            callback(epoch, record)
+    with _dist.global_batch_norm(model, ctx):
+        for epoch in range(start_epoch, config.epochs):
+            if config.patience is not None and bad_epochs >= config.patience:
+                result.stopped_early = True
+                if main:
+                    logger.info("stopped early after epoch %d/%d: no better validation loss for %d epochs (best: "
+                                "epoch %d, %.4g)", epoch, config.epochs, bad_epochs, result.best_epoch + 1,
+                                result.best_val)
+                break
+            model.train()
+            order = train_loader.order(epoch)[:per_epoch]
+            starts = range(0, order.size, config.batch_size)
+            if ctx is None:
+                batches = [(order[b : b + config.batch_size], 1.0) for b in starts]
+            else:  # this rank's slice of each global batch, and its loss weight
+                batches = [s for b in starts if (s := ctx.shard(order[b : b + config.batch_size])) is not None]
+            if hasattr(train_loader, "plan"):  # a streaming loader prefetches what this rank will ask for
+                train_loader.plan([ids for ids, _ in batches])
+            bar = tqdm(batches, disable=not (config.progress and interactive() and main),
+                       desc=f"epoch {epoch + 1}/{config.epochs}", leave=True)
+            total, n, data_s, t0 = 0.0, 0, 0.0, time.perf_counter()
+            for ids, weight in bar:
+                td = time.perf_counter()
+                batch = [t.to(device, non_blocking=True) if t is not None else None
+                         for t in train_loader.batch(ids)]
+                data_s += time.perf_counter() - td
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                    pred = net(batch[0])
+                loss, _ = loss_fn(pred.float(), batch)
+                if weight != 1.0:  # an uneven last batch: the mean over its windows, across ranks
+                    loss = loss * weight
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    ema.update(model)
+                total += float(loss.detach())
+                n += 1
+                bar.set_postfix(loss=f"{total / n:.4f}")
+            train_loss = total / max(n, 1) if ctx is None else ctx.sum([total])[0] / world / max(n, 1)
+            record = {"epoch": epoch, "train_loss": train_loss, "seconds": time.perf_counter() - t0,
+                      "data_seconds": data_s, "lr": float(sched.get_last_lr()[0])}
+            if val_loader is not None:
+                with _weights(model, ema):
+                    if ctx is None:
+                        record["val_loss"] = evaluate_loss(model, loss_fn, val_loader, device, amp,
+                                                           config.batch_size)
+                    else:  # each rank its share of the windows; every rank gets the same sums
+                        share = ctx.share(len(val_loader.index))
+                        v_total, v_n = ctx.sum(list(_loss_sum(model, loss_fn, val_loader, device, amp,
+                                                              config.batch_size, share)))
+                        record["val_loss"] = v_total / max(v_n, 1)
+                    improved = record["val_loss"] < result.best_val
+                    if improved:
+                        result.best_val, result.best_epoch = record["val_loss"], epoch
+                        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                bad_epochs = 0 if improved else bad_epochs + 1
+            result.history.append(record)
+            if main:
+                _log_epoch(record, config.epochs)
+            if checkpoint is not None:
+                rngs = ctx.all_gather(torch.get_rng_state()) if ctx is not None else None
+                if main:
+                    atomic_torch_save(
+                        {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "rng": torch.get_rng_state(), "history": result.history, "epoch": epoch,
+                         "best_epoch": result.best_epoch, "best_val": result.best_val, "best_model": best_state,
+                         "fingerprint": fingerprint, "done": epoch == config.epochs - 1,
+                         "ema": ema.state if ema is not None else None, "world_size": world,
+                         **({"rng_ranks": rngs} if rngs is not None else {})},
+                        checkpoint,
+                    )
+                if ctx is not None:
+                    ctx.barrier()  # the checkpoint is complete before any rank goes on
+            if callback is not None:
+                callback(epoch, record)
     if config.restore_best and val_loader is not None and best_state is not None:
         model.load_state_dict(best_state)
     elif ema is not None:
         model.load_state_dict(ema.state)
+    if ctx is not None:
+        ctx.broadcast_state(model)  # every rank ends with rank 0's weights (they are equal already)
     result.seconds = time.perf_counter() - t_start
     result.data_seconds = sum(r["data_seconds"] for r in result.history[start_epoch:])
     return result
@@ -434,9 +496,17 @@ class _weights:
 @torch.no_grad()
 def evaluate_loss(model, loss_fn, loader, device, amp, batch_size) -> float:
     """Mean loss over all windows of ``loader`` (model in eval mode)."""
+    total, n = _loss_sum(model, loss_fn, loader, device, amp, batch_size, np.arange(len(loader.index)))
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def _loss_sum(model, loss_fn, loader, device, amp, batch_size, order) -> tuple[float, int]:
+    """Sum of the per-window losses over the windows ``order`` of ``loader``, and their number."""
     model.eval()
     total, n = 0.0, 0
-    order = np.arange(len(loader.index))
+    if hasattr(loader, "plan"):
+        loader.plan([order[b : b + batch_size] for b in range(0, order.size, batch_size)])
     for b in range(0, order.size, batch_size):
         batch = [t.to(device) if t is not None else None for t in loader.batch(order[b : b + batch_size])]
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
@@ -445,4 +515,4 @@ def evaluate_loss(model, loss_fn, loader, device, amp, batch_size) -> float:
         total += float(loss) * batch[0].shape[0]
         n += batch[0].shape[0]
     model.train()
-    return total / max(n, 1)
+    return total, n
