@@ -172,3 +172,21 @@ def test_predict_many_on_a_local_cluster(data):
     assert [types.count("Emulator") for types in held.values()] == [1, 1], held
     with pytest.raises(DataError, match="datasets: expected a Dataset, a dict or a list of Datasets; got int"):
         predict_many(em, 3, client=None)
+
+
+def test_folded_network_follows_the_current_weights(data):
+    """predict runs a copy of the network with batch norm folded in; a change of the weights is seen."""
+    import torch
+
+    ds, em = data
+    forcing = _inputs(ds).sel(scenario=["high"])
+    before = em.predict(forcing).tas.values
+    saved = {k: v.clone() for k, v in em.net.state_dict().items()}
+    try:
+        with torch.no_grad():
+            em.net.heads[0].net[-1].bias.add_(1.0)  # tas's head: +1 on the network's scaled output
+        after = em.predict(forcing).tas.values
+        assert np.allclose(after - before, em.meta["target_scale"][0], atol=1e-3)
+    finally:
+        em.net.load_state_dict(saved)
+    assert np.allclose(em.predict(forcing).tas.values, before, atol=1e-5)

@@ -348,11 +348,14 @@ class LinearPatternScaling(_Baseline):
         xs = (p.inputs - self.params["input_mean"].values) / self.params["input_std"].values
         a = np.concatenate([xs, np.ones((*xs.shape[:2], 1))], axis=-1)  # (S, T, K+1)
         months = month_of(p.time).values - 1
-        out = []
-        for name in self.targets:
+        s, t = a.shape[:2]
+        out = np.empty((s, t, len(self.targets), *self.params[f"coef_{self.targets[0]}"].shape[-2:]), np.float32)
+        for v, name in enumerate(self.targets):
             coef = self.params[f"coef_{name}"].values  # (12, K+1, H, W)
-            out.append(np.einsum("stk,tkhw->sthw", a, coef[months]))
-        return np.stack(out, axis=2).astype(np.float32)
+            for m in np.unique(months):  # one matrix product per calendar month (no (T, K+1, H, W) gather)
+                rows = months == m
+                out[:, rows, v] = (a[:, rows] @ coef[m].reshape(coef.shape[1], -1)).reshape(s, -1, *coef.shape[2:])
+        return out
 
 
 class Climatology(_Baseline):

@@ -92,6 +92,39 @@ def is_datetime_like(values) -> bool:
 
 
 def _cf_candidates(obj: xr.DataArray | xr.Dataset, role: str) -> list[str]:
+    """The dims of ``obj`` cf-xarray finds for ``role`` (from the dimension coordinates' attributes).
+
+    Only dimension coordinates can be dims, so cf-xarray is asked about them alone; the
+    answer depends on their names, attributes and kind of values only, so it is remembered
+    for those (cf-xarray scans every variable and criterion on each call: without the memo
+    this was most of the time of a prediction of a few months).
+    """
+    variables = obj.coords.variables
+    dim_coords = [d for d in obj.dims if d in variables]
+    key = (role, tuple(obj.dims), tuple((d, _kind(variables[d]), repr(sorted(variables[d].attrs.items())))
+                                        for d in dim_coords))
+    found = _CF_MEMO.get(key)
+    if found is None:
+        found = _cf_lookup(xr.Dataset(coords={d: variables[d] for d in dim_coords}), role)
+        if len(_CF_MEMO) > 4096:
+            _CF_MEMO.clear()
+        _CF_MEMO[key] = found
+    return [name for name in found if name in obj.dims]
+
+
+#: Answers of :func:`_cf_lookup` by (role, dims, dimension coordinates' kinds and attributes).
+_CF_MEMO: dict[tuple, list[str]] = {}
+
+
+def _kind(var: xr.Variable) -> str:
+    """The dtype of ``var``, and for objects the type of its first value (e.g. a cftime date)."""
+    if var.dtype == object and var.size:
+        first = type(var[(0,) * var.ndim].values.item())  # one value: .values of a whole index is slow
+        return f"object:{first.__module__}.{first.__name__}"
+    return str(var.dtype)
+
+
+def _cf_lookup(obj: xr.Dataset, role: str) -> list[str]:
     import cf_xarray  # noqa: F401  (registers the ``.cf`` accessor; without it nothing is found)
 
     found: list[str] = []
@@ -100,7 +133,7 @@ def _cf_candidates(obj: xr.DataArray | xr.Dataset, role: str) -> list[str]:
         found += list(obj.cf.axes.get(_CF_AXIS[role], []))
     except Exception:  # cf-xarray cannot read malformed attrs: fall through to the guess
         pass
-    return [name for name in dict.fromkeys(found) if name in obj.dims]
+    return list(dict.fromkeys(found))
 
 
 def _looks_like(obj: xr.DataArray | xr.Dataset, dim: str, role: str) -> bool:

@@ -185,6 +185,14 @@ def check_time(time: xr.DataArray, *, argument: str = "time") -> None:
         )
 
 
+def check_series(time: xr.DataArray, window: int, *, argument: str = "ds") -> None:
+    """At least ``window`` consecutive months without gaps (what a prediction needs), else :class:`~xemu.DataError`."""
+    gaps = bool(np.any(np.diff(month_index(time)) != 1))
+    if time.size < window or gaps:
+        raise DataError(f"{argument}: needs at least {window} consecutive months (one window) without gaps; got "
+                        f"{time.size} months" + (" with gaps" if gaps else ""))
+
+
 def check_dtype(da: xr.DataArray, *, argument: str) -> None:
     """Refuse floating-point types narrower than 32 bits (:class:`~xemu.DataError`).
 
