@@ -417,6 +417,7 @@ def fit(
     callback: Callable | None = None,
     train_config: TrainConfig | Mapping | None = None,
     variability: bool = True,
+    stream: bool | Mapping = False,
     **train_options,
 ):
     """Train an emulator of ``targets`` from ``inputs`` on the Dataset ``ds``.
@@ -466,12 +467,25 @@ def fit(
     train_config : TrainConfig or dict, optional
         Training options; keyword arguments (``epochs=``, ``seed=``, ``device=``,
         ``progress=``, ...) override them.
+    stream : bool or dict
+        Train from a dask-backed Dataset (e.g. ``xr.open_zarr(store)``) read block by block,
+        with memory set by the blocks rather than by the number of samples and months
+        (:mod:`xemu.stream`): ``True``, or a dict of :data:`xemu.stream.STREAM_OPTIONS`.
+        Needs ``variability=False``.
 
     Returns
     -------
     Emulator, LinearPatternScaling or Climatology
     """
     ds = check_dataset(ds, argument="ds")
+    if stream is not None and stream is not False:  # block by block from the store (xemu.stream)
+        from .stream import fit as fit_streamed
+
+        return fit_streamed(ds, inputs, targets, model=model, holdout=holdout, preset_name=preset_name, config=config,
+                            loss=loss, window=window, stride=stride, encoding=encoding, grid_alignment=grid_alignment,
+                            baseline=baseline, baseline_inputs=baseline_inputs, baseline_options=baseline_options,
+                            checkpoint=checkpoint, callback=callback, train_config=train_config,
+                            variability=variability, stream=stream, **train_options)
     baseline_options = _options(baseline_options, "baseline_options")
     if model in BASELINES:
         if train_config is not None:
@@ -539,7 +553,7 @@ def fit(
     y = torch.from_numpy((p.targets / scale32).reshape(-1, *p.targets.shape[2:]))
     b = torch.from_numpy(np.ascontiguousarray(base / scale32).reshape(-1, *p.targets.shape[2:]))
     train_loader = WindowLoader(train_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size,
-                                shuffle=True, seed=tc.seed, extra=b)
+                                shuffle=tc.shuffle, seed=tc.seed, extra=b)
     val_loader = (WindowLoader(val_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size, extra=b)
                   if val_idx is not None else None)
 

@@ -32,9 +32,12 @@ per target variable, from :data:`ALPHAS`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["ALPHAS", "COND_WARN", "MIN_GROUPS", "ridge_fit", "ridge_path", "choose_alpha", "cv_folds", "condition"]
+__all__ = ["ALPHAS", "COND_WARN", "MIN_GROUPS", "ridge_fit", "ridge_path", "choose_alpha", "cv_folds", "condition",
+           "RidgeSums", "ridge_fit_sums", "cv_error_sums", "choose_alpha_sums", "residual_sums"]
 
 #: Ridge strengths tried by cross-validation (0 is ordinary least squares).
 ALPHAS: tuple[float, ...] = (0.0, *np.round(np.logspace(-4, 1, 16), 8).tolist())
@@ -149,3 +152,237 @@ def condition(z: np.ndarray) -> tuple[float, np.ndarray]:
     _, _, s, vt = _svd(z)
     cond = float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
     return cond, vt[-1]
+
+
+# -- the same fits from sums over the rows, for targets read block by block ------------------
+#
+# The design ``z`` (a few global means per row) is small and stays whole; the targets (a map
+# per row) are only summed: per group of rows (a calendar month, or a month and a fold) the
+# sums of ``y``, of ``z y`` and (for the held-out rows of cross-validation) of the weighted
+# ``y^2``. The fits use the design's own singular value decomposition, as :func:`ridge_fit`
+# does, so the coefficients equal the in-memory ones to float rounding.
+
+
+def _gain(s: np.ndarray, alpha: float, n: int) -> np.ndarray:
+    """``_shrink(s) / s``: ``1 / (s^2 + alpha n)`` on the directions :func:`_shrink` keeps, else 0."""
+    tol = s.max(initial=0.0) * max(n, s.size) * np.finfo(float).eps
+    out = np.zeros_like(s)
+    ok = s > tol
+    out[ok] = 1.0 / (s[ok] ** 2 + alpha * n)
+    return out
+
+
+class RidgeSums:
+    """Sums of targets over design rows per group, accumulated block by block.
+
+    Per group key (an integer, e.g. the calendar month): ``sy`` ``(V, P)`` the sum of the
+    targets, ``szy`` ``(K, V, P)`` the sum of ``z`` times the targets, ``syy`` ``(V,)`` the
+    sum over rows and cells of ``weights * y^2`` and ``syy1`` ``(V,)`` that of ``y^2``
+    (unweighted). The targets are summed minus ``shift``
+    ``(V, P)`` (by default the first row added): a constant per cell changes no slope and
+    no error, and keeps the sums of squares small beside what is fitted.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        ``(n, K)`` the whole design; :meth:`add` names rows of it.
+    weights : numpy.ndarray
+        ``(P,)`` weights of the cells (for ``syy``).
+    shift : numpy.ndarray, optional
+        ``(V, P)`` subtracted from every target row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = np.arange(4.0)[:, None]; y = (2 * z + 1)[:, :, None]       # (n, V=1, P=1)
+    >>> sums = RidgeSums(z, np.ones(1))
+    >>> sums.add(np.array([0, 1]), y[:2], np.zeros(2, int)); sums.add(np.array([2, 3]), y[2:], np.zeros(2, int))
+    >>> b, c = ridge_fit_sums(z, sums.sy(0)[0] , sums.szy(0)[:, 0], 0.0)
+    >>> round(float(b[0, 0]), 6), round(float(c[0] + sums.shift[0, 0]), 6)
+    (2.0, 1.0)
+    """
+
+    def __init__(self, z: np.ndarray, weights: np.ndarray, shift: np.ndarray | None = None):
+        self.z = np.asarray(z, np.float64)
+        self.weights = np.asarray(weights, np.float64)
+        self.shift = None if shift is None else np.asarray(shift, np.float64)
+        self.groups: dict[int, list] = {}
+
+    def add(self, rows: np.ndarray, y: np.ndarray, keys: np.ndarray) -> None:
+        """Add the target rows ``y`` ``(n, V, P)`` of design rows ``rows`` ``(n,)`` to the groups ``keys`` ``(n,)``."""
+        rows, keys = np.asarray(rows), np.asarray(keys)
+        if not rows.size:
+            return
+        y = np.asarray(y, np.float64)
+        if self.shift is None:
+            self.shift = y[0].copy()
+        y = y - self.shift
+        for key in np.unique(keys):
+            sel = keys == key
+            yk, zk = y[sel], self.z[rows[sel]]
+            group = self.groups.get(int(key))
+            if group is None:
+                n_v, n_p = y.shape[1:]
+                group = self.groups[int(key)] = [np.zeros((n_v, n_p)), np.zeros((zk.shape[1], n_v, n_p)),
+                                                 np.zeros(n_v), np.zeros(n_v)]
+            group[0] += yk.sum(0)
+            group[1] += np.tensordot(zk.T, yk, axes=1)
+            squares = (yk**2).sum(0)
+            group[2] += (squares * self.weights).sum(-1)
+            group[3] += squares.sum(-1)
+
+    def sy(self, key: int) -> np.ndarray:
+        return self.groups[key][0]
+
+    def szy(self, key: int) -> np.ndarray:
+        return self.groups[key][1]
+
+    def syy(self, key: int) -> np.ndarray:
+        return self.groups[key][2]
+
+    def syy1(self, key: int) -> np.ndarray:
+        return self.groups[key][3]
+
+    def merged(self, key_of: Callable[[int], int]) -> RidgeSums:
+        """The sums of the groups that ``key_of`` maps to the same key (e.g. folds of one month), as one group."""
+        out = RidgeSums(self.z, self.weights, shift=self.shift)
+        for key, group in self.groups.items():
+            new = out.groups.get(key_of(key))
+            if new is None:
+                out.groups[key_of(key)] = [g.copy() for g in group]
+            else:
+                for a, b in zip(new, group, strict=True):
+                    a += b
+        return out
+
+
+def ridge_fit_sums(z: np.ndarray, sy: np.ndarray, szy: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ridge_fit` of targets known by their sums over the rows of ``z``.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        ``(n, K)`` the design rows.
+    sy, szy : numpy.ndarray
+        ``(P,)`` the sum of the targets over the rows, ``(K, P)`` the sum of ``z`` times them.
+    alpha : float
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Coefficients ``(K, P)`` and intercepts ``(P,)``, as :func:`ridge_fit` gives them
+        (to float rounding).
+    """
+    n = len(z)
+    zm, _, s, vt = _svd(z)
+    czy = szy - np.outer(zm, sy)  # sum over rows of (z - zm) y
+    b = vt.T @ (_gain(s, alpha, n)[:, None] * (vt @ czy))
+    return b, sy / n - zm @ b
+
+
+def cv_error_sums(z_train, sy_train, szy_train, z_test, sy_test, szy_test, syy_test, weights,
+                  alphas=ALPHAS) -> np.ndarray:
+    """Weighted squared error ``(len(alphas),)`` on test rows of ridge fits on train rows, from sums.
+
+    ``sy_*`` ``(P,)`` and ``szy_*`` ``(K, P)`` are sums over the train or test rows (see
+    :func:`ridge_fit_sums`); ``syy_test`` is the sum over test rows and cells of
+    ``weights * y^2``. The error is that of :func:`ridge_path`'s predictions, summed over
+    the test rows and the cells with ``weights`` (as :func:`choose_alpha` sums it).
+    """
+    n = len(z_train)
+    zm, _, s, vt = _svd(z_train)
+    proj = vt @ (szy_train - np.outer(zm, sy_train))
+    ym = sy_train / n
+    gram, zsum = z_test.T @ z_test, z_test.sum(0)
+    out = np.empty(len(alphas))
+    for a, alpha in enumerate(alphas):
+        b = vt.T @ (_gain(s, alpha, n)[:, None] * proj)  # (K, P)
+        c = ym - zm @ b  # (P,)
+        out[a] = syy_test + (_sse(len(z_test), zsum, gram, sy_test, szy_test, b, c) * weights).sum()
+    return out
+
+
+def _sse(n, zsum, gram, sy, szy, b, c) -> np.ndarray:
+    """Per cell, ``sum_rows (y - c - z b)^2 - sum_rows y^2`` from the sums of ``y`` and ``z y`` over the rows."""
+    return -2 * c * sy - 2 * (b * szy).sum(0) + n * c**2 + 2 * c * (zsum @ b) + (b * (gram @ b)).sum(0)
+
+
+def residual_sums(z, sy, szy, syy1, b, c) -> tuple[float, float]:
+    """Sum and sum of squares, over the rows of ``z`` and the cells, of ``y - c - z b``.
+
+    ``sy`` ``(P,)``, ``szy`` ``(K, P)`` and ``syy1`` (a number) are the sums of ``y``, ``z y``
+    and ``y^2`` over the rows (as :class:`RidgeSums` keeps them); ``b`` ``(K, P)`` and ``c``
+    ``(P,)`` a linear prediction of ``y`` (e.g. a fitted baseline), in the same shifted units.
+    """
+    z = np.asarray(z, np.float64)
+    zsum = z.sum(0)
+    total = float((sy - len(z) * c - zsum @ b).sum())
+    return total, float(syy1 + _sse(len(z), zsum, z.T @ z, sy, szy, b, c).sum())
+
+
+def choose_alpha_sums(z, months, folds, weights, totals: RidgeSums, blocks, alphas=ALPHAS) -> np.ndarray:
+    """:func:`choose_alpha` with the targets read block by block, holding one or two folds' sums at a time.
+
+    Parameters
+    ----------
+    z, months, folds, weights
+        As for :func:`choose_alpha` (the whole design, the calendar month and fold of each
+        row, the cells' weights).
+    totals : RidgeSums
+        The sums of all rows per calendar month (keys ``months``), with the shift to use.
+    blocks : iterable of (rows, y), or RidgeSums
+        Every design row once: ``rows`` ``(n,)`` and its targets ``y`` ``(n, V, P)``. A fold
+        is scored (and its sums dropped) as soon as its last row has come, so blocks in the
+        order of their folds keep one or two folds in memory. Or the sums of every fold
+        already made, with keys ``month * n_folds + fold`` (and the shift of ``totals``);
+        they are used up (each fold's groups are removed once scored).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(alphas), V)``, as :func:`choose_alpha` returns it (to float rounding).
+    """
+    folds = np.asarray(folds)
+    n_folds = int(folds.max()) + 1
+    left = np.bincount(folds, minlength=n_folds)
+    held = isinstance(blocks, RidgeSums)
+    part = blocks if held else RidgeSums(z, weights, shift=totals.shift)
+    err, count = None, 0
+
+    def score(f: int) -> None:
+        nonlocal err, count
+        for m in np.unique(months[folds == f]):
+            key = int(m) * n_folds + f
+            in_month = months == m
+            train, test = in_month & (folds != f), in_month & (folds == f)
+            if train.sum() < 2 or not test.any() or key not in part.groups:
+                part.groups.pop(key, None)
+                continue
+            sy, szy, syy, _ = part.groups.pop(key)
+            sy_all, szy_all = totals.sy(int(m)), totals.szy(int(m))
+            n_p = sy.shape[1]
+            if err is None:
+                err = np.zeros((len(alphas), sy.shape[0]))
+            for v in range(sy.shape[0]):
+                err[:, v] += cv_error_sums(z[train], sy_all[v] - sy[v], szy_all[:, v] - szy[:, v], z[test], sy[v],
+                                           szy[:, v], syy[v], weights, alphas)
+            count += test.sum() * n_p
+
+    if held:
+        for f in np.flatnonzero(left):
+            score(int(f))
+        left[:] = 0
+        blocks = ()
+    for rows, y in blocks:
+        rows = np.asarray(rows)
+        part.add(rows, y, months[rows] * n_folds + folds[rows])
+        done = np.bincount(folds[rows], minlength=n_folds)
+        for f in np.flatnonzero(done):
+            left[f] -= done[f]
+            if left[f] == 0:
+                score(int(f))
+    if left.any():
+        raise ValueError(f"blocks: {int(left.sum())} design rows never came (or came twice)")
+    if err is None:
+        err = np.zeros((len(alphas), totals.sy(int(months[0])).shape[0]))
+    return err / max(count, 1)

@@ -86,6 +86,9 @@ class TrainConfig:
         Windows per step.
     windows_per_epoch : int, optional
         Train on a fresh seeded random subset of this many windows each epoch (all by default).
+    shuffle : bool
+        Shuffle the windows each epoch (seeded); ``False`` takes them in the order of the
+        index every epoch (the first ``windows_per_epoch`` of them).
     lr, weight_decay : float
         AdamW's learning rate and weight decay.
     warmup : float
@@ -126,6 +129,7 @@ class TrainConfig:
     epochs: int = 6
     batch_size: int = 32
     windows_per_epoch: int | None = 2500
+    shuffle: bool = True
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup: float = 0.1
@@ -153,7 +157,7 @@ class TrainConfig:
         _check_float(self, "warmup", low=0.0, high=1.0, high_open=True)
         _check_float(self, "ema", low=0.0, low_open=True, high=1.0, high_open=True, optional=True)
         _check_float(self, "grad_clip", low=0.0, low_open=True, optional=True)
-        for name in ("restore_best", "progress"):
+        for name in ("restore_best", "progress", "shuffle"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: expected True or False; got {getattr(self, name)!r}")
         if self.amp is not None and not isinstance(self.amp, bool):

@@ -42,8 +42,8 @@ RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
 
 #: The modules of the API reference (``xemu.<name>``), one page each.
 API_MODULES = ["coords", "units", "encoding", "windows", "metrics", "datasets", "prepare", "nn.model", "nn.losses",
-               "training", "distributed", "emulator", "baselines", "regression", "variability", "probabilistic",
-               "evaluate", "io", "formats", "plot", "testing", "errors", "cli"]
+               "training", "distributed", "stream", "emulator", "baselines", "regression", "variability",
+               "probabilistic", "evaluate", "io", "formats", "plot", "testing", "errors", "cli"]
 #: Top-level names that are also modules (``xemu.windows`` is a function until ``import
 #: xemu.windows`` makes it the module): documented under their modules.
 AMBIGUOUS = ["windows", "evaluate"]

@@ -1,0 +1,268 @@
+"""Training streamed from a store (xemu/stream.py): the same fit as in memory, block by block."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import xemu
+from xemu import regression as rg
+from xemu.prepare import holdout_mask, month_index, prepare
+from xemu.stream import StreamLoader, _Layout, _skeleton, _Source
+from xemu.testing import TINY_CONFIG
+from xemu.windows import WindowLoader, define_windows
+
+pytest.importorskip("zarr")
+
+INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
+HOLDOUT = {"scenario": "mid", "member": 0, "time": slice("2017-01", None)}
+POORLY = "ignore:inputs. the training design is poorly conditioned"
+
+
+def _write(ds: xr.Dataset, path, chunks: dict) -> xr.Dataset:
+    with warnings.catch_warnings():  # zarr 3: string coordinates are not in the v3 spec yet
+        warnings.simplefilter("ignore")
+        ds.chunk(chunks).to_zarr(path, mode="w")
+        return xr.open_zarr(path)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """The synthetic climate (3 scenarios x 3 members x 36 months, 8 x 12) as Zarr: chunks of 12 months, and
+    chunks also split along lat and lon; plus the same data in memory."""
+    ds = xemu.synthetic_climate(n_years=3, n_lat=8, n_lon=12, seed=0)
+    root = tmp_path_factory.mktemp("stream")
+    lazy = _write(ds, root / "time.zarr", {"time": 12})
+    split = _write(ds, root / "grid.zarr", {"time": 12, "lat": 3, "lon": 5})
+    return {"lazy": lazy, "grid": split, "eager": lazy.compute()}  # (load() would read ``lazy`` in place)
+
+
+def _loader_pair(ds, eager, *, block_months=12, batch_size=16):
+    """A StreamLoader over ``ds`` and the WindowLoader of the in-memory path, both serving the raw prepared
+    inputs, targets and (as extra, which is per input sample) the first two input channels."""
+    p = prepare(eager, INPUTS, TARGETS)
+    held = holdout_mask(p, HOLDOUT)
+    index = define_windows(~held, month_index(p.time), length=12, stride=1)
+    x = torch.from_numpy(p.inputs.reshape(-1, *p.inputs.shape[2:]))
+    y = torch.from_numpy(p.targets.reshape(-1, *p.targets.shape[2:]))
+    ref = WindowLoader(index, x, p.time.size, y, p.target_to_input, batch_size=batch_size, extra=x[:, :2])
+    sk = _skeleton(ds, INPUTS, TARGETS)
+    opts = {"block_months": block_months, "buffer_blocks": 2, "prefetch_blocks": 2}
+    src = _Source(ds, sk, INPUTS, TARGETS, "sincos", "position", opts)
+
+    def load(s, a, e):
+        xb, yb = src.train_block(s, a, e)
+        return torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(xb[:, :2])
+
+    return StreamLoader(index, src.lay.edges, load, batch_size=batch_size, buffer_blocks=2, prefetch_blocks=2), ref
+
+
+@pytest.mark.parametrize(("which", "block_months"), [("lazy", 12), ("grid", 24), ("eager", 24)])
+def test_streamed_batches_equal_in_memory(stores, which, block_months):
+    """Unshuffled, the streaming loader yields the in-memory loader's windows, bit for bit, in the same order:
+    from a Zarr store chunked along time, one also chunked along lat/lon (blocks read the whole grid), and
+    a Dataset in memory (stream=True works there too, in blocks of ``block_months``)."""
+    loader, ref = _loader_pair(stores[which], stores["eager"], block_months=block_months, batch_size=32)
+    assert loader.n_blocks > 9  # several blocks per sample, windows running into the next block
+    order = loader.order(0)
+    np.testing.assert_array_equal(order, ref.order(0))
+    for b in range(0, order.size, 32):
+        for got, want in zip(loader.batch(order[b : b + 32]), ref.batch(order[b : b + 32]), strict=True):
+            assert torch.equal(got, want)
+    assert loader.loads == loader.n_blocks  # each block read once
+    loader.close()
+
+
+def test_plan_reads_each_block_once(stores):
+    """``plan`` (a rank's share of each global batch under DDP) drives the reads: the planned windows come
+    out right, and every block holding one is read once."""
+    loader, ref = _loader_pair(stores["lazy"], stores["eager"])
+    loader.shuffle = True
+    order = loader.order(3)
+    mine = [order[b : b + 16][1::2] for b in range(0, order.size, 16)]  # rank 1 of 2
+    loader.plan(mine)
+    for ids in mine:
+        for got, want in zip(loader.batch(ids), ref.batch(ids), strict=True):
+            assert torch.equal(got, want)
+    assert loader.loads == np.unique(loader._block[np.concatenate(mine)]).size
+    loader.close()
+
+
+def _fake_loader(*, shuffle=True, buffer_blocks=3, prefetch_blocks=2):
+    """A StreamLoader over 4 samples x 60 months in blocks of 10, whose 'data' is 1000 * sample + month."""
+    valid = np.ones((4, 60), bool)
+    valid[2, 30:] = False  # a gap: windows never cross it
+    index = define_windows(valid, np.arange(60), length=12, stride=1)
+    edges = np.arange(0, 61, 10)
+
+    def load(s, a, e):
+        t = torch.arange(a, e, dtype=torch.float64)[:, None, None, None] + 1000 * s
+        return t, t.float(), -t
+
+    return StreamLoader(index, edges, load, batch_size=8, shuffle=shuffle, seed=5, buffer_blocks=buffer_blocks,
+                        prefetch_blocks=prefetch_blocks)
+
+
+def test_shuffled_epoch_visits_every_window_once_and_mixes_blocks():
+    loader = _fake_loader()
+    order = loader.order(0)
+    assert np.array_equal(np.sort(order), np.arange(len(loader.index)))  # every window once
+    np.testing.assert_array_equal(order, _fake_loader().order(0))  # seeded
+    assert not np.array_equal(order, loader.order(1))  # another permutation next epoch
+    blocks = loader._block[order]
+    assert np.unique(blocks[:8]).size > 1  # a batch mixes blocks
+    # windows come as groups of buffer_blocks blocks: never more than 3 blocks open at once
+    first, last = {}, {}
+    for i, k in enumerate(blocks):
+        first.setdefault(k, i)
+        last[k] = i
+    assert max(sum(first[k] <= i <= last[k] for k in first) for i in range(blocks.size)) <= 3
+    steps = np.arange(12)
+    loader.order(0)
+    for b in range(0, order.size, 8):
+        ids = order[b : b + 8]
+        x, y, extra = loader.batch(ids)
+        want = 1000 * loader.index.sample[ids][:, None] + loader.index.start[ids][:, None] + steps
+        np.testing.assert_array_equal(x[:, :, 0, 0, 0].numpy(), want)
+        np.testing.assert_array_equal(extra[:, :, 0, 0, 0].numpy(), -want)
+    assert loader.loads == loader.n_blocks  # each block read once in the epoch
+    assert loader.most_held <= 3 + 2  # the open group plus those read ahead
+    loader.close()
+
+
+def test_truncated_epochs_restart_the_schedule():
+    """train() takes a prefix of each epoch's order (windows_per_epoch); the next epoch's order starts afresh."""
+    loader = _fake_loader()
+    for epoch in range(3):
+        order = loader.order(epoch)[:20]
+        for b in range(0, 20, 8):
+            x = loader.batch(order[b : b + 8])[0]
+            assert x.shape[0] == min(8, 20 - b)
+    loader.close()
+
+
+def _fit(ds, **kw):
+    options = dict(config=TINY_CONFIG, epochs=2, windows_per_epoch=64, batch_size=16, seed=0, progress=False,
+                   variability=False, shuffle=False, holdout=HOLDOUT)
+    return xemu.fit(ds, INPUTS, TARGETS, **{**options, **kw})
+
+
+@pytest.mark.filterwarnings(POORLY)
+def test_streamed_fit_equals_in_memory_fit(stores, tmp_path):
+    """A fit streamed from Zarr equals the in-memory fit (same seed and windows, shuffle off).
+
+    Tolerances: the input statistics are sums in another order (rtol 1e-12); the residual scale is computed
+    from sums against the float64 baseline, the in-memory one against its float32 rounding (rtol 1e-6); the
+    baseline's coefficients come from sums instead of the targets themselves (1e-9 of their largest value).
+    The networks then train on the same tensors unless a float32 rounding of the scale differs: losses to
+    rtol 1e-5, weights to 1e-5.
+    """
+    mem = _fit(stores["eager"])
+    streamed = _fit(stores["lazy"], stream={"block_months": 24})
+    m, s = mem.meta, streamed.meta
+    np.testing.assert_allclose(s["input_mean"], m["input_mean"], rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(s["input_std"], m["input_std"], rtol=1e-12)
+    np.testing.assert_allclose(s["target_scale"], m["target_scale"], rtol=1e-6)
+    assert s["input_ranges"] == m["input_ranges"]
+    assert (s["n_train_windows"], s["n_val_windows"]) == (m["n_train_windows"], m["n_val_windows"])
+    for name in TARGETS:
+        a, b = mem.baseline.params[f"coef_{name}"].values, streamed.baseline.params[f"coef_{name}"].values
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-9 * np.abs(a).max())
+    for key in ("train_loss", "val_loss"):
+        np.testing.assert_allclose([r[key] for r in s["history"]], [r[key] for r in m["history"]], rtol=1e-5)
+    for a, b in zip(mem.net.state_dict().values(), streamed.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    assert "trained streamed" in s["notes"][-1]
+    again = xemu.load(streamed.save(tmp_path / "streamed.xemu"))  # the metadata passes the emulator schema
+    assert again.meta["target_scale"] == s["target_scale"]
+
+
+@pytest.mark.filterwarnings(POORLY)
+def test_streamed_checkpoint_resumes(stores, tmp_path):
+    options = dict(stream=True, shuffle=True, checkpoint=tmp_path / "run.ckpt", epochs=1)
+    first = _fit(stores["lazy"], **options)
+    again = _fit(stores["lazy"], **options)  # resumes: nothing left to train
+    assert all(torch.equal(a, b) for a, b in zip(first.net.state_dict().values(), again.net.state_dict().values(),
+                                                 strict=True))
+    with pytest.raises(xemu.ConfigError, match="written by another run"):
+        _fit(stores["lazy"], **{**options, "stream": {"block_months": 24}})  # another block layout, another order
+
+
+@pytest.mark.filterwarnings(POORLY)
+@pytest.mark.parametrize(("scenarios", "block_months", "how", "passes"), [
+    (["low", "mid", "high"], 120, "leave one forcing sample out (3 folds)", 1),  # every fold held in one pass
+    (["low", "mid", "high"], 12, "leave one forcing sample out (3 folds)", 2),  # a second pass, fold by fold
+    (["low", "high"], 12, "5 contiguous blocks of time", 2),
+])
+def test_streamed_ridge_equals_in_memory(stores, monkeypatch, scenarios, block_months, how, passes):
+    """The linear baseline fitted from sums over blocks: the same coefficients (to 1e-9 of the largest), the
+    same ridge strength, the same cross-validated errors (rtol 1e-9), with >= 3 and < 3 forcing samples."""
+    calls = []
+    target_pass = _Source.target_pass
+    monkeypatch.setattr(_Source, "target_pass", lambda self, order=None: calls.append(1) or target_pass(self, order))
+    lazy, eager = (stores[k].sel(scenario=scenarios) for k in ("lazy", "eager"))
+    holdout = {**HOLDOUT, "scenario": scenarios[-1]}
+    mem = xemu.LinearPatternScaling().fit(eager, INPUTS[:4], TARGETS, holdout=holdout, variability=False)
+    streamed = xemu.fit(lazy, INPUTS[:4], TARGETS, model="linear", holdout=holdout, variability=False,
+                        stream={"block_months": block_months})
+    a, b = mem.params, streamed.params
+    assert a.alpha.attrs["choice"] == b.alpha.attrs["choice"] == how
+    np.testing.assert_array_equal(b.alpha.values, a.alpha.values)
+    np.testing.assert_allclose(b.cv_error.values, a.cv_error.values, rtol=1e-9)
+    for name in TARGETS:
+        ref = a[f"coef_{name}"].values
+        np.testing.assert_allclose(b[f"coef_{name}"].values, ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+    for name in ("input_mean", "input_std", "input_min", "input_max"):
+        np.testing.assert_array_equal(b[name].values, a[name].values)
+    assert b.attrs["xemu_meta"] == a.attrs["xemu_meta"]
+    assert len(calls) == passes  # passes over the targets
+
+
+@pytest.mark.parametrize("groups", [5, 2])
+def test_ridge_from_sums_equals_arrays(groups):
+    """The ridge fit and its cross-validation from blockwise sums equal the array versions (float rounding)."""
+    rng = np.random.default_rng(groups)
+    n, k, v, p = 240, 3, 2, 20
+    z = rng.normal(size=(n, k))
+    z[:, 2] = 0.98 * z[:, 1] + 0.02 * rng.normal(size=n)  # nearly collinear, as SO2 and BC
+    y = (280 + z @ rng.normal(size=(k, v * p)) + rng.normal(size=(n, v * p))).reshape(n, v, p)
+    months = np.arange(n) % 12 + 1
+    folds, _ = rg.cv_folds(np.repeat(np.arange(groups), n // groups), np.arange(n))
+    w = rng.uniform(0.2, 1.0, p)
+    totals = rg.RidgeSums(z, w)
+    for rows in np.array_split(rng.permutation(n), 7):
+        totals.add(rows, y[rows], months[rows])
+    by_fold = np.argsort(folds, kind="stable")
+    got = rg.choose_alpha_sums(z, months, folds, w, totals, [(r, y[r]) for r in np.array_split(by_fold, 9)])
+    want = rg.choose_alpha(z, y, months, folds, w)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    sel = months == 4
+    b0, c0 = rg.ridge_fit(z[sel], y[sel, 1], 0.01)
+    b1, c1 = rg.ridge_fit_sums(z[sel], totals.sy(4)[1], totals.szy(4)[:, 1], 0.01)
+    np.testing.assert_allclose(b1, b0, rtol=1e-10)
+    np.testing.assert_allclose(c1 + totals.shift[1], c0, rtol=1e-12)
+
+
+def test_stream_errors(stores):
+    with pytest.raises(xemu.ConfigError, match=r"variability: .*pass variability=False"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True)  # variability defaults to True
+    with pytest.raises(xemu.ConfigError, match=r"variability: .*pass variability=False"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, model="linear", stream=True)
+    with pytest.raises(xemu.ConfigError, match=r"stream: expected True, False or a dict"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream="yes", variability=False)
+    with pytest.raises(xemu.ConfigError, match=r"stream\['block_months'\]: expected an integer >= 1; got 0"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream={"block_months": 0}, variability=False)
+    with pytest.raises(xemu.ConfigError, match=r"stream: unknown options \['chunk'\]"):
+        stores["lazy"].emu.fit(INPUTS, TARGETS, stream={"chunk": 3}, variability=False)  # the accessor forwards
+
+
+def test_blocks_follow_time_chunks(stores):
+    assert stores["lazy"].tas.chunks is not None
+    sk = _skeleton(stores["lazy"], INPUTS, TARGETS)
+    assert _Layout(stores["lazy"], sk, 1).edges.tolist() == [0, 12, 24, 36]  # never inside a chunk
+    assert _Layout(stores["lazy"], sk, 20).edges.tolist() == [0, 24, 36]
+    assert _Layout(stores["eager"], sk, 20).edges.tolist() == [0, 20, 36]  # no chunks: months
