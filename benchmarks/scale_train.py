@@ -1,0 +1,132 @@
+"""Training from stores larger than memory: one epoch streamed from Zarr at 1x, 4x and 16x the CSE 151B store.
+
+Builds (once) Zarr stores of 1, 4 and 16 copies of the CSE 151B store along a new sample dim
+``copy`` (:func:`benchmarks._stores.build_tiled_store`, chunk by chunk), then, for each, runs
+in a fresh process one epoch of the compact CNN-GRU streamed from the store
+(``fit(..., stream=True, epochs=1, variability=False)``, the reference split of every copy)
+and reports the child's peak resident memory (``ru_maxrss``), the seconds of the passes
+before training and of the epoch, and the epoch's throughput; and the same epoch of the
+in-memory path on the 1x store, for comparison. Targets of the issue: streaming throughput
+within 2x of in-memory, peak memory at 16x at most 1.5x that at 1x.
+
+    python benchmarks/scale_train.py --out /tmp/xemu-scale-train             # 1x, 4x, 16x; 960 windows
+    python benchmarks/scale_train.py --out /tmp/xemu-scale-train --factors 1 4 --windows 320
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def build(out: Path, factors: list[int], data: str | None) -> dict[int, Path]:
+    """The tiled stores, built where missing (a ``.complete`` marker says a store was finished)."""
+    sys.path.insert(0, str(REPO))
+    import xemu
+    from benchmarks._stores import build_tiled_store, open_store
+
+    paths = {}
+    for f in factors:  # 1 first: the larger stores copy the 1x Zarr store (faster to read than the netCDF files)
+        path = out / f"x{f}.zarr"
+        if not (out / f"x{f}.complete").exists():
+            t0 = time.perf_counter()
+            src = xemu.open_cse151b(data) if f == 1 else open_store(paths[1]).isel(copy=0, drop=True)
+            build_tiled_store(src, path, f, overwrite=True)
+            (out / f"x{f}.complete").write_text("")
+            print(f"built {path} ({f} copies) in {time.perf_counter() - t0:.0f} s", flush=True)
+        paths[f] = path
+    return paths
+
+
+def child(store: str, windows: int, stream: bool) -> None:
+    """One epoch on the store's reference split (every copy); prints one JSON line."""
+    sys.path.insert(0, str(REPO))
+    warnings.simplefilter("ignore")
+    import torch
+
+    import xemu
+    from benchmarks._stores import open_store, sizes
+    from xemu.evaluate import FORCING_UNITS, FORCINGS, make_split
+
+    t0 = time.perf_counter()
+    ds = open_store(store).emu.declare_units(**FORCING_UNITS)
+    split = make_split("reference", ds.isel(copy=0))
+    train = ds.sel(split.train)
+    records = []
+    em = xemu.fit(train, FORCINGS, ["tas", "pr"], holdout=split.holdout, epochs=1, windows_per_epoch=windows,
+                  variability=False, device="cpu", progress=False, stream=stream, seed=0,
+                  callback=lambda epoch, record: records.append(record))
+    total = time.perf_counter() - t0
+    rec = records[0]
+    print(json.dumps({
+        "store": sizes(train), "copies": int(ds.sizes["copy"]), "stream": stream,
+        "samples": int(train.tas.size // (train.sizes["time"] * train.sizes["y"] * train.sizes["x"])),
+        "train_windows": em.meta["n_train_windows"], "windows": min(windows, em.meta["n_train_windows"]),
+        "total_s": total, "epoch_s": rec["seconds"], "data_s": rec["data_seconds"], "val_loss": rec["val_loss"],
+        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "threads": torch.get_num_threads(),
+    }), flush=True)
+
+
+def run_child(store: Path, windows: int, stream: bool) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(store), "--windows", str(windows)] + (["--stream"] if stream else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/xemu-scale-train", help="folder of the tiled stores (never the repository)")
+    parser.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--windows", type=int, default=960, help="training windows in the epoch")
+    parser.add_argument("--data", default=None, help="CSE 151B folder (default: $XEMU_CSE151B or ../shared/data/cse151b)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.windows, args.stream)
+        return
+    out = Path(args.out).resolve()
+    if out == REPO or REPO in out.parents:
+        raise SystemExit(f"--out: {out} is inside the repository; use a folder under /tmp")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = build(out, sorted(set(args.factors) | {1}), args.data)
+    rows = []
+    for f in sorted(args.factors):
+        rows.append((f"{f}x streamed", run_child(paths[f], args.windows, True)))
+        print(rows[-1][0], json.dumps(rows[-1][1]), flush=True)
+    rows.append(("1x in memory", run_child(paths[1], args.windows, False)))
+    print(rows[-1][0], json.dumps(rows[-1][1]), flush=True)
+
+    print(f"\none epoch of {args.windows} windows (batch 32), compact preset, CPU "
+          f"({rows[0][1]['threads']} threads); reference split of every copy")
+    head = (f"{'run':<14} {'data':>22} {'samples':>7} {'windows':>8} {'before s':>8} {'epoch s':>8} "
+            f"{'windows/s':>9} {'wait':>6} {'peak RSS':>9}")
+    print(head)
+    print("-" * len(head))
+    for name, r in rows:
+        print(f"{name:<14} {r['store']:>22} {r['samples']:>7} {r['train_windows']:>8} "
+              f"{r['total_s'] - r['epoch_s']:>8.1f} {r['epoch_s']:>8.1f} {r['windows'] / r['epoch_s']:>9.1f} "
+              f"{r['data_s'] / r['epoch_s']:>6.1%} {r['peak_gib']:>6.2f} GiB")
+    mem = rows[-1][1]
+    streamed = {name: r for name, r in rows[:-1]}
+    speed = {n: (r["windows"] / r["epoch_s"]) / (mem["windows"] / mem["epoch_s"]) for n, r in streamed.items()}
+    print("\nstreaming throughput / in-memory: " + ", ".join(f"{n.split()[0]} {v:.2f}" for n, v in speed.items())
+          + " (target: at least 0.5)")
+    if "1x streamed" in streamed and len(streamed) > 1:
+        big = rows[-2]
+        print(f"peak RSS {big[0].split()[0]} / 1x: {big[1]['peak_gib'] / streamed['1x streamed']['peak_gib']:.2f} "
+              f"(target: at most 1.5); in memory at 1x: {mem['peak_gib']:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
