@@ -258,6 +258,8 @@ def test_stream_errors(stores):
         xemu.fit(stores["lazy"], INPUTS, TARGETS, stream={"block_months": 0}, variability=False)
     with pytest.raises(xemu.ConfigError, match=r"stream: unknown options \['chunk'\]"):
         stores["lazy"].emu.fit(INPUTS, TARGETS, stream={"chunk": 3}, variability=False)  # the accessor forwards
+    with pytest.raises(xemu.ConfigError, match=r"alpha: expected a finite number >= 0 or 'cv'; got -1"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True, variability=False, baseline_options={"alpha": -1})
 
 
 def test_blocks_follow_time_chunks(stores):

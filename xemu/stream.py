@@ -14,13 +14,20 @@ whole arrays:
 1. inputs, per input sample: the channels' mean and standard deviation and the inputs'
    ranges over the training months, the area-weighted global means the linear baseline
    regresses on (a few numbers per month), and the inputs' content hash;
-2. targets: the baseline's fit from sums (:class:`xemu.regression.RidgeSums`: per calendar
-   month the sums of the targets and of the standardised global means times the targets),
-   the cross-validation of its ridge strength from the same sums per fold
-   (:func:`xemu.regression.choose_alpha_sums`, a second pass ordered by fold so that one or
-   two folds' sums are held at a time), and the targets' content hash;
-3. the residual scale: the standard deviation of the targets minus the baseline over the
-   training months.
+2. targets, per target sample: the sums the baseline is fitted from
+   (:class:`xemu.regression.RidgeSums`: per calendar month, and per fold of its
+   cross-validation, the sums of the targets, of the standardised global means times the
+   targets and of their squares) and the targets' content hash. The ridge strength is
+   cross-validated from the fold sums (:func:`xemu.regression.choose_alpha_sums`); when
+   every fold's sums would take more memory than a block, a second pass reads the targets
+   ordered by fold, holding one or two folds' sums at a time. The coefficients follow from
+   the monthly sums (:func:`xemu.regression.ridge_fit_sums`), and so does the residual
+   scale, the standard deviation of the targets minus the baseline over the training
+   months (:func:`xemu.regression.residual_sums`).
+
+Peak memory holds, besides the blocks, a few numbers per sample and month (the global
+means, the design of the baseline, the window index): thousands of times less than the
+data.
 
 Training then reads the windows through :class:`StreamLoader`: every window is served from
 the block holding its first month, read with the ``window - 1`` months after it; an epoch
@@ -597,13 +604,18 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
     return bl, scale, target_mean
 
 
-def _design(x: np.ndarray, names: list[str], months: np.ndarray, alpha):
-    """The linear baseline's standardised design, with its checks and warnings (as its ``fit``)."""
+def _check_alpha(alpha) -> None:
+    """The linear baseline's ``alpha``, checked as its ``fit`` checks it (before any pass over the data)."""
     if isinstance(alpha, str):
         if alpha != "cv":
             raise ConfigError(f"alpha: expected a number >= 0 or 'cv'; got {alpha!r}")
     elif isinstance(alpha, bool) or not isinstance(alpha, int | float) or not np.isfinite(alpha) or alpha < 0:
         raise ConfigError(f"alpha: expected a finite number >= 0 or 'cv'; got {alpha!r}")
+
+
+def _design(x: np.ndarray, names: list[str], months: np.ndarray, alpha):
+    """The linear baseline's standardised design, with its checks and warnings (as its ``fit``)."""
+    _check_alpha(alpha)
     mean, std = x.mean(0), x.std(0)
     constant = [n for n, sd, mu in zip(names, std, mean, strict=True) if not sd > 1e-12 * max(abs(mu), 1e-300)]
     if constant:
@@ -727,6 +739,8 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
         options = _baseline_options(model, {**baseline_options, **train_options})
         if options.pop("variability", variability):
             raise ConfigError(f"variability: {refused}")
+        if model == "linear":
+            _check_alpha(options.get("alpha", "cv"))
         p = _skeleton(ds, inputs, targets, encoding="none", inputs_as="global_means", grid_alignment=grid_alignment)
         src = _Source(ds, p, inputs, targets, "none", grid_alignment, opts)
         train = ~holdout_mask(p, holdout)
@@ -743,6 +757,8 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
         baseline_options = _baseline_options(baseline, baseline_options)
         if baseline_options.get("variability"):
             raise ConfigError(f"baseline_options['variability']: {refused}")
+        if baseline == "linear":
+            _check_alpha(baseline_options.get("alpha", "cv"))
     if variability:
         raise ConfigError(f"variability: {refused}")
     config = _options(config, "config")
