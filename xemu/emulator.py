@@ -685,6 +685,8 @@ def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, b
     """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
     ignored = ("progress", "device", "threads", "distributed")  # they do not change the result
     train_part = {k: v for k, v in tc.to_dict().items() if k not in ignored}
+    if train_part.get("shuffle") is True:  # the default, as before the option existed: older checkpoints resume
+        del train_part["shuffle"]
     blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
                        list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
                        repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)

@@ -42,7 +42,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
 
 #: The modules of the API reference (``xemu.<name>``), one page each.
 API_MODULES = ["coords", "units", "encoding", "windows", "metrics", "datasets", "prepare", "nn.model", "nn.losses",
-               "training", "distributed", "stream", "emulator", "baselines", "regression", "variability",
+               "training", "distributed", "stream", "lazy", "emulator", "baselines", "regression", "variability",
                "probabilistic", "evaluate", "io", "formats", "plot", "testing", "errors", "cli"]
 #: Top-level names that are also modules (``xemu.windows`` is a function until ``import
 #: xemu.windows`` makes it the module): documented under their modules.

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import ConfigError
 
 __all__ = ["ModelConfig", "SqueezeExcitation", "MonthEncoder", "MapHead", "Branch", "CNNGRU", "PRESETS",
-           "preset", "model_config", "count_parameters"]
+           "preset", "model_config", "count_parameters", "for_inference"]
 
 
 @dataclass
