@@ -191,8 +191,8 @@ class Emulator:
             predict there.
         time_chunk : int, optional
             Months per block of a lazy prediction, at least the emulator's window; by
-            default the inputs' time chunks merged to at least
-            :data:`xemu.lazy.MIN_BLOCK_MONTHS` months.
+            default the inputs' time chunks merged until a block's network input is about
+            :data:`xemu.lazy.BLOCK_BYTES`.
 
         Returns
         -------

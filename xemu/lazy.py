@@ -16,9 +16,9 @@ that slice and keeps its own months, which are the months the in-memory predicti
 whole series gives (to float32 rounding: the network sees the same windows, in batches of
 another size).
 
-Blocks follow the inputs' own time chunks, merged until each holds at least
-:data:`MIN_BLOCK_MONTHS` months (fewer, larger tasks), or regular blocks of ``time_chunk``
-months when one is given.
+Blocks follow the inputs' own time chunks, merged until each block's network input is
+about :data:`BLOCK_BYTES` (fewer, larger tasks), or regular blocks of ``time_chunk`` months
+when one is given.
 
 Several predictions on a :mod:`dask.distributed` cluster share one copy of the emulator per
 worker: :func:`predict_many` scatters it once and every block of every prediction reads it
@@ -34,15 +34,20 @@ import xarray as xr
 
 from .errors import ConfigError, DataError
 
-__all__ = ["MIN_BLOCK_MONTHS", "is_lazy", "time_blocks", "predict_lazy", "predict_many"]
+__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many"]
 
-#: Default least number of months per block of a lazy prediction: the inputs' time chunks
-#: are merged until each block holds at least this many (two decades), so that the
-#: ``window - 1`` months of context each block reads again, and the checks and preparation
-#: each block runs (about 0.1 s), are a small part of its work. Measured on the CSE 151B
-#: store's inputs in 120-month chunks (``benchmarks/scale_predict.py``, one thread): 2.6 ms
-#: of CPU per month with blocks of 120 months, 1.5 ms with 240, as when predicted whole.
+#: Least number of months per block of :func:`time_blocks` when it is not told: the inputs'
+#: time chunks are merged until each block holds at least this many.
 MIN_BLOCK_MONTHS = 240
+
+#: Size of the network input of one block of a lazy prediction by default (months x
+#: channels x grid cells x 4 bytes): the blocks are as long as fits in it (the whole series
+#: of a scenario at the CSE 151B store's 48 x 72 grid; about 10 years at 1 degree). Each
+#: block pays for its checks and preparation (about 0.25 s of CPU on the CSE 151B grid)
+#: and reads the ``window - 1`` months before it again: measured with
+#: ``benchmarks/scale_predict.py`` on 16 series of 1,021 months, 2 threads: 829 months/s
+#: with blocks of 360 months, 1,027 with whole series (peak memory 0.96 and 1.31 GiB).
+BLOCK_BYTES = 256 * 2**20
 
 
 def is_lazy(ds: xr.Dataset, names: Iterable[str]) -> bool:
@@ -164,7 +169,7 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
         The inputs, in memory or dask-backed.
     time_chunk : int, optional
         Months per block (and per chunk of the result); by default the inputs' own time
-        chunks merged to at least :data:`MIN_BLOCK_MONTHS` months.
+        chunks merged until a block's network input is about :data:`BLOCK_BYTES`.
     emulator : optional
         What the tasks read the emulator from: by default a single graph key holding
         ``em``; :func:`predict_many` passes a future of a copy scattered to the workers.
@@ -205,7 +210,9 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
         raise DataError(f"ds: nothing selected along {empty} (size 0); select at least one label of each")
 
     template = _template(em, ds.isel({**{d: slice(0, 1) for d in sample_dims}, time_dim: slice(0, window)}), options)
-    blocks = time_blocks(n_time, window, chunks=_time_chunks(ds, names, time_dim), time_chunk=time_chunk)
+    per_month = 4 * len(em.meta["channels"]) * len(em.meta["grid"]["lat"]) * len(em.meta["grid"]["lon"])
+    blocks = time_blocks(n_time, window, chunks=_time_chunks(ds, names, time_dim), time_chunk=time_chunk,
+                         min_months=max(window, BLOCK_BYTES // per_month))
 
     targets = em.targets
     key = emulator if emulator is not None else dask.delayed(em, pure=False)
