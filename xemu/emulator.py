@@ -241,7 +241,7 @@ class Emulator:
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
 
     def _inference_net(self, device: torch.device) -> CNNGRU:
-        """:func:`xemu.nn.model.for_inference` of the network (batch norm folded in: 1.8x faster on CPU).
+        """:func:`xemu.nn.model.for_inference` of the network (batch norm folded in: faster on CPU).
 
         Kept between calls while no parameter or buffer of :attr:`net` has changed (torch
         counts every in-place change of a tensor: training or ``load_state_dict`` makes a
@@ -583,10 +583,25 @@ def fit(
         var_model = fit_variability(p, base + out * scale32, held)
         del out
 
+    meta = _emulator_meta(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
+                         grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
+                         baseline_options=baseline_options, mean=mean, std=std, ranges=ranges, scale=scale,
+                         target_mean=target_mean, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
+                         holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
+                         result=result)
+    meta["variability"] = ({"block": var_model.block, "n_modes": int(max(m.n_modes for m in var_model.models.values()))}
+                           if var_model is not None else None)
+    return Emulator(meta, net, bl, var_model)
+
+
+def _emulator_meta(p: Prepared, *, inputs, encoding, window, stride, grid_alignment, baseline, baseline_inputs,
+                  baseline_options, mean, std, ranges, scale, target_mean, cfg, preset_name, tc, specs, holdout,
+                  n_train: int, n_val: int, result: TrainResult) -> dict:
+    """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.stream`)."""
     from . import __version__
 
     lat, lon = p.lat, p.lon
-    meta = {
+    return {
         "kind": "cnn-gru",
         "xemu_version": __version__,
         "inputs": list(p.input_units),
@@ -614,18 +629,15 @@ def fit(
         "train": tc.to_dict(),
         "loss": {t: parse_spec(s) for t, s in specs.items()},
         "training_selection": _describe_selection(p, holdout),
-        "n_train_windows": len(train_idx),
-        "n_val_windows": len(val_idx) if val_idx is not None else 0,
+        "n_train_windows": n_train,
+        "n_val_windows": n_val,
         "history": result.history,
         "best_epoch": result.best_epoch,
         "train_seconds": result.seconds,
         "data_seconds": result.data_seconds,
         "device": str(choose_device(tc.device)),
-        "notes": p.notes,
+        "notes": list(p.notes),
     }
-    meta["variability"] = ({"block": var_model.block, "n_modes": int(max(m.n_modes for m in var_model.models.values()))}
-                           if var_model is not None else None)
-    return Emulator(meta, net, bl, var_model)
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:

@@ -43,8 +43,8 @@ MIN_BLOCK_MONTHS = 240
 #: Size of the network input of one block of a lazy prediction by default (months x
 #: channels x grid cells x 4 bytes): the blocks are as long as fits in it (the whole series
 #: of a scenario at the CSE 151B store's 48 x 72 grid; about 10 years at 1 degree). Each
-#: block pays for its checks and preparation (about 0.25 s of CPU on the CSE 151B grid)
-#: and reads the ``window - 1`` months before it again: measured with
+#: block pays for its checks and preparation and reads the ``window - 1`` months before it
+#: again: measured with
 #: ``benchmarks/scale_predict.py`` on 16 series of 1,021 months, 2 threads: 829 months/s
 #: with blocks of 360 months, 1,027 with whole series (peak memory 0.96 and 1.31 GiB).
 BLOCK_BYTES = 256 * 2**20
@@ -113,10 +113,10 @@ def time_blocks(n_time: int, window: int, *, chunks: Sequence[int] | None = None
 class _Unread:
     """A lazy Dataset handed to a task as it is (dask would read it in tasks of its own first).
 
-    Each block reads its own inputs when it runs, in its own thread: no read is scheduled
-    ahead of the block that needs it, so what is in memory at once is set by the blocks
-    running, not by how far the scheduler reads ahead (measured: with the reads as tasks of
-    the graph, peak memory grew from 0.67 to 1.04 GiB between 4 and 64 series).
+    Each block reads its own inputs when it runs: no read is scheduled ahead of the block
+    that needs it, so what is in memory at once is set by the blocks running. (A read of
+    the ``window - 1`` months of context is repeated by the next block; they are a small
+    part of a block.)
     """
 
     def __init__(self, ds: xr.Dataset):

@@ -722,11 +722,11 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     """
     import torch
 
-    from .baselines import BASELINES, _describe_selection, _jsonable
-    from .emulator import DEFAULT_LOSS, Emulator, _baseline_options, _check_loss, _options
-    from .nn.losses import CombinedLoss, parse_spec
+    from .baselines import BASELINES
+    from .emulator import DEFAULT_LOSS, Emulator, _baseline_options, _check_loss, _emulator_meta, _options
+    from .nn.losses import CombinedLoss
     from .nn.model import CNNGRU, preset
-    from .training import TrainConfig, choose_device, train
+    from .training import TrainConfig, train
 
     ds = check_dataset(ds, argument="ds")
     opts = _stream_options(stream)
@@ -835,50 +835,17 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
                 loader.close()
     net.to("cpu").eval()
 
-    from . import __version__
-
-    lat, lon = p.lat, p.lon
     note = (f"trained streamed from the Dataset in blocks of one sample and at least {opts['block_months']} months "
             f"({train_loader.n_blocks} training blocks; {opts['buffer_blocks']} shuffled together, "
             f"{opts['prefetch_blocks']} read ahead)")
-    meta = {
-        "kind": "cnn-gru",
-        "xemu_version": __version__,
-        "inputs": list(p.input_units),
-        "targets": list(p.target_names),
-        "channels": p.channels,
-        "encoding": encoding,
-        "window": window,
-        "stride": stride,
-        "grid_alignment": grid_alignment,
-        "baseline": baseline,
-        "baseline_inputs": list(baseline_inputs or inputs) if baseline else None,
-        "baseline_options": baseline_options,
-        "input_units": p.input_units,
-        "target_units": p.target_units,
-        "target_attrs": {k: _jsonable(v) for k, v in p.target_attrs.items()},
-        "grid": {"lat_dim": lat.dims[0], "lon_dim": lon.dims[0], "lat": lat.values.tolist(),
-                 "lon": lon.values.tolist(), "lat_attrs": _jsonable(lat.attrs), "lon_attrs": _jsonable(lon.attrs)},
-        "input_mean": mean.tolist(),
-        "input_std": std.tolist(),
-        "input_ranges": ranges,
-        "target_scale": scale.tolist(),
-        "target_mean": target_mean.tolist() if target_mean is not None else None,
-        "model": cfg.to_dict(),
-        "preset": preset_name,
-        "train": tc.to_dict(),
-        "loss": {t: parse_spec(s) for t, s in specs.items()},
-        "training_selection": _describe_selection(p, holdout),
-        "n_train_windows": len(train_idx),
-        "n_val_windows": len(val_idx) if val_idx is not None else 0,
-        "history": result.history,
-        "best_epoch": result.best_epoch,
-        "train_seconds": result.seconds,
-        "data_seconds": result.data_seconds,
-        "device": str(choose_device(tc.device)),
-        "notes": [*p.notes, note],
-        "variability": None,
-    }
+    meta = _emulator_meta(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
+                         grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
+                         baseline_options=baseline_options, mean=mean, std=std, ranges=ranges, scale=scale,
+                         target_mean=target_mean, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
+                         holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
+                         result=result)
+    meta["notes"].append(note)
+    meta["variability"] = None
     return Emulator(meta, net, bl, None)
 
 

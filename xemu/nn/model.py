@@ -331,8 +331,8 @@ def for_inference(net: CNNGRU) -> CNNGRU:
     """An eval-mode copy of ``net`` with each convolution's batch norm folded into its weights.
 
     The copy computes the same function (to float32 rounding: the folded weights are
-    rounded once) about 1.8 times faster on CPU, where batch norm on channels-last tensors
-    is a large part of the encoder's time. ``net`` itself is left as it is.
+    rounded once), faster on CPU, where batch norm on channels-last tensors is a large part
+    of the encoder's time (``benchmarks/predict_speed.py``). ``net`` itself is left as it is.
 
     Examples
     --------
