@@ -77,10 +77,12 @@ def time_blocks(n_time: int, window: int, *, chunks: Sequence[int] | None = None
     --------
     >>> time_blocks(30, 12, time_chunk=12)
     [(0, 12), (12, 24), (24, 30)]
-    >>> time_blocks(30, 12, chunks=[12, 12, 6], min_months=20)
-    [(0, 24), (24, 30)]
-    >>> time_blocks(30, 12, chunks=[10, 10, 10], min_months=20)
-    [(0, 20), (20, 30)]
+    >>> time_blocks(30, 12, chunks=[12, 12, 6], min_months=20)  # 6 months: shorter than a window, joined
+    [(0, 30)]
+    >>> time_blocks(40, 12, chunks=[12, 12, 16], min_months=20)
+    [(0, 24), (24, 40)]
+    >>> time_blocks(40, 12, chunks=[10, 10, 10, 10], min_months=20)
+    [(0, 20), (20, 40)]
     """
     if time_chunk is not None:
         if isinstance(time_chunk, bool) or not isinstance(time_chunk, int | np.integer) or time_chunk < window:
