@@ -263,34 +263,17 @@ class LinearPatternScaling(_Baseline):
             :data:`xemu.regression.COND_WARN`), naming the least-determined combination
             of inputs.
         """
-        from .regression import ALPHAS, COND_WARN, choose_alpha, condition, cv_folds, ridge_fit
+        from .regression import ALPHAS, choose_alpha, cv_folds, ridge_fit
 
-        if isinstance(alpha, str):
-            if alpha != "cv":
-                raise ConfigError(f"alpha: expected a number >= 0 or 'cv'; got {alpha!r}")
-        elif isinstance(alpha, bool) or not isinstance(alpha, int | float) or not np.isfinite(alpha) or alpha < 0:
-            raise ConfigError(f"alpha: expected a finite number >= 0 or 'cv'; got {alpha!r}")
+        _check_alpha(alpha)
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
         s_idx, t_idx = np.nonzero(train)
-        x = p.inputs[p.target_to_input[s_idx], t_idx]  # (N, K) global means
         y = p.targets[s_idx, t_idx].astype(np.float64)  # (N, V, H, W)
-        mean, std = x.mean(0), x.std(0)
-        names = list(p.input_units)
-        constant = [n for n, sd, mu in zip(names, std, mean, strict=True) if not sd > 1e-12 * max(abs(mu), 1e-300)]
-        if constant:
-            warn(f"inputs: {constant} constant over the training months; they cannot be fitted "
-                 f"(their coefficients are 0)")
-        std = np.where(np.isin(names, constant), 1.0, std)
-        z = (x - mean) / std
-        varying = ~np.isin(names, constant)  # constants get no coefficient (the intercept holds them)
         months = month_of(p.time).values[t_idx]
+        # (N, K) global means, standardised
+        z, x, mean, std, varying = _linear_design(p.inputs[p.target_to_input[s_idx], t_idx], list(p.input_units),
+                                                 months)
         k = x.shape[1]
-        for m in range(1, 13):
-            if (months == m).sum() < 2:
-                raise DataError(
-                    f"ds: calendar month {m} has {int((months == m).sum())} training months; linear "
-                    f"pattern scaling needs at least 2 per calendar month"
-                )
         lat, lon = p.lat, p.lon
         w = np.broadcast_to(area_weights(lat).values[:, None], (lat.size, lon.size)).ravel()
         n_v = len(p.target_names)
@@ -301,15 +284,7 @@ class LinearPatternScaling(_Baseline):
             chosen = np.asarray(ALPHAS)[np.argmin(cv_error, axis=0)]
         else:
             how, cv_error, chosen = "fixed by the caller", None, np.full(n_v, float(alpha))
-        chosen_text = ", ".join(f"{a:g} for {t}" for a, t in zip(chosen, p.target_names, strict=True))
-        cond, direction = condition(z[:, varying])
-        names_v = [n for n, ok in zip(names, varying, strict=True) if ok]
-        if cond > COND_WARN:
-            combo = " ".join(f"{c:+.2f}*{n}" for c, n in sorted(zip(direction, names_v, strict=True),
-                                                                 key=lambda t: -abs(t[0])) if abs(c) >= 0.1)
-            warn(f"inputs: the training design is poorly conditioned (condition number {cond:.3g} of the "
-                 f"standardised global means, above {COND_WARN:g}); the combination {combo} (standardised) "
-                 f"is barely sampled and responses along it are set by the ridge penalty (alpha {chosen_text})")
+        cond = _warn_condition(z, varying, list(p.input_units), chosen, p.target_names)
         coef = np.zeros((12, k + 1, *y.shape[1:]))
         for m in range(1, 13):
             sel = months == m
@@ -317,30 +292,8 @@ class LinearPatternScaling(_Baseline):
                 b, c = ridge_fit(z[sel][:, varying], flat[sel, v], float(chosen[v]))
                 coef[m - 1, np.flatnonzero(varying), v] = b.reshape(-1, lat.size, lon.size)
                 coef[m - 1, k, v] = c.reshape(lat.size, lon.size)
-        terms = [*names, "intercept"]
-        data = {
-            f"coef_{name}": xr.DataArray(
-                coef[:, :, v], dims=("month", "term", lat.dims[0], lon.dims[0]),
-                attrs={"long_name": f"pattern-scaling coefficients of {name} (per standardised input)",
-                       "units": p.target_units[name]},
-            )
-            for v, name in enumerate(p.target_names)
-        }
-        params = xr.Dataset(
-            {**data,
-             "input_mean": ("input", mean, {"long_name": "training mean of the global-mean inputs"}),
-             "input_std": ("input", std, {"long_name": "training std of the global-mean inputs"}),
-             "input_min": ("input", x.min(0), {"long_name": "training minimum of the global-mean inputs"}),
-             "input_max": ("input", x.max(0), {"long_name": "training maximum of the global-mean inputs"}),
-             "alpha": ("target", chosen, {"long_name": "ridge strength on the standardised inputs",
-                                          "choice": how, "condition_number": cond})},
-            coords={"term": terms, "input": names, "target": list(p.target_names)},
-        )
-        if cv_error is not None:
-            params["cv_error"] = xr.DataArray(
-                cv_error, dims=("alpha_tried", "target"), coords={"alpha_tried": list(ALPHAS)},
-                attrs={"long_name": f"cross-validated area-weighted mean squared error ({how})"})
-        return self._set_params(params, p, holdout, grid_alignment)._fit_variability(p, train, variability)
+        return _linear_params(self, p, coef, x, mean, std, chosen, how, cv_error, cond, holdout,
+                             grid_alignment)._fit_variability(p, train, variability)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
@@ -356,6 +309,88 @@ class LinearPatternScaling(_Baseline):
                 rows = months == m
                 out[:, rows, v] = (a[:, rows] @ coef[m].reshape(coef.shape[1], -1)).reshape(s, -1, *coef.shape[2:])
         return out
+
+
+def _check_alpha(alpha) -> None:
+    """The ridge strength of :meth:`LinearPatternScaling.fit`: a finite number >= 0 or ``"cv"``."""
+    if isinstance(alpha, str):
+        if alpha != "cv":
+            raise ConfigError(f"alpha: expected a number >= 0 or 'cv'; got {alpha!r}")
+    elif isinstance(alpha, bool) or not isinstance(alpha, int | float) or not np.isfinite(alpha) or alpha < 0:
+        raise ConfigError(f"alpha: expected a finite number >= 0 or 'cv'; got {alpha!r}")
+
+
+def _linear_design(x: np.ndarray, names: list[str], months: np.ndarray):
+    """The standardised design ``z`` of linear pattern scaling from the training rows' global means ``x`` ``(N, K)``.
+
+    Warns for inputs constant over the training months (they get no coefficient: the
+    intercept holds them) and raises :class:`~xemu.DataError` for a calendar month with
+    fewer than 2 training months. Returns ``(z, x, mean, std, varying)``. Shared by
+    :meth:`LinearPatternScaling.fit` and the streamed fit (:mod:`xemu.stream`).
+    """
+    mean, std = x.mean(0), x.std(0)
+    constant = [n for n, sd, mu in zip(names, std, mean, strict=True) if not sd > 1e-12 * max(abs(mu), 1e-300)]
+    if constant:
+        warn(f"inputs: {constant} constant over the training months; they cannot be fitted "
+             f"(their coefficients are 0)")
+    std = np.where(np.isin(names, constant), 1.0, std)
+    for m in range(1, 13):
+        if (months == m).sum() < 2:
+            raise DataError(
+                f"ds: calendar month {m} has {int((months == m).sum())} training months; linear "
+                f"pattern scaling needs at least 2 per calendar month"
+            )
+    return (x - mean) / std, x, mean, std, ~np.isin(names, constant)
+
+
+def _warn_condition(z: np.ndarray, varying: np.ndarray, names: list[str], chosen, targets) -> float:
+    """The condition number of the standardised design; warns above :data:`xemu.regression.COND_WARN`,
+    naming the least-determined combination of inputs and the ridge strengths chosen."""
+    from .regression import COND_WARN, condition
+
+    chosen_text = ", ".join(f"{a:g} for {t}" for a, t in zip(chosen, targets, strict=True))
+    cond, direction = condition(z[:, varying])
+    names_v = [n for n, ok in zip(names, varying, strict=True) if ok]
+    if cond > COND_WARN:
+        combo = " ".join(f"{c:+.2f}*{n}" for c, n in sorted(zip(direction, names_v, strict=True),
+                                                             key=lambda t: -abs(t[0])) if abs(c) >= 0.1)
+        warn(f"inputs: the training design is poorly conditioned (condition number {cond:.3g} of the "
+             f"standardised global means, above {COND_WARN:g}); the combination {combo} (standardised) "
+             f"is barely sampled and responses along it are set by the ridge penalty (alpha {chosen_text})")
+    return cond
+
+
+def _linear_params(bl: LinearPatternScaling, p: Prepared, coef: np.ndarray, x, mean, std, chosen, how, cv_error,
+                  cond: float, holdout, grid_alignment) -> LinearPatternScaling:
+    """``bl`` with the parameters of a fit: ``coef`` ``(12, K + 1, V, ...)`` per month, term and target."""
+    from .regression import ALPHAS
+
+    lat, lon = p.lat, p.lon
+    names = list(p.input_units)
+    terms = [*names, "intercept"]
+    data = {
+        f"coef_{name}": xr.DataArray(
+            coef[:, :, v].reshape(12, len(terms), lat.size, lon.size), dims=("month", "term", lat.dims[0], lon.dims[0]),
+            attrs={"long_name": f"pattern-scaling coefficients of {name} (per standardised input)",
+                   "units": p.target_units[name]},
+        )
+        for v, name in enumerate(p.target_names)
+    }
+    params = xr.Dataset(
+        {**data,
+         "input_mean": ("input", mean, {"long_name": "training mean of the global-mean inputs"}),
+         "input_std": ("input", std, {"long_name": "training std of the global-mean inputs"}),
+         "input_min": ("input", x.min(0), {"long_name": "training minimum of the global-mean inputs"}),
+         "input_max": ("input", x.max(0), {"long_name": "training maximum of the global-mean inputs"}),
+         "alpha": ("target", chosen, {"long_name": "ridge strength on the standardised inputs",
+                                      "choice": how, "condition_number": cond})},
+        coords={"term": terms, "input": names, "target": list(p.target_names)},
+    )
+    if cv_error is not None:
+        params["cv_error"] = xr.DataArray(
+            cv_error, dims=("alpha_tried", "target"), coords={"alpha_tried": list(ALPHAS)},
+            attrs={"long_name": f"cross-validated area-weighted mean squared error ({how})"})
+    return bl._set_params(params, p, holdout, grid_alignment)
 
 
 class Climatology(_Baseline):

@@ -209,7 +209,7 @@ class Emulator:
             raise ConfigError(f"batch_months: expected an integer >= 1; got {batch_months!r}")
         if lazy is not None and not isinstance(lazy, bool):
             raise ConfigError(f"lazy: expected True, False or None; got {lazy!r}")
-        names = [n for n in dict.fromkeys([*self.inputs, *(self.meta.get("baseline_inputs") or [])]) if n in ds]
+        names = [n for n in self._variables_read() if n in ds]
         if lazy and samples is not None:
             raise ConfigError(f"lazy: samples={samples} draws along each whole series and is computed in memory; "
                               f"expected lazy=None or False with samples; got lazy=True")
@@ -239,6 +239,10 @@ class Emulator:
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
+
+    def _variables_read(self) -> list[str]:
+        """The variables a prediction reads: the network's inputs, then the baseline's others."""
+        return list(dict.fromkeys([*self.inputs, *(self.meta.get("baseline_inputs") or [])]))
 
     def _inference_net(self, device: torch.device) -> CNNGRU:
         """:func:`xemu.nn.model.for_inference` of the network (batch norm folded in: faster on CPU).
@@ -492,15 +496,7 @@ def fit(
             raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
         return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
                                       **_baseline_options(model, {**baseline_options, **train_options}))
-    if model != "cnn-gru":
-        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
-    if isinstance(train_config, TrainConfig):
-        train_config = train_config.to_dict()
-    tc = TrainConfig.from_options({**_options(train_config, "train_config"), **train_options}, argument="fit")
-    if baseline is not None and baseline not in BASELINES:
-        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
-    if baseline is not None:
-        baseline_options = _baseline_options(baseline, baseline_options)
+    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     config = _options(config, "config")
 
     p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
@@ -536,14 +532,7 @@ def fit(
     scale = np.where(scale > 0, scale, 1.0)
     del y_train, resid
 
-    cfg = preset(preset_name, **{**config, "in_channels": len(p.channels),
-                                 "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
-    specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
-    if loss:
-        unknown = [k for k in loss if k not in p.target_names]
-        if unknown:
-            raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
-    _check_loss(specs, cfg)
+    cfg, specs = _network_and_losses(p, preset_name, config, loss)
 
     # tensors: inputs normalised, targets and baseline divided by the target scale
     n_time = p.time.size
@@ -557,15 +546,7 @@ def fit(
     val_loader = (WindowLoader(val_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size, extra=b)
                   if val_idx is not None else None)
 
-    lat_w = torch.tensor(np.cos(np.deg2rad(p.lat.values)), dtype=torch.float32)
-    combined = CombinedLoss(specs, p.target_names, lat_w / lat_w.mean())
-
-    def loss_fn(pred, batch):
-        _, yb, bb = batch
-        if cfg.output == "last":
-            yb, bb = yb[:, -1], bb[:, -1]
-        return combined(bb + pred, yb)
-
+    loss_fn = _loss_fn(cfg, specs, p)
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
     # the checkpoint's key, and what the processes of data-parallel training compare before they start
@@ -695,10 +676,7 @@ def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
     """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
-    ignored = ("progress", "device", "threads", "distributed")  # they do not change the result
-    train_part = {k: v for k, v in tc.to_dict().items() if k not in ignored}
-    if train_part.get("shuffle") is True:  # the default, as before the option existed: older checkpoints resume
-        del train_part["shuffle"]
+    train_part = _train_options(tc)
     blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
                        list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
                        repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)
@@ -728,6 +706,57 @@ def _baseline_options(kind: str, options: dict) -> dict:
     if unknown:
         raise ConfigError(f"fit: options {unknown} do not apply to the {kind!r} baseline; it takes {known}")
     return options
+
+
+def _cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict):
+    """The checked :class:`TrainConfig` and baseline options of a CNN-GRU fit (``model`` must be one)."""
+    if model != "cnn-gru":
+        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
+    if isinstance(train_config, TrainConfig):
+        train_config = train_config.to_dict()
+    tc = TrainConfig.from_options({**_options(train_config, "train_config"), **train_options}, argument="fit")
+    if baseline is not None and baseline not in BASELINES:
+        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
+    if baseline is not None:
+        baseline_options = _baseline_options(baseline, baseline_options)
+    return tc, baseline_options
+
+
+def _network_and_losses(p: Prepared, preset_name: str, config: dict, loss) -> tuple[ModelConfig, dict]:
+    """The network's configuration for the prepared data, and each target's loss spec (checked)."""
+    cfg = preset(preset_name, **{**config, "in_channels": len(p.channels),
+                                 "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
+    specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
+    if loss:
+        unknown = [k for k in loss if k not in p.target_names]
+        if unknown:
+            raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
+    _check_loss(specs, cfg)
+    return cfg, specs
+
+
+def _loss_fn(cfg: ModelConfig, specs: dict, p: Prepared) -> Callable:
+    """``loss_fn(pred, (x, y, base))`` of training: the combined loss of ``base + pred`` against ``y``,
+    area-weighted by the cosine of latitude (on the last month only with ``output="last"``)."""
+    lat_w = torch.tensor(np.cos(np.deg2rad(p.lat.values)), dtype=torch.float32)
+    combined = CombinedLoss(specs, p.target_names, lat_w / lat_w.mean())
+
+    def loss_fn(pred, batch):
+        _, yb, bb = batch
+        if cfg.output == "last":
+            yb, bb = yb[:, -1], bb[:, -1]
+        return combined(bb + pred, yb)
+
+    return loss_fn
+
+
+def _train_options(tc) -> dict:
+    """The training options a checkpoint's fingerprint holds: those that change the result."""
+    ignored = ("progress", "device", "threads", "distributed")
+    part = {k: v for k, v in tc.to_dict().items() if k not in ignored}
+    if part.get("shuffle") is True:  # the default, as before the option existed: older checkpoints resume
+        del part["shuffle"]
+    return part
 
 
 def _check_loss(specs: dict, cfg: ModelConfig) -> None:

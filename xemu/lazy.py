@@ -190,7 +190,7 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
     from .coords import roles
     from .prepare import check_series, check_time
 
-    names = list(dict.fromkeys([*em.inputs, *(em.meta.get("baseline_inputs") or [])]))
+    names = em._variables_read()
     missing = [n for n in names if n not in ds.data_vars]
     if missing:
         raise DataError(f"ds: the emulator's inputs {missing} are not in the Dataset (it has {list(ds.data_vars)})")

@@ -52,7 +52,7 @@ from dataclasses import replace
 import numpy as np
 import xarray as xr
 
-from .errors import ConfigError, DataError, warn
+from .errors import ConfigError, DataError
 from .prepare import Prepared, check_dataset, check_time, holdout_mask, month_index, prepare
 from .windows import WindowIndex, define_windows
 
@@ -520,7 +520,7 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
     follows from them too (:func:`xemu.regression.residual_sums`).
     """
     from . import regression as rg
-    from .baselines import BASELINES
+    from .baselines import BASELINES, _linear_design, _linear_params, _warn_condition
     from .encoding import month_of
     from .metrics import area_weights
 
@@ -534,7 +534,7 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
     z, keys, n_folds, folds, how = np.zeros((s_idx.size, 0)), months, 1, None, None
     alpha = options.get("alpha", "cv")
     if kind == "linear":
-        z, x, mean, std, varying = _design(means[src.lay.t2i[s_idx], t_idx], list(pb.input_units), months, alpha)
+        z, x, mean, std, varying = _linear_design(means[src.lay.t2i[s_idx], t_idx], list(pb.input_units), months)
         if alpha == "cv":
             folds, how = rg.cv_folds(pb.target_to_input[s_idx], t_idx)
             n_folds = int(folds.max()) + 1
@@ -564,7 +564,7 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
                 sums = _rows_and_targets(src, row_of, order)
             cv_error = rg.choose_alpha_sums(z, months, folds, w, totals, sums)
             chosen = np.asarray(rg.ALPHAS)[np.argmin(cv_error, axis=0)]
-        _warn_condition(z, varying, list(pb.input_units), chosen, pb.target_names)
+        cond = _warn_condition(z, varying, list(pb.input_units), chosen, pb.target_names)
         for m in range(1, 13):
             sel = months == m
             for v in range(n_v):
@@ -572,8 +572,8 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
                                          float(chosen[v]))
                 coef[m - 1, np.flatnonzero(varying), v] = b
                 coef[m - 1, -1, v] = c + shift[v]
-        bl = _linear_params(BASELINES["linear"](), pb, coef, x, mean, std, chosen, how, cv_error, z, varying,
-                            holdout, src.grid_alignment)
+        bl = _linear_params(BASELINES["linear"](), pb, coef, x, mean, std, chosen, how or "fixed by the caller",
+                           cv_error, cond, holdout, src.grid_alignment)
     elif kind == "climatology":
         data = {}
         for m in range(1, 13):
@@ -602,80 +602,6 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
     count = s_idx.size * n_p
     scale = np.sqrt(np.maximum(r2 / count - (r1 / count) ** 2, 0))
     return bl, scale, target_mean
-
-
-def _check_alpha(alpha) -> None:
-    """The linear baseline's ``alpha``, checked as its ``fit`` checks it (before any pass over the data)."""
-    if isinstance(alpha, str):
-        if alpha != "cv":
-            raise ConfigError(f"alpha: expected a number >= 0 or 'cv'; got {alpha!r}")
-    elif isinstance(alpha, bool) or not isinstance(alpha, int | float) or not np.isfinite(alpha) or alpha < 0:
-        raise ConfigError(f"alpha: expected a finite number >= 0 or 'cv'; got {alpha!r}")
-
-
-def _design(x: np.ndarray, names: list[str], months: np.ndarray, alpha):
-    """The linear baseline's standardised design, with its checks and warnings (as its ``fit``)."""
-    _check_alpha(alpha)
-    mean, std = x.mean(0), x.std(0)
-    constant = [n for n, sd, mu in zip(names, std, mean, strict=True) if not sd > 1e-12 * max(abs(mu), 1e-300)]
-    if constant:
-        warn(f"inputs: {constant} constant over the training months; they cannot be fitted "
-             f"(their coefficients are 0)")
-    std = np.where(np.isin(names, constant), 1.0, std)
-    for m in range(1, 13):
-        if (months == m).sum() < 2:
-            raise DataError(
-                f"ds: calendar month {m} has {int((months == m).sum())} training months; linear "
-                f"pattern scaling needs at least 2 per calendar month"
-            )
-    return (x - mean) / std, x, mean, std, ~np.isin(names, constant)
-
-
-def _warn_condition(z, varying, names, chosen, targets) -> None:
-    from .regression import COND_WARN, condition
-
-    chosen_text = ", ".join(f"{a:g} for {t}" for a, t in zip(chosen, targets, strict=True))
-    cond, direction = condition(z[:, varying])
-    names_v = [n for n, ok in zip(names, varying, strict=True) if ok]
-    if cond > COND_WARN:
-        combo = " ".join(f"{c:+.2f}*{n}" for c, n in sorted(zip(direction, names_v, strict=True),
-                                                             key=lambda t: -abs(t[0])) if abs(c) >= 0.1)
-        warn(f"inputs: the training design is poorly conditioned (condition number {cond:.3g} of the "
-             f"standardised global means, above {COND_WARN:g}); the combination {combo} (standardised) "
-             f"is barely sampled and responses along it are set by the ridge penalty (alpha {chosen_text})")
-
-
-def _linear_params(bl, pb, coef, x, mean, std, chosen, how, cv_error, z, varying, holdout, grid_alignment):
-    """A fitted :class:`~xemu.LinearPatternScaling` with the parameters its ``fit`` would keep."""
-    from .regression import ALPHAS, condition
-
-    lat, lon = pb.lat, pb.lon
-    names = list(pb.input_units)
-    terms = [*names, "intercept"]
-    data = {
-        f"coef_{name}": xr.DataArray(
-            coef[:, :, v].reshape(12, len(terms), lat.size, lon.size), dims=("month", "term", lat.dims[0], lon.dims[0]),
-            attrs={"long_name": f"pattern-scaling coefficients of {name} (per standardised input)",
-                   "units": pb.target_units[name]},
-        )
-        for v, name in enumerate(pb.target_names)
-    }
-    params = xr.Dataset(
-        {**data,
-         "input_mean": ("input", mean, {"long_name": "training mean of the global-mean inputs"}),
-         "input_std": ("input", std, {"long_name": "training std of the global-mean inputs"}),
-         "input_min": ("input", x.min(0), {"long_name": "training minimum of the global-mean inputs"}),
-         "input_max": ("input", x.max(0), {"long_name": "training maximum of the global-mean inputs"}),
-         "alpha": ("target", chosen, {"long_name": "ridge strength on the standardised inputs",
-                                      "choice": how or "fixed by the caller",
-                                      "condition_number": condition(z[:, varying])[0]})},
-        coords={"term": terms, "input": names, "target": list(pb.target_names)},
-    )
-    if cv_error is not None:
-        params["cv_error"] = xr.DataArray(
-            cv_error, dims=("alpha_tried", "target"), coords={"alpha_tried": list(ALPHAS)},
-            attrs={"long_name": f"cross-validated area-weighted mean squared error ({how})"})
-    return bl._set_params(params, pb, holdout, grid_alignment)
 
 
 def _skeleton(ds: xr.Dataset, inputs, targets, **kwargs) -> Prepared:
@@ -722,11 +648,19 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     """
     import torch
 
-    from .baselines import BASELINES
-    from .emulator import DEFAULT_LOSS, Emulator, _baseline_options, _check_loss, _emulator_meta, _options
-    from .nn.losses import CombinedLoss
-    from .nn.model import CNNGRU, preset
-    from .training import TrainConfig, train
+    from .baselines import BASELINES, _check_alpha
+    from .distributed import is_distributed
+    from .emulator import (
+        Emulator,
+        _baseline_options,
+        _cnn_gru_options,
+        _emulator_meta,
+        _loss_fn,
+        _network_and_losses,
+        _options,
+    )
+    from .nn.model import CNNGRU
+    from .training import train
 
     ds = check_dataset(ds, argument="ds")
     opts = _stream_options(stream)
@@ -746,15 +680,8 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
         train = ~holdout_mask(p, holdout)
         means = _input_pass(src, _train_rows(p, train), list(inputs), maps=False)[3] if model == "linear" else None
         return _baseline_and_scale(src, model, p, means, train, holdout, options)[0]
-    if model != "cnn-gru":
-        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
-    if isinstance(train_config, TrainConfig):
-        train_config = train_config.to_dict()
-    tc = TrainConfig.from_options({**_options(train_config, "train_config"), **train_options}, argument="fit")
-    if baseline is not None and baseline not in BASELINES:
-        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
+    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     if baseline is not None:
-        baseline_options = _baseline_options(baseline, baseline_options)
         if baseline_options.get("variability"):
             raise ConfigError(f"baseline_options['variability']: {refused}")
         if baseline == "linear":
@@ -772,7 +699,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
 
     # pass over the inputs: normalisation, ranges, the baseline's global means; then the baseline
-    keyed = checkpoint is not None or _distributed(tc)  # the checkpoint's key; what DDP's processes compare
+    keyed = checkpoint is not None or is_distributed(tc.distributed)  # the checkpoint's key; what DDP's processes compare
     means_of = list(baseline_inputs or inputs) if baseline == "linear" else None
     mean, std, ranges, means, in_digest = _input_pass(src, _train_rows(p, ~held), means_of, keyed=keyed)
     pb = p
@@ -785,14 +712,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     base = _base_of(bl, pb, means, target_mean)
     scale = np.where(scale > 0, scale, 1.0)
 
-    cfg = preset(preset_name, **{**config, "in_channels": len(p.channels),
-                                 "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
-    specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
-    if loss:
-        unknown = [k for k in loss if k not in p.target_names]
-        if unknown:
-            raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
-    _check_loss(specs, cfg)
+    cfg, specs = _network_and_losses(p, preset_name, config, loss)
 
     # blocks as tensors: inputs normalised, targets and baseline divided by the target scale (as in memory)
     scale32 = scale.astype(np.float32)[None, :, None, None]
@@ -809,15 +729,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     train_loader = StreamLoader(train_idx, lay.edges, load, shuffle=tc.shuffle, **kw)
     val_loader = StreamLoader(val_idx, lay.edges, load, **kw) if val_idx is not None else None
 
-    lat_w = torch.tensor(np.cos(np.deg2rad(p.lat.values)), dtype=torch.float32)
-    combined = CombinedLoss(specs, p.target_names, lat_w / lat_w.mean())
-
-    def loss_fn(pred, batch):
-        _, yb, bb = batch
-        if cfg.output == "last":
-            yb, bb = yb[:, -1], bb[:, -1]
-        return combined(bb + pred, yb)
-
+    loss_fn = _loss_fn(cfg, specs, p)
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
     fingerprint = ""
@@ -849,15 +761,6 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     return Emulator(meta, net, bl, None)
 
 
-def _distributed(tc) -> bool:
-    """Whether ``train`` will run data-parallel (:func:`xemu.distributed.is_distributed`, where it exists)."""
-    try:
-        from .distributed import is_distributed
-    except ImportError:
-        return False
-    return is_distributed(getattr(tc, "distributed", None))
-
-
 def _train_rows(p: Prepared, train: np.ndarray) -> np.ndarray:
     """``(S_in, T)`` bool: input rows of the training months ``train`` ``(S_t, T)``."""
     rows = np.zeros((int(np.prod([p.sample_coords[d].size for d in p.input_sample_dims], dtype=int)), p.time.size),
@@ -870,8 +773,9 @@ def _train_rows(p: Prepared, train: np.ndarray) -> np.ndarray:
 def _fingerprint(cfg, tc, specs, p, shapes, mean, std, scale, holdout, window, stride, baseline, baseline_options,
                  opts, digests) -> str:
     """What a checkpoint of a streamed run must match: configuration, block layout, statistics, the data's hash."""
-    train_part = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device", "threads", "distributed")}
-    blob = json.dumps(["stream", opts, cfg.to_dict(), train_part, specs, p.channels, shapes, mean.tolist(),
+    from .emulator import _train_options
+
+    blob = json.dumps(["stream", opts, cfg.to_dict(), _train_options(tc), specs, p.channels, shapes, mean.tolist(),
                        std.tolist(), scale.tolist(), repr(holdout), window, stride, baseline, baseline_options],
                       sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode())
