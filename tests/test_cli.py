@@ -64,6 +64,25 @@ def test_predict_command_draws_seeded_samples_and_calibrates(tmp_path, capsys):
     assert not (tmp_path / "d.nc").exists()
 
 
+def test_fit_command_chooses_the_residual_model(tmp_path, capsys):
+    data = tmp_path / "climate.nc"
+    xemu.synthetic_climate(n_years=3, n_lat=4, n_lon=6).to_netcdf(data)
+    fit = ["fit", "--data", str(data), "--model", "linear", "--inputs", "CO2", "CH4", "--targets", "tas", "pr",
+           "--quiet"]
+    kinds = {}
+    for choice in ("bootstrap", "parametric", "none"):
+        out = tmp_path / f"{choice}.nc"
+        assert main([*fit, "--variability", choice, "--out", str(out)]) == 0
+        var = xemu.load(out).variability
+        kinds[choice] = None if var is None else var.method
+    assert main([*fit, "--out", str(tmp_path / "default.nc")]) == 0
+    assert kinds == {"bootstrap": "bootstrap", "parametric": "parametric", "none": None}
+    assert xemu.load(tmp_path / "default.nc").variability.method == "bootstrap"
+    capsys.readouterr()
+    assert main([*fit, "--variability", "eofs", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "--variability: invalid choice: 'eofs'" in capsys.readouterr().err
+
+
 def test_fit_replaces_its_own_output_only_with_overwrite(tmp_path, capsys):
     data = tmp_path / "climate.nc"
     ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)

@@ -360,9 +360,10 @@ def test_n_modes_capped_by_rank():
     assert np.isfinite(fitted.lag1.values).all()
 
 
-def test_calibrated_precipitation_is_clipped_and_temperature_keeps_its_mean():
-    """The stretch keeps every cell's time mean exactly; precipitation is then clipped at 0,
-    which raises the mean of the dry cell only, by what the clip removed."""
+def test_calibrated_precipitation_is_never_negative_and_every_cell_keeps_its_mean():
+    """The stretch keeps every cell's time mean exactly; where precipitation would go below
+    0, dry months become 0 and the cell's other months are lowered by one shift, so that
+    its mean is still kept (and a wet cell is untouched)."""
     from xemu.variability import calibrate
 
     t = xr.date_range("2000-01-01", periods=120, freq="MS", use_cftime=True)
@@ -376,7 +377,14 @@ def test_calibrated_precipitation_is_clipped_and_temperature_keeps_its_mean():
     np.testing.assert_allclose(stretch, 3.0, rtol=1e-3)  # the running mean is not flat at the ends
     assert float(free.isel(lon=0).min()) < 0
     out = calibrate(pred, ratio, non_negative=True)
-    assert float(out.min()) == 0
-    np.testing.assert_allclose(out.isel(lon=1), free.isel(lon=1))  # wet: untouched by the clip
-    raised = float(out.isel(lon=0).mean() - pred.isel(lon=0).mean())
-    assert raised == pytest.approx(float((-free.isel(lon=0)).clip(min=0).mean()), rel=1e-9) and raised > 0
+    assert float(out.min()) == 0 and out.dims == pred.dims
+    np.testing.assert_allclose(out.isel(lon=1), free.isel(lon=1))  # wet: untouched
+    np.testing.assert_allclose(out.mean("time"), pred.mean("time"), rtol=1e-9)  # dry: mean kept too
+    dry, wet_months = out.isel(lon=0), out.isel(lon=0) > 0
+    shift = (free.isel(lon=0) - dry).where(wet_months)
+    np.testing.assert_allclose(shift.dropna("time"), float(shift.max()), rtol=1e-9)  # one shift per cell
+    assert float(shift.max()) > 0 and int((dry == 0).sum()) > 0
+    # dask-backed (time in chunks, as a lazy prediction's): the same values, still lazy
+    lazy = calibrate(pred.chunk(time=30), ratio, non_negative=True)
+    assert lazy.chunks is not None
+    np.testing.assert_allclose(lazy.values, out.values, rtol=1e-12)

@@ -29,7 +29,7 @@ from .formats import read_baseline_file
 from .io import save_baseline_file
 from .metrics import area_weights
 from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset, warn_outside_range
-from .variability import Variability, fit_variability
+from .variability import Variability, fit_variability, variability_method
 from .variability import apply as apply_variability
 
 __all__ = ["LinearPatternScaling", "Climatology", "BASELINES"]
@@ -143,11 +143,12 @@ class _Baseline:
             self._variability = Variability.from_dataset(part)
         return self._variability
 
-    def _fit_variability(self, p: Prepared, train: np.ndarray, enabled: bool):
+    def _fit_variability(self, p: Prepared, train: np.ndarray, enabled):
         """Learn internal variability from the in-sample residuals and keep it in ``params``; return self."""
-        if not enabled:
+        method = variability_method(enabled)
+        if method is None:
             return self
-        var = fit_variability(p, self.predict_arrays(p), ~train)
+        var = fit_variability(p, self.predict_arrays(p), ~train, method=method)
         if var is not None:
             extra = var.to_dataset()
             for name in extra.data_vars:
@@ -231,7 +232,7 @@ class LinearPatternScaling(_Baseline):
     kind = "linear"
 
     def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position",
-            alpha: float | str = "cv", variability: bool = True) -> LinearPatternScaling:
+            alpha: float | str = "cv", variability: bool | str = True) -> LinearPatternScaling:
         """Ridge regression per calendar month and cell on the training months of ``ds``.
 
         Parameters
@@ -251,9 +252,9 @@ class LinearPatternScaling(_Baseline):
             leaving out one forcing sample (scenario) at a time when there are at least
             three, else five contiguous blocks of time (:func:`xemu.regression.cv_folds`);
             ``0`` is ordinary least squares.
-        variability : bool
-            Also learn internal variability from the training residuals (see
-            :func:`xemu.fit`), for ``predict(..., variability="calibrated")`` and
+        variability : bool or {"bootstrap", "parametric"}
+            Also learn internal variability from the training residuals, and which residual
+            model (see :func:`xemu.fit`), for ``predict(..., variability="calibrated")`` and
             ``predict(..., samples=n)``.
 
         Warns
@@ -408,7 +409,7 @@ class Climatology(_Baseline):
     kind = "climatology"
 
     def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position",
-            variability: bool = True) -> Climatology:
+            variability: bool | str = True) -> Climatology:
         """Mean of the training months of each calendar month."""
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
         s_idx, t_idx = np.nonzero(train)

@@ -507,7 +507,8 @@ def cmd_fit(args) -> int:
             _check_device(args.device)
         opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet, "device": args.device,
                 "distributed": True if args.distributed else None}
-        em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout,
+        variability = {"none": False}.get(args.variability, args.variability)
+        em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout, variability=variability,
                         **({} if args.model != "cnn-gru" else {**opts, "checkpoint": args.checkpoint}))
     from xemu.distributed import is_main_process
 
@@ -720,6 +721,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--epochs", type=_positive_int, default=6, help="training epochs (cnn-gru)")
     f.add_argument("--seed", type=int, default=0, help="training seed (cnn-gru)")
     f.add_argument("--checkpoint", default=None, help="checkpoint file; a rerun resumes from it")
+    f.add_argument("--variability", choices=["bootstrap", "parametric", "none"], default="bootstrap",
+                   help="residual model of the internal variability learned for predict --samples and "
+                   "--variability calibrated: bootstrap (whole training years resampled; the default), parametric "
+                   "(EOFs with AR(1) persistence; smaller) or none")
     f.add_argument("--device", type=_device, default="auto", help=device_help.format(what="train"))
     f.add_argument("--distributed", action="store_true",
                    help="data-parallel training over the processes torchrun started, e.g. torchrun "

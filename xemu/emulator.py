@@ -33,7 +33,7 @@ from .formats import (
     read_emulator_folder,
     read_variability_file,
 )
-from .io import save_emulator_folder
+from .io import save_emulator_folder, write_netcdf
 from .lazy import is_lazy, predict_lazy
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, count_parameters, for_inference, preset
@@ -50,7 +50,7 @@ from .prepare import (
 )
 from .training import TrainConfig, TrainResult, choose_device, train
 from .variability import apply as apply_variability
-from .variability import fit_variability
+from .variability import fit_variability, variability_meta, variability_method
 from .windows import WindowLoader, define_windows
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS", "history_dataset", "HISTORY_VARIABLES"]
@@ -344,7 +344,7 @@ class Emulator:
             if self.baseline is not None:
                 self.baseline.save(folder / "baseline.nc")
             if self.variability is not None:
-                self.variability.to_dataset().to_netcdf(folder / "variability.nc")
+                write_netcdf(self.variability.to_dataset(), folder / "variability.nc")
 
         return save_emulator_folder(path, write_files, text, overwrite=overwrite)
 
@@ -457,13 +457,16 @@ def fit(
     baseline_options : dict, optional
         Passed to the baseline's ``fit``, e.g. ``{"alpha": 0}`` for ordinary least squares
         instead of the cross-validated ridge of :class:`~xemu.LinearPatternScaling`.
-    variability : bool
+    variability : bool or {"bootstrap", "parametric"}
         Also learn internal variability from the training residuals (the emulator's own
         prediction of the training months against every training member): the variance
-        ratio of :func:`xemu.variability.calibrate` and a
-        :class:`xemu.variability.ResidualModel` per target, for
+        ratio of :func:`xemu.variability.calibrate` and a residual model per target, for
         ``predict(..., variability="calibrated")`` and ``predict(..., samples=n)``. Needs
-        at least 120 consecutive training months.
+        at least 120 consecutive training months. ``True`` (the default) or
+        ``"bootstrap"``: the samples resample whole training years of residuals
+        (:class:`xemu.bootstrap.BlockBootstrap`, up to 120 years kept in the emulator);
+        ``"parametric"``: :class:`xemu.variability.ResidualModel` (EOFs with AR(1)
+        principal components; smaller on disk); ``False``: none.
     checkpoint : path, optional
         Checkpoint file, written atomically each epoch; a rerun resumes from it.
     callback : callable, optional
@@ -491,11 +494,13 @@ def fit(
                             checkpoint=checkpoint, callback=callback, train_config=train_config,
                             variability=variability, stream=stream, **train_options)
     baseline_options = _options(baseline_options, "baseline_options")
+    var_method = variability_method(variability)
     if model in BASELINES:
         if train_config is not None:
             raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
         return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                      **_baseline_options(model, {**baseline_options, **train_options}))
+                                      **_baseline_options(model, {"variability": variability, **baseline_options,
+                                                                  **train_options}))
     tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     config = _options(config, "config")
 
@@ -557,11 +562,11 @@ def fit(
                                 callback=callback, fingerprint=fingerprint)
     net.to("cpu").eval()
     var_model = None
-    if variability:
+    if var_method is not None:
         with torch.no_grad():
             xs = x.view(p.inputs.shape[0], n_time, *p.inputs.shape[2:])
             out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
-        var_model = fit_variability(p, base + out * scale32, held)
+        var_model = fit_variability(p, base + out * scale32, held, method=var_method)
         del out
 
     meta = _emulator_meta(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
@@ -570,8 +575,7 @@ def fit(
                          target_mean=target_mean, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
                          holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
                          result=result)
-    meta["variability"] = ({"block": var_model.block, "n_modes": int(max(m.n_modes for m in var_model.models.values()))}
-                           if var_model is not None else None)
+    meta["variability"] = variability_meta(var_model)
     return Emulator(meta, net, bl, var_model)
 
 

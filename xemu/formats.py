@@ -207,7 +207,9 @@ EMULATOR_SCHEMA: dict[str, Any] = {
         "variability": {"description": "the model of internal variability in variability.nc, or null",
                         "oneOf": [{"type": "null"},
                                   {"type": "object", "additionalProperties": False, "required": ["block", "n_modes"],
-                                   "properties": {"block": _integer(2), "n_modes": _integer(0)}}]},
+                                   "properties": {"block": _integer(2), "n_modes": _integer(0),
+                                                  "method": {"enum": ["bootstrap", "parametric"]},
+                                                  "n_years": _integer(1)}}]},
     },
 }
 
@@ -847,6 +849,9 @@ def read_variability_file(file: Path, described, targets) -> object | None:
         raise DataError(f"{file}: models targets {variability.targets}; emulator.json's targets are {list(targets)}")
     if variability.block != described["block"]:
         raise DataError(f"{file}: block of {variability.block} months; emulator.json says {described['block']}")
+    if variability.method != described.get("method", "parametric"):
+        raise DataError(f"{file}: a {variability.method} residual model; emulator.json says "
+                        f"{described.get('method', 'parametric')!r}")
     return variability
 
 

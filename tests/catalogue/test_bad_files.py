@@ -440,10 +440,18 @@ def test_load_variability_nc_with_a_broken_parameter(em_dir):
     f = em_dir / "variability.nc"
     with xr.open_dataset(f) as opened:
         ds = opened.load()
-    ds["tas__pc_phi"][0] = 1.5  # not a stationary AR(1)
+    ds["tas__residuals"][0, 0, 0, 0] = np.inf  # kept training residuals must be finite
+    ds["tas__residuals"].encoding = {}  # written as floats (16-bit integers cannot hold it)
     f.unlink()
     ds.to_netcdf(f)
-    with pytest.raises(DataError, match=r"variability.nc: .*pc_phi"):
+    with pytest.raises(DataError, match=r"variability.nc: ds.residuals: expected finite numbers"):
+        xemu.load(em_dir)
+
+
+def test_load_variability_nc_of_another_residual_model_than_the_json_says(em_dir):
+    _edit_json(em_dir, lambda m: m["variability"].update(method="parametric"))
+    with pytest.raises(DataError, match=r"variability.nc: a bootstrap residual model; emulator.json says "
+                                        r"'parametric'"):
         xemu.load(em_dir)
 
 
