@@ -20,9 +20,11 @@ from xemu.evaluate import evaluate, format_table
 from xemu.metrics import area_weights
 
 #: The reference point of the table: xemu's defaults when the table in benchmarks/RESULTS.md
-#: was measured (tas loss plain MSE). Every variant changes one thing from it; the
-#: "std-loss-tas" variant won and is xemu's default loss since (xemu.emulator.DEFAULT_LOSS).
-BASE: dict = {"loss": {"tas": "mse", "pr": "mse + 0.5*std"}}
+#: was measured (tas loss plain MSE, no EMA of the weights). Every variant changes one thing
+#: from it; the "std-loss-tas" variant won and is xemu's default loss since
+#: (xemu.emulator.DEFAULT_LOSS); EMA of the weights (ema=0.99) is the default since it was
+#: measured on training data (benchmarks/variability.py --cnn-gru --ema).
+BASE: dict = {"loss": {"tas": "mse", "pr": "mse + 0.5*std"}, "ema": None}
 
 VARIANTS: dict[str, dict] = {
     "default": {},

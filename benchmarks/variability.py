@@ -7,7 +7,9 @@ the reference protocol's test months, is not used at all. The *reference* split 
 reports the same variants on the study's test months (ssp370 member 0, 2090-02 .. 2100-01)
 for the ridge baseline. With ``--cnn-gru``, xemu's CNN-GRU (seed 0, defaults, last epoch)
 is fitted on both splits: on the inner split, where the choice for it is made, and on the
-reference split, reported choosing nothing.
+reference split, reported choosing nothing. With ``--ema`` the inner split also has the
+CNN-GRU without the exponential moving average of its weights (``ema=None``, xemu's default
+before this comparison made ``ema=0.99`` the default).
 
 Variants of the stochastic emulation, 10 draws, seed 0:
 
@@ -30,9 +32,9 @@ other months lowered by one shift, :func:`xemu.variability.keep_mean_clip`; the 
 stretch that stays >= 0 in such a cell; a rescaling after the clip) against clipping at 0
 (which raises the mean there).
 
-Command (about 4 min without ``--cnn-gru``, 20 min with it on 2 cores)::
+Command (about 4 min without ``--cnn-gru``, 20 min with it on 2 cores, 30 with ``--ema``)::
 
-    python benchmarks/variability.py [--cnn-gru]
+    python benchmarks/variability.py [--cnn-gru [--ema]] [--cache FOLDER]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -142,7 +145,12 @@ def in_sample(model, train: xr.Dataset, holdout: dict) -> tuple[xr.Dataset, xr.D
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.open_cse151b's)")
-    ap.add_argument("--cnn-gru", action="store_true", help="also the CNN-GRU on the reference split (seed 0)")
+    ap.add_argument("--cnn-gru", action="store_true",
+                    help="also the CNN-GRU (seed 0, xemu's defaults) on the inner and the reference split")
+    ap.add_argument("--ema", action="store_true",
+                    help="with --cnn-gru: also the CNN-GRU without the EMA of its weights (ema=None) on the inner split")
+    ap.add_argument("--cache", default=None,
+                    help="folder of fitted CNN-GRUs: each is loaded from it when there, else fitted and saved there")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*aligned to the target grid by position.*")
     ds = xemu.open_cse151b(args.data) if args.data else xemu.open_cse151b()
@@ -156,7 +164,7 @@ def main(argv=None) -> None:
     truth = ds[TARGETS].sel(hold).load()
     test_inputs = ds.sel(ssp="ssp585").drop_vars(TARGETS)
     print(f"inner split (training data only): members 1-2, scored on ssp585 member 1 from {t0}")
-    for i, (name, make) in enumerate(_models(inner, hold, linear_inputs, args.cnn_gru)):
+    for i, (name, make) in enumerate(_models(inner, hold, linear_inputs, args, "inner")):
         _run(name, make, inner, hold, test_inputs, truth)
         if i == 0:
             r = members_row(ds[TARGETS].sel(ssp="ssp585", time=slice(t0, None)).load(), 1)
@@ -170,19 +178,35 @@ def main(argv=None) -> None:
     truth = ds[TARGETS].sel(hold).load()
     test_inputs = ds.sel(ssp="ssp370").drop_vars(TARGETS)
     print(f"\nreference split (reported, nothing chosen): scored on ssp370 member 0 from {t0}")
-    for name, make in _models(train, hold, linear_inputs, args.cnn_gru):
+    for name, make in _models(train, hold, linear_inputs, args, "reference"):
         _run(name, make, train, hold, test_inputs, truth)
 
 
-def _models(train: xr.Dataset, hold: dict, linear_inputs: list[str], cnn_gru: bool) -> list:
-    """(name, fit) of the ridge baseline and, with ``cnn_gru``, the CNN-GRU (seed 0, last epoch)."""
+def _models(train: xr.Dataset, hold: dict, linear_inputs: list[str], args, split: str) -> list:
+    """(name, fit) of the ridge baseline and, with ``--cnn-gru``, the CNN-GRU (seed 0, last epoch)."""
     models = [("linear pattern scaling, ridge", lambda: xemu.fit(train, linear_inputs, TARGETS, model="linear",
                                                                   holdout=hold, variability=False))]
-    if cnn_gru:
-        models.append(("xemu CNN-GRU, seed 0", lambda: xemu.fit(train, list(FORCINGS), TARGETS, holdout=hold,
-                                                                 seed=0, progress=False, restore_best=False,
-                                                                 patience=None, variability=False)))
+    variants = [("xemu CNN-GRU, seed 0", {})] if args.cnn_gru else []
+    if args.cnn_gru and args.ema and split == "inner":
+        variants.append(("xemu CNN-GRU, seed 0, no EMA of the weights", {"ema": None}))
+    for name, options in variants:
+        key = f"{split}-cnn-gru-seed0" + ("-no-ema" if options else "")
+        models.append((name, lambda options=options, key=key: _cached(args.cache, key, lambda: xemu.fit(
+            train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False,
+            patience=None, variability=False, **options))))
     return models
+
+
+def _cached(folder, key: str, fit):
+    if folder is None:
+        return fit()
+    path = Path(folder) / f"{key}.xemu"
+    if path.exists():
+        print(f"(loaded {path})")
+        return xemu.load(path)
+    model = fit()
+    model.save(path)
+    return model
 
 
 def _run(name: str, make, train: xr.Dataset, hold: dict, test_inputs: xr.Dataset, truth: xr.Dataset) -> None:

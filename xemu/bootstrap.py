@@ -44,8 +44,18 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import ConfigError, DataError, GridError, UnitsError
-from .variability import KINDS, _as_series, _check_fit_pred, _check_seed, _map_roles, _sample_label
+from .errors import ConfigError, DataError
+from .variability import (
+    KINDS,
+    _as_series,
+    _check_fit_pred,
+    _check_sample,
+    _float_dtype,
+    _map_roles,
+    _realizations,
+    _sample_label,
+    _training_maps,
+)
 
 __all__ = ["BlockBootstrap", "MAX_YEARS", "METHODS"]
 
@@ -182,19 +192,7 @@ class BlockBootstrap:
         x, months, mindex = _as_series(resid, r, "resid")  # (S, T, P) float64
         if pred is not None:
             _check_fit_pred(pred, resid, kind)
-        if np.isinf(x).any():
-            raise DataError(f"resid: {int(np.isinf(x).sum())} infinite values; expected finite residuals "
-                            f"(or whole maps of NaN for months that are not training months)")
-        finite = np.isfinite(x)
-        valid = finite.all(-1)
-        partial = finite.any(-1) & ~valid
-        if partial.any():
-            s, t = (int(i[0]) for i in np.nonzero(partial))
-            raise DataError(
-                f"resid: {int(partial.sum())} maps are partly NaN (first: sample {_sample_label(resid, r, s)}, "
-                f"time {resid[r.time].values[t]}); expected each map all finite (a training month) or all NaN "
-                f"(skipped)"
-            )
+        valid = _training_maps(x, resid, r)
         years = resid[r.time].dt.year.values
         found = _complete_years(valid, months, mindex)  # (sample, index of the January)
         n_available = len(found)
@@ -238,58 +236,19 @@ class BlockBootstrap:
         >>> bool((draws >= 0).all()), bool((draws == model.sample(ds.pr_forced.isel(scenario=0), 2, seed=1)).all())
         (True, True)
         """
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ConfigError(f"n: expected an integer >= 1 (number of realizations); got {n!r}")
-        _check_seed(seed)
-        if not isinstance(pred, xr.DataArray):
-            raise DataError(f"pred: expected an xarray.DataArray; got {type(pred).__name__}")
-        if not isinstance(realization_dim, str) or not realization_dim or realization_dim in pred.dims:
-            raise ConfigError(f"realization_dim: expected a new dimension name (pred has dims {pred.dims}); "
-                              f"got {realization_dim!r}")
-        r = _map_roles(pred, "pred")
-        self._check_grid(pred, r)
-        self._check_units(pred)
+        r = _check_sample(self._ds, pred, n, seed, realization_dim)
         x, months, mindex = _as_series(pred, r, "pred")
-        dtype = pred.dtype if np.issubdtype(pred.dtype, np.floating) else np.dtype(np.float64)
         segment = (mindex - (mindex[0] - months[0])) // 12  # calendar year of each step, from 0
         n_seg = int(segment.max()) + 1
-        out = np.empty((int(n), *x.shape), dtype=dtype)
+        out = np.empty((int(n), *x.shape), dtype=_float_dtype(pred))
         for i, child in enumerate(np.random.SeedSequence(seed).spawn(int(n))):
             pick = np.random.default_rng(child).integers(self.n_years, size=(x.shape[0], n_seg))
-            noise = self._r[pick[:, segment], months]  # (S, T, P)
-            out[i] = x + noise
+            out[i] = x + self._r[pick[:, segment], months]  # (S, T, P): one kept year per calendar year
         if self.kind == "precipitation":
             np.maximum(out, 0.0, out=out)  # NaN stays NaN
-        order = (*r.sample, r.time, r.latitude, r.longitude)
-        shaped = out.reshape(int(n), *(pred.sizes[d] for d in order))
-        coords = dict(pred.coords)
-        coords[realization_dim] = xr.Variable(realization_dim, np.arange(int(n)),
-                                              {"long_name": "stochastic realization"})
-        attrs = {**pred.attrs, "xemu_variability": (
-            f"prediction plus internal variability drawn by xemu.bootstrap.BlockBootstrap (kind={self.kind}, "
-            f"{self.n_years} training years resampled, seed={seed!r})")}
-        da = xr.DataArray(shaped, dims=(realization_dim, *order), coords=coords, name=pred.name, attrs=attrs)
-        return da.transpose(realization_dim, *pred.dims)
-
-    def _check_grid(self, pred: xr.DataArray, r) -> None:
-        for dim, own in ((r.latitude, self._lat_dim), (r.longitude, self._lon_dim)):
-            mine, theirs = self._ds[own].values, pred[dim].values
-            if theirs.shape != mine.shape or not np.allclose(theirs, mine, atol=1e-6, rtol=0):
-                raise GridError(
-                    f"pred: {dim} ({theirs.size} values, {theirs[0]:g} .. {theirs[-1]:g}) differs from the "
-                    f"fitted grid's {own} ({mine.size} values, {mine[0]:g} .. {mine[-1]:g}); predict on "
-                    f"the grid the model was fitted on"
-                )
-
-    def _check_units(self, pred: xr.DataArray) -> None:
-        mine, theirs = self._ds.attrs.get("units"), pred.attrs.get("units")
-        if not mine or not isinstance(theirs, str) or not theirs.strip() or theirs == mine:
-            return
-        from .units import parse_units
-
-        if parse_units(theirs, name="pred") != parse_units(mine, name="model units"):
-            raise UnitsError(f"pred: units {theirs!r} differ from the residuals' {mine!r}; convert pred "
-                             f"first (xemu.units.convert_units)")
+        return _realizations(out, pred, r, realization_dim,
+                             f"prediction plus internal variability drawn by xemu.bootstrap.BlockBootstrap "
+                             f"(kind={self.kind}, {self.n_years} training years resampled, seed={seed!r})")
 
     # ------------------------------------------------------------------ storage
     def to_dataset(self) -> xr.Dataset:

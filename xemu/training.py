@@ -103,8 +103,11 @@ class TrainConfig:
         test months, so that no choice is made by looking at the test.
     ema : float, optional
         Keep an exponential moving average of the weights (and batch-norm statistics)
-        with this decay per step, e.g. 0.99; validation and the final model use it. It
-        smooths the step-to-step noise of the last epochs.
+        with this decay per step (default 0.99; ``None``: off); validation and the final
+        model use it. It smooths the step-to-step noise of the last epochs. Chosen on
+        training data only (``benchmarks/variability.py --cnn-gru --ema``: an inner split
+        holding out ssp585 member 1's last decade), where it scored slightly better than
+        without (see ``benchmarks/RESULTS.md``).
     grad_clip : float, optional
         Clip the gradient norm.
     seed : int
@@ -136,7 +139,7 @@ class TrainConfig:
     schedule: str = "cosine"
     patience: int | None = 4
     restore_best: bool = True
-    ema: float | None = None
+    ema: float | None = 0.99
     grad_clip: float | None = 1.0
     seed: int = 0
     device: str = "auto"

@@ -276,19 +276,7 @@ class ResidualModel:
         if pred is not None:
             _check_fit_pred(pred, resid, kind)
 
-        if np.isinf(x).any():
-            raise DataError(f"resid: {int(np.isinf(x).sum())} infinite values; expected finite residuals "
-                            f"(or whole maps of NaN for months that are not training months)")
-        finite = np.isfinite(x)
-        valid = finite.all(-1)
-        partial = finite.any(-1) & ~valid
-        if partial.any():
-            s, t = (int(i[0]) for i in np.nonzero(partial))
-            raise DataError(
-                f"resid: {int(partial.sum())} maps are partly NaN (first: sample {_sample_label(resid, r, s)}, "
-                f"time {resid[r.time].values[t]}); expected each map all finite (a training month) or all "
-                f"NaN (skipped)"
-            )
+        valid = _training_maps(x, resid, r)
         rows_s, rows_t = np.nonzero(valid)  # sample-major, time-ordered
         z = x[valid]  # (N, P) float64 copy
         del x
@@ -402,32 +390,12 @@ class ResidualModel:
         >>> a.sizes["realization"], bool((a == b).all())
         (2, True)
         """
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ConfigError(f"n: expected an integer >= 1 (number of realizations); got {n!r}")
-        _check_seed(seed)
-        if not isinstance(pred, xr.DataArray):
-            raise DataError(f"pred: expected an xarray.DataArray; got {type(pred).__name__}")
-        if not isinstance(realization_dim, str) or not realization_dim or realization_dim in pred.dims:
-            raise ConfigError(f"realization_dim: expected a new dimension name (pred has dims {pred.dims}); "
-                              f"got {realization_dim!r}")
-        r = _map_roles(pred, "pred")
-        self._check_grid(pred, r)
-        self._check_units(pred)
+        r = _check_sample(self._ds, pred, n, seed, realization_dim)
         x, months, _ = _as_series(pred, r, "pred")
-        dtype = pred.dtype if np.issubdtype(pred.dtype, np.floating) else np.dtype(np.float64)
-        out = self._draw(x, months, int(n), seed, dtype)
-        order = (*r.sample, r.time, r.latitude, r.longitude)
-        shaped = out.reshape(int(n), *(pred.sizes[d] for d in order))
-        coords = dict(pred.coords)
-        coords[realization_dim] = xr.Variable(realization_dim, np.arange(int(n)),
-                                              {"long_name": "stochastic realization"})
-        attrs = dict(pred.attrs)
-        attrs["xemu_variability"] = (
-            f"prediction plus internal variability drawn by xemu.variability.ResidualModel "
-            f"(kind={self.kind}, {self.n_modes} EOF modes, seed={seed!r})"
-        )
-        da = xr.DataArray(shaped, dims=(realization_dim, *order), coords=coords, name=pred.name, attrs=attrs)
-        return da.transpose(realization_dim, *pred.dims)
+        out = self._draw(x, months, int(n), seed, _float_dtype(pred))
+        return _realizations(out, pred, r, realization_dim,
+                             f"prediction plus internal variability drawn by xemu.variability.ResidualModel "
+                             f"(kind={self.kind}, {self.n_modes} EOF modes, seed={seed!r})")
 
     def _draw(self, x: np.ndarray, months: np.ndarray, n: int, seed, dtype) -> np.ndarray:
         """Draws on (n, S, T, P): one pass over time, vectorised over realizations, samples, cells."""
@@ -480,27 +448,6 @@ class ResidualModel:
             if steps.any():
                 shift[:, steps] = _shift(base[:, steps], self._sigma[m], self._q[m], self._levels)
         return shift
-
-    def _check_grid(self, pred: xr.DataArray, r) -> None:
-        for dim, own in ((r.latitude, self._lat_dim), (r.longitude, self._lon_dim)):
-            mine = self._ds[own].values
-            theirs = pred[dim].values
-            if theirs.shape != mine.shape or not np.allclose(theirs, mine, atol=1e-6, rtol=0):
-                raise GridError(
-                    f"pred: {dim} ({theirs.size} values, {theirs[0]:g} .. {theirs[-1]:g}) differs from the "
-                    f"fitted grid's {own} ({mine.size} values, {mine[0]:g} .. {mine[-1]:g}); predict on "
-                    f"the grid the model was fitted on"
-                )
-
-    def _check_units(self, pred: xr.DataArray) -> None:
-        mine, theirs = self._ds.attrs.get("units"), pred.attrs.get("units")
-        if not mine or not isinstance(theirs, str) or not theirs.strip() or theirs == mine:
-            return
-        from .units import parse_units
-
-        if parse_units(theirs, name="pred") != parse_units(mine, name="model units"):
-            raise UnitsError(f"pred: units {theirs!r} differ from the residuals' {mine!r}; convert pred "
-                             f"first (xemu.units.convert_units)")
 
     # ------------------------------------------------------------------ storage
     def to_dataset(self) -> xr.Dataset:
@@ -631,6 +578,72 @@ def _sample_label(da: xr.DataArray, r, s: int) -> str:
         return "-"
     index = np.unravel_index(s, tuple(da.sizes[d] for d in r.sample))
     return ", ".join(f"{d}={da[d].values[i] if d in da.coords else i}" for d, i in zip(r.sample, index, strict=True))
+
+
+def _training_maps(x: np.ndarray, resid: xr.DataArray, r) -> np.ndarray:
+    """(samples, time) bool: the finite maps of residual series ``x`` (S, T, P); partly NaN
+    maps and infinite values are refused (a :class:`~xemu.DataError` naming the first)."""
+    if np.isinf(x).any():
+        raise DataError(f"resid: {int(np.isinf(x).sum())} infinite values; expected finite residuals "
+                        f"(or whole maps of NaN for months that are not training months)")
+    finite = np.isfinite(x)
+    valid = finite.all(-1)
+    partial = finite.any(-1) & ~valid
+    if partial.any():
+        s, t = (int(i[0]) for i in np.nonzero(partial))
+        raise DataError(
+            f"resid: {int(partial.sum())} maps are partly NaN (first: sample {_sample_label(resid, r, s)}, "
+            f"time {resid[r.time].values[t]}); expected each map all finite (a training month) or all "
+            f"NaN (skipped)"
+        )
+    return valid
+
+
+def _check_sample(params: xr.Dataset, pred, n, seed, realization_dim):
+    """Check the arguments of a residual model's ``sample`` and pred's grid and units against
+    the model's ``params`` (attrs ``_lat``, ``_lon``, ``units``); pred's roles."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ConfigError(f"n: expected an integer >= 1 (number of realizations); got {n!r}")
+    _check_seed(seed)
+    if not isinstance(pred, xr.DataArray):
+        raise DataError(f"pred: expected an xarray.DataArray; got {type(pred).__name__}")
+    if not isinstance(realization_dim, str) or not realization_dim or realization_dim in pred.dims:
+        raise ConfigError(f"realization_dim: expected a new dimension name (pred has dims {pred.dims}); "
+                          f"got {realization_dim!r}")
+    r = _map_roles(pred, "pred")
+    for dim, own in ((r.latitude, params.attrs["_lat"]), (r.longitude, params.attrs["_lon"])):
+        mine, theirs = params[own].values, pred[dim].values
+        if theirs.shape != mine.shape or not np.allclose(theirs, mine, atol=1e-6, rtol=0):
+            raise GridError(
+                f"pred: {dim} ({theirs.size} values, {theirs[0]:g} .. {theirs[-1]:g}) differs from the "
+                f"fitted grid's {own} ({mine.size} values, {mine[0]:g} .. {mine[-1]:g}); predict on "
+                f"the grid the model was fitted on"
+            )
+    mine, theirs = params.attrs.get("units"), pred.attrs.get("units")
+    if mine and isinstance(theirs, str) and theirs.strip() and theirs != mine:
+        from .units import parse_units
+
+        if parse_units(theirs, name="pred") != parse_units(mine, name="model units"):
+            raise UnitsError(f"pred: units {theirs!r} differ from the residuals' {mine!r}; convert pred "
+                             f"first (xemu.units.convert_units)")
+    return r
+
+
+def _float_dtype(pred: xr.DataArray) -> np.dtype:
+    return pred.dtype if np.issubdtype(pred.dtype, np.floating) else np.dtype(np.float64)
+
+
+def _realizations(out: np.ndarray, pred: xr.DataArray, r, realization_dim: str, note: str) -> xr.DataArray:
+    """Draws ``out`` (n, S, T, P) as a DataArray on ``(realization_dim, *pred.dims)`` with
+    pred's coords, name and attrs (plus ``xemu_variability``: ``note``)."""
+    order = (*r.sample, r.time, r.latitude, r.longitude)
+    shaped = out.reshape(out.shape[0], *(pred.sizes[d] for d in order))
+    coords = dict(pred.coords)
+    coords[realization_dim] = xr.Variable(realization_dim, np.arange(out.shape[0]),
+                                          {"long_name": "stochastic realization"})
+    da = xr.DataArray(shaped, dims=(realization_dim, *order), coords=coords, name=pred.name,
+                      attrs={**pred.attrs, "xemu_variability": note})
+    return da.transpose(realization_dim, *pred.dims)
 
 
 def _check_fit_pred(pred, resid: xr.DataArray, kind: str) -> None:
