@@ -44,17 +44,15 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import ConfigError, DataError
+from .errors import DataError
 from .variability import (
     KINDS,
     _as_series,
-    _check_fit_pred,
     _check_sample,
+    _fit_series,
     _float_dtype,
-    _map_roles,
     _realizations,
     _sample_label,
-    _training_maps,
 )
 
 __all__ = ["BlockBootstrap", "MAX_YEARS", "METHODS"]
@@ -182,17 +180,7 @@ class BlockBootstrap:
             ``resid`` is not a DataArray, has partly NaN maps or infinite values, or no
             complete calendar year.
         """
-        if isinstance(max_years, bool) or not isinstance(max_years, int | np.integer) or max_years < 1:
-            raise ConfigError(f"max_years: expected an integer >= 1; got {max_years!r}")
-        if kind not in KINDS:
-            raise ConfigError(f"kind: expected one of {list(KINDS)}; got {kind!r}")
-        if not isinstance(resid, xr.DataArray):
-            raise DataError(f"resid: expected an xarray.DataArray of residual maps; got {type(resid).__name__}")
-        r = _map_roles(resid, "resid")
-        x, months, mindex = _as_series(resid, r, "resid")  # (S, T, P) float64
-        if pred is not None:
-            _check_fit_pred(pred, resid, kind)
-        valid = _training_maps(x, resid, r)
+        r, x, months, mindex, valid = _fit_series(resid, kind, pred, "max_years", max_years)  # x: (S, T, P)
         years = resid[r.time].dt.year.values
         found = _complete_years(valid, months, mindex)  # (sample, index of the January)
         n_available = len(found)

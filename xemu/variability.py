@@ -265,18 +265,7 @@ class ResidualModel:
         >>> model.sigma.dims, model.n_modes
         (('month', 'lat', 'lon'), 5)
         """
-        if isinstance(n_modes, bool) or not isinstance(n_modes, int | np.integer) or n_modes < 1:
-            raise ConfigError(f"n_modes: expected an integer >= 1; got {n_modes!r}")
-        if kind not in KINDS:
-            raise ConfigError(f"kind: expected one of {list(KINDS)}; got {kind!r}")
-        if not isinstance(resid, xr.DataArray):
-            raise DataError(f"resid: expected an xarray.DataArray of residual maps; got {type(resid).__name__}")
-        r = _map_roles(resid, "resid")
-        x, months, mindex = _as_series(resid, r, "resid")  # (S, T, P)
-        if pred is not None:
-            _check_fit_pred(pred, resid, kind)
-
-        valid = _training_maps(x, resid, r)
+        r, x, months, mindex, valid = _fit_series(resid, kind, pred, "n_modes", n_modes)
         rows_s, rows_t = np.nonzero(valid)  # sample-major, time-ordered
         z = x[valid]  # (N, P) float64 copy
         del x
@@ -578,6 +567,23 @@ def _sample_label(da: xr.DataArray, r, s: int) -> str:
         return "-"
     index = np.unravel_index(s, tuple(da.sizes[d] for d in r.sample))
     return ", ".join(f"{d}={da[d].values[i] if d in da.coords else i}" for d, i in zip(r.sample, index, strict=True))
+
+
+def _fit_series(resid, kind: str, pred, count_name: str, count):
+    """Check the arguments of a residual model's ``fit`` (``count_name``: an integer >= 1);
+    resid's roles, its series (S, T, P) in float64, calendar months, month counts and the
+    (S, T) training maps (see :func:`_training_maps`)."""
+    if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+        raise ConfigError(f"{count_name}: expected an integer >= 1; got {count!r}")
+    if kind not in KINDS:
+        raise ConfigError(f"kind: expected one of {list(KINDS)}; got {kind!r}")
+    if not isinstance(resid, xr.DataArray):
+        raise DataError(f"resid: expected an xarray.DataArray of residual maps; got {type(resid).__name__}")
+    r = _map_roles(resid, "resid")
+    x, months, mindex = _as_series(resid, r, "resid")
+    if pred is not None:
+        _check_fit_pred(pred, resid, kind)
+    return r, x, months, mindex, _training_maps(x, resid, r)
 
 
 def _training_maps(x: np.ndarray, resid: xr.DataArray, r) -> np.ndarray:
