@@ -23,7 +23,10 @@ Variants of the stochastic emulation, 10 draws, seed 0:
   the residuals of a whole training year (one sample, January to December, picked at
   random among at most 120 kept years; the same year for both variables); spatial
   correlation, skewness and the seasonal cycle of the variance are the data's own, the
-  persistence holds within a year; precipitation is clipped at 0.
+  persistence holds within a year; precipitation is clipped at 0;
+* ``block bootstrap, pr mean kept``: the same, but precipitation made non-negative by
+  :func:`xemu.variability.keep_mean_clip` along each draw (dry months to 0, the cell's other
+  months lowered by one shift), which keeps each draw's time mean instead of raising it.
 
 Variants of the variability-aware deterministic prediction: calibration block of 120
 months (the default), 60 and 240 months; and for precipitation, where the stretch goes
@@ -48,11 +51,12 @@ import numpy as np
 import xarray as xr
 
 import xemu
+from xemu.bootstrap import BlockBootstrap
 from xemu.evaluate import FORCING_UNITS, FORCINGS, TRAIN_SSPS
 from xemu.metrics import score
 from xemu.probabilistic import ensemble_scores, rank_flatness, rank_histogram
 from xemu.units import declare_units
-from xemu.variability import Variability, calibrate, variance_ratio
+from xemu.variability import Variability, calibrate, keep_mean_clip, variance_ratio
 
 TARGETS = ["tas", "pr"]
 N_DRAWS = 10
@@ -121,6 +125,14 @@ def variants(name: str, train_truth: xr.Dataset, train_pred: xr.Dataset, pred: x
                                    ("block bootstrap (default)", "bootstrap", 40)):
         var = Variability.fit(train_truth, train_pred, n_modes=n_modes, method=method)
         ens_rows.append(ensemble_row(label, var.sample(pred, N_DRAWS, seed=0), truth))
+    # the bootstrap with precipitation's time mean kept in every draw (no clip bias in dry cells)
+    free = {v: BlockBootstrap.fit(train_truth[v] - train_pred[v], kind="additive").sample(pred[v], N_DRAWS,
+                                                                                         seed=(0, 0))
+            for v in TARGETS}
+    kept = xr.apply_ufunc(keep_mean_clip, free["pr"], free["pr"].mean("time"), input_core_dims=[["time"], []],
+                          output_core_dims=[["time"]]).transpose(*free["pr"].dims)
+    ens_rows.append(ensemble_row("block bootstrap, pr mean kept", xr.Dataset({"tas": free["tas"], "pr": kept}),
+                                 truth))
     for r in ens_rows:
         print(f"{r['label']:34s} {r['score']:.3f} +- {r['score_std']:.3f} {r['tas_tstd']:9.3f} {r['pr_tstd']:9.3f} "
               f"{r['tas_crps']:9.3f} {r['pr_crps']:8.3f} {r['tas_ssr']:8.3f} {r['pr_ssr']:7.3f} "
