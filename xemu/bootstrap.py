@@ -22,11 +22,12 @@ years themselves differ by. Precipitation (``kind="precipitation"``) is clipped 
 the noise is added, which raises the mean of dry cells a little.
 
 This is the residual model an emulator fits by default (``fit(..., variability=True)``):
-on training data only (``benchmarks/variability.py``: an inner split holding out ssp585
-member 1's last decade) it scored closer to the climate model than the parametric
-:class:`~xemu.variability.ResidualModel` in the competition score (0.826 against 0.866 over
-10 draws) and in the CRPS of both variables (tas 0.556 against 0.557, pr 0.814 against
-0.825); see ``benchmarks/RESULTS.md``. The parametric model stays available
+on training data only (``benchmarks/variability.py --cnn-gru``: an inner split holding out
+ssp585 member 1's last decade) its draws scored closer to the climate model than those of
+the parametric :class:`~xemu.variability.ResidualModel`, for xemu's CNN-GRU (competition
+score over 10 draws 0.743 against 0.788; CRPS tas 0.521 against 0.526, pr 0.832 against
+0.847) and for linear pattern scaling (0.820 against 0.866; CRPS 0.555 / 0.812 against
+0.557 / 0.825); see ``benchmarks/RESULTS.md``. The parametric model stays available
 (``fit(..., variability="parametric")``): it is smaller on disk and simulates persistence
 beyond a year.
 

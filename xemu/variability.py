@@ -899,12 +899,15 @@ def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MON
     ``max(out - s, 0)`` with the per-cell shift ``s >= 0`` for which its time mean is still
     exactly ``pred``'s (:func:`keep_mean_clip`): dry months become 0 and the cell's other
     months are lowered by what that added, so the time mean never moves. Measured on
-    training data only (``benchmarks/variability.py``, an inner split: ssp585 member 1's
-    last decade held out) against a plain clip at 0 (which raises the mean of dry cells)
-    and a rescaling after the clip: for xemu's CNN-GRU the shift scored closest to the
-    climate model (pr monthly RMSE / time-mean RMSE / time-stddev MAE 2.344 / 0.321 /
-    0.255, against 2.358 / 0.345 / 0.255 clipped and 2.329 / 0.321 / 0.259 rescaled; see
-    ``benchmarks/RESULTS.md``).
+    training data only (``benchmarks/variability.py --cnn-gru``, an inner split: ssp585
+    member 1's last decade held out) against a plain clip at 0 (which raises the mean of
+    dry cells) and a rescaling after the clip: for xemu's CNN-GRU the shift scored closest
+    to the climate model (pr monthly RMSE / time-mean RMSE / time-stddev MAE 2.340 / 0.316
+    / 0.254, score 0.640, against 2.355 / 0.341 / 0.254 and 0.653 clipped, 2.326 / 0.316 /
+    0.258 and 0.641 rescaled); for linear pattern scaling the plain clip scored better
+    (0.698 against 0.705; the clip lowers its pr time-mean RMSE from 0.309 to 0.301: its
+    forced response is too dry in dry cells). See
+    ``benchmarks/RESULTS.md``.
     """
     time = find_dim(pred, "time", name="pred")
     m = pred.rolling({time: block}, center=True, min_periods=1).mean()

@@ -1,0 +1,62 @@
+"""How much the 10-draw rows of ``xemu evaluate`` depend on the seed of the draws.
+
+``xemu evaluate`` draws its stochastic rows with seed 0. This script fits (or, with
+``--cache``, loads) xemu's CNN-GRU on the reference split (seed 0, defaults, last epoch),
+learns its internal variability from the training residuals as ``fit`` does, and scores 10
+draws of the whole ssp370 series, sliced to the test months as ``xemu evaluate`` does, for
+each of several draw seeds: the competition score (mean over draws), time-stddev MAE,
+fair CRPS and spread-skill ratio of each variable, then their mean, minimum and maximum.
+Draw seed 0 reproduces the evaluate row of CNN-GRU seed 0.
+
+Command (about 9 min on 2 cores with the fit, under a minute with a cached emulator)::
+
+    python benchmarks/draw_seeds.py [--seeds 0 1 2 3 4] [--cache FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+from variability import TARGETS, _cached, ensemble_row, in_sample  # benchmarks/variability.py
+
+import xemu
+from xemu.evaluate import FORCING_UNITS, FORCINGS, TRAIN_SSPS
+from xemu.units import declare_units
+from xemu.variability import Variability
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.open_cse151b's)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the draws")
+    ap.add_argument("--cache", default=None, help="folder of fitted CNN-GRUs (as benchmarks/variability.py's)")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*aligned to the target grid by position.*")
+    ds = declare_units(xemu.open_cse151b(args.data) if args.data else xemu.open_cse151b(), **FORCING_UNITS)
+    t0 = f"{ds.time.dt.year.values[-120]:04d}-{ds.time.dt.month.values[-120]:02d}"
+    train = ds.sel(ssp=TRAIN_SSPS)
+    hold = {"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)}
+    truth = ds[TARGETS].sel(hold).load()
+    em = _cached(args.cache, "reference-cnn-gru-seed0", lambda: xemu.fit(
+        train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False, patience=None,
+        variability=False))
+    variability = Variability.fit(*in_sample(em, train, hold))
+    forced = em.predict(ds.sel(ssp="ssp370").drop_vars(TARGETS), lazy=False)[TARGETS]
+    print(f"xemu CNN-GRU, seed 0, reference split; 10 draws ({variability.method}) of ssp370 scored on member 0 "
+          f"from {t0}")
+    print("draw seed  score  tas t-std  pr t-std  tas CRPS  pr CRPS  tas SSR  pr SSR")
+    rows = []
+    for seed in args.seeds:
+        r = ensemble_row(str(seed), variability.sample(forced, 10, seed=seed).sel(time=truth.time), truth)
+        rows.append(r)
+        print(f"{seed:9d}  {r['score']:.3f}  {r['tas_tstd']:9.3f} {r['pr_tstd']:9.3f} {r['tas_crps']:9.3f} "
+              f"{r['pr_crps']:8.3f} {r['tas_ssr']:8.3f} {r['pr_ssr']:7.3f}", flush=True)
+    for key in ("score", "tas_tstd", "pr_tstd", "tas_crps", "pr_crps", "tas_ssr", "pr_ssr"):
+        values = np.array([r[key] for r in rows])
+        print(f"{key:9s} mean {values.mean():.3f}  min {values.min():.3f}  max {values.max():.3f}")
+
+
+if __name__ == "__main__":
+    main()
