@@ -46,7 +46,8 @@ def main(argv=None) -> None:
     em = _cached(args.cache, "reference-cnn-gru-seed0", lambda: xemu.fit(
         train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False, patience=None,
         variability=False))
-    variability = Variability.fit(*in_sample(em, train, hold))
+    residuals = in_sample(em, train, hold)  # training truth and the in-sample prediction
+    variability = Variability.fit(*residuals)
     forced = em.predict(ds.sel(ssp="ssp370").drop_vars(TARGETS), lazy=False)[TARGETS]
     print(f"xemu CNN-GRU, seed 0, reference split; 10 draws ({variability.method}) of ssp370 scored on member 0 "
           f"from {t0}")
@@ -63,8 +64,8 @@ def main(argv=None) -> None:
     # what the emulator's variability.nc weighs with each residual model (as Emulator.save writes it)
     with tempfile.TemporaryDirectory() as folder:
         for method in ("bootstrap", "parametric"):
-            file = write_netcdf((variability if method == variability.method else Variability.fit(
-                *in_sample(em, train, hold), method=method)).to_dataset(), Path(folder) / f"{method}.nc")
+            model = variability if method == variability.method else Variability.fit(*residuals, method=method)
+            file = write_netcdf(model.to_dataset(), Path(folder) / f"{method}.nc")
             print(f"variability.nc with the {method} model: {file.stat().st_size / 2**20:.1f} MiB")
 
 

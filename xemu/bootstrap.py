@@ -50,9 +50,11 @@ from .errors import DataError
 from .variability import (
     KINDS,
     _as_series,
+    _check_months,
     _check_sample,
     _fit_series,
     _float_dtype,
+    _grid_dims,
     _realizations,
     _sample_label,
 )
@@ -89,6 +91,7 @@ class BlockBootstrap:
     ('realization', 'scenario', 'time', 'lat', 'lon')
     """
 
+    #: The residual model's name in ``fit(..., variability=...)``.
     method = "bootstrap"
 
     def __init__(self, params: xr.Dataset):
@@ -195,7 +198,8 @@ class BlockBootstrap:
         kept = np.stack([x[s, t:t + 12] for s, t in found])  # (Y, 12, P)
         kept -= kept.mean(0)  # centred per calendar month and cell: the noise has mean 0
         del x
-        labels = [f"{_sample_label(resid, r, s)} {int(years[t]):04d}".lstrip("- ") for s, t in found]
+        labels = [f"{_sample_label(resid, r, s)} {int(years[t]):04d}" if r.sample else f"{int(years[t]):04d}"
+                  for s, t in found]
         shape = (len(found), 12, resid.sizes[r.latitude], resid.sizes[r.longitude])
         attrs = {"kind": kind, "method": "bootstrap", "variable": "" if resid.name is None else str(resid.name),
                  "max_years": int(max_years), "n_years_available": n_available}
@@ -255,9 +259,6 @@ class BlockBootstrap:
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> BlockBootstrap:
         """Rebuild a model from :meth:`to_dataset`'s output, validated (:class:`~xemu.DataError`)."""
-        from .coords import find_dim
-        from .errors import XemuError
-
         if not isinstance(ds, xr.Dataset):
             raise DataError(f"ds: expected an xarray.Dataset of BlockBootstrap residuals; got {type(ds).__name__}")
         kind = ds.attrs.get("kind")
@@ -267,11 +268,7 @@ class BlockBootstrap:
             raise DataError(f"ds: missing variable 'residuals'; a BlockBootstrap needs it, got "
                             f"{sorted(map(str, ds.data_vars))}")
         da = ds["residuals"]
-        try:
-            lat = find_dim(da, "latitude", name="ds.residuals")
-            lon = find_dim(da, "longitude", name="ds.residuals")
-        except XemuError as err:
-            raise DataError(str(err)) from None
+        lat, lon = _grid_dims(ds, "residuals")
         want = ("year", "month", lat, lon)
         if set(da.dims) != set(want) or da.ndim != 4:
             raise DataError(f"ds.residuals: expected dims {want}; got {da.dims}")
@@ -280,9 +277,7 @@ class BlockBootstrap:
             raise DataError("ds.residuals: expected finite numbers")
         if ds.sizes["year"] < 1:
             raise DataError("ds.year: expected at least one kept year; got 0")
-        if ds.sizes["month"] != 12 or "month" not in ds.coords or \
-                not np.array_equal(ds["month"].values, np.arange(1, 13)):
-            raise DataError("ds.month: expected the calendar months 1..12")
+        _check_months(ds)
         labels = [str(v) for v in ds["year"].values] if "year" in ds.coords else [str(i) for i in range(ds.sizes["year"])]
         attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("_")}
         return cls(_build(values.astype(np.float32), labels, ds[lat], ds[lon], attrs))

@@ -494,7 +494,6 @@ def fit(
                             checkpoint=checkpoint, callback=callback, train_config=train_config,
                             variability=variability, stream=stream, **train_options)
     baseline_options = _options(baseline_options, "baseline_options")
-    var_method = variability_method(variability)
     if model in BASELINES:
         if train_config is not None:
             raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
@@ -503,6 +502,7 @@ def fit(
                                                                   **train_options}))
     tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     config = _options(config, "config")
+    var_method = variability_method(variability)  # checked before training, used after it
 
     p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
     held = holdout_mask(p, holdout)

@@ -145,6 +145,9 @@ class ResidualModel:
     ('realization', 'scenario', 'time', 'lat', 'lon')
     """
 
+    #: The residual model's name in ``fit(..., variability=...)``.
+    method = "parametric"
+
     def __init__(self, params: xr.Dataset):
         # private: use fit() or from_dataset(), which validate ``params``
         self._ds = params
@@ -496,11 +499,7 @@ class ResidualModel:
             if name not in ds.data_vars:
                 raise DataError(f"ds: missing variable {name!r}; a {kind} ResidualModel needs {list(names)}, "
                                 f"got {sorted(map(str, ds.data_vars))}")
-        try:
-            lat = find_dim(ds["sigma"], "latitude", name="ds.sigma")
-            lon = find_dim(ds["sigma"], "longitude", name="ds.sigma")
-        except XemuError as err:
-            raise DataError(str(err)) from None
+        lat, lon = _grid_dims(ds, "sigma")
         arrays = {}
         for name in names:
             want = tuple({_LAT: lat, _LON: lon}.get(d, d) for d in _DIMS[name])
@@ -515,10 +514,7 @@ class ResidualModel:
                 raise DataError(f"ds.{name}: expected finite values; got {int((~np.isfinite(values)).sum())} "
                                 f"NaN or infinite")
             arrays[name] = values
-        if ds.sizes["month"] != 12 or "month" not in ds.coords or \
-                not np.array_equal(ds["month"].values, np.arange(1, 13)):
-            got = ds["month"].values.tolist() if "month" in ds.coords else f"{ds.sizes['month']} unlabelled"
-            raise DataError(f"ds.month: expected the calendar months 1..12; got {got}")
+        _check_months(ds)
         if ds.sizes["mode"] < 1:
             raise DataError("ds.mode: expected at least one EOF mode; got 0")
         for name in ("sigma", "pc_variance", "remainder_variance"):
@@ -567,6 +563,23 @@ def _sample_label(da: xr.DataArray, r, s: int) -> str:
         return "-"
     index = np.unravel_index(s, tuple(da.sizes[d] for d in r.sample))
     return ", ".join(f"{d}={da[d].values[i] if d in da.coords else i}" for d, i in zip(r.sample, index, strict=True))
+
+
+def _grid_dims(ds: xr.Dataset, name: str) -> tuple[str, str]:
+    """The latitude and longitude dims of a residual model's parameter ``name`` (a
+    :class:`~xemu.DataError` when they cannot be found)."""
+    try:
+        return find_dim(ds[name], "latitude", name=f"ds.{name}"), find_dim(ds[name], "longitude", name=f"ds.{name}")
+    except XemuError as err:
+        raise DataError(str(err)) from None
+
+
+def _check_months(ds: xr.Dataset) -> None:
+    """A residual model's parameters have the calendar months 1..12 as their ``month`` coordinate."""
+    if ds.sizes["month"] != 12 or "month" not in ds.coords or \
+            not np.array_equal(ds["month"].values, np.arange(1, 13)):
+        got = ds["month"].values.tolist() if "month" in ds.coords else f"{ds.sizes['month']} unlabelled"
+        raise DataError(f"ds.month: expected the calendar months 1..12; got {got}")
 
 
 def _fit_series(resid, kind: str, pred, count_name: str, count):
@@ -1000,7 +1013,7 @@ class Variability:
     @property
     def method(self) -> str:
         """The residual model of the samples: ``"bootstrap"`` or ``"parametric"``."""
-        return getattr(next(iter(self.models.values())), "method", "parametric")
+        return next(iter(self.models.values())).method
 
     def calibrate(self, pred: xr.Dataset) -> xr.Dataset:
         """The variability-aware deterministic prediction (see :func:`calibrate`)."""
@@ -1033,7 +1046,7 @@ class Variability:
         out, shared = [], {}
         for k, name in enumerate(self.targets):
             model = self.models[name]
-            if getattr(model, "method", None) == "bootstrap":
+            if model.method == "bootstrap":
                 k = shared.setdefault(tuple(model.years), k)
             out.append((k, name))
         return out
@@ -1073,8 +1086,7 @@ class Variability:
         ratios, models = {}, {}
         for name in targets:
             own = [str(v) for v in ds.data_vars if str(v).startswith(f"{name}__")]
-            main = next((f"{name}__{v}" for v in ("sigma", "residuals") if f"{name}__{v}" in own), None)
-            if f"{name}__variance_ratio" not in own or main is None:
+            if f"{name}__variance_ratio" not in own or not {f"{name}__{v}" for v in _MAIN_VARIABLES} & set(own):
                 raise DataError(f"variability: variables of target {name!r} missing; got {sorted(map(str, ds.data_vars))}")
             ratio = ds[f"{name}__variance_ratio"]
             if not np.isfinite(ratio.values).all() or (ratio.values <= 0).any():
@@ -1082,7 +1094,7 @@ class Variability:
             part = ds[[v for v in own if v != f"{name}__variance_ratio"]]
             part = part.rename({v: v.split("__", 1)[1] for v in part.data_vars})
             part = part.rename({d: str(d).split("__", 1)[1] for d in part.dims if str(d).startswith(f"{name}__")})
-            main = main.split("__", 1)[1]
+            main = _main_variable(part)
             main_attrs = dict(part[main].attrs)
             part.attrs = {k[len("model_"):]: v for k, v in main_attrs.items() if k.startswith("model_")}
             part[main].attrs = {k: v for k, v in main_attrs.items() if not k.startswith("model_")}
@@ -1094,9 +1106,14 @@ class Variability:
         return cls(ratios, models, int(block))
 
 
+#: The variable of a residual model's Dataset that carries the model's attrs: a
+#: :class:`~xemu.bootstrap.BlockBootstrap`'s, then a :class:`ResidualModel`'s.
+_MAIN_VARIABLES = ("residuals", "sigma")
+
+
 def _main_variable(ds: xr.Dataset) -> str:
     """The variable of a residual model's Dataset that carries the model's attrs."""
-    return "residuals" if "residuals" in ds.data_vars else "sigma"
+    return next(v for v in _MAIN_VARIABLES if v in ds.data_vars)
 
 
 def _is_precipitation(name: str, da: xr.DataArray) -> bool:
