@@ -16,30 +16,28 @@ Command (about 9 min on 2 cores with the fit, under a minute with a cached emula
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
-from variability import TARGETS, _cached, ensemble_row, in_sample  # benchmarks/variability.py
+from variability import (  # benchmarks/variability.py
+    TARGETS,
+    _cached,
+    draw_seed_args,
+    ensemble_row,
+    in_sample,
+    open_store,
+)
 
 import xemu
-from xemu.evaluate import FORCING_UNITS, FORCINGS, TRAIN_SSPS
+from xemu.evaluate import FORCINGS, TRAIN_SSPS
 from xemu.io import write_netcdf
-from xemu.units import declare_units
 from xemu.variability import Variability
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.open_cse151b's)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the draws")
-    ap.add_argument("--cache", default=None, help="folder of fitted CNN-GRUs (as benchmarks/variability.py's)")
-    args = ap.parse_args(argv)
-    warnings.filterwarnings("ignore", message=".*aligned to the target grid by position.*")
-    ds = declare_units(xemu.open_cse151b(args.data) if args.data else xemu.open_cse151b(), **FORCING_UNITS)
-    t0 = f"{ds.time.dt.year.values[-120]:04d}-{ds.time.dt.month.values[-120]:02d}"
+    args = draw_seed_args(__doc__.split("\n")[0], argv)
+    ds, t0 = open_store(args.data)
     train = ds.sel(ssp=TRAIN_SSPS)
     hold = {"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)}
     truth = ds[TARGETS].sel(hold).load()

@@ -62,6 +62,22 @@ TARGETS = ["tas", "pr"]
 N_DRAWS = 10
 
 
+def draw_seed_args(description: str, argv=None) -> argparse.Namespace:
+    """The options of the benchmarks that repeat draws over seeds (draw_seeds.py, anchor.py)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.open_cse151b's)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the draws")
+    ap.add_argument("--cache", default=None, help="folder of fitted CNN-GRUs (as benchmarks/variability.py's)")
+    return ap.parse_args(argv)
+
+
+def open_store(data=None) -> tuple[xr.Dataset, str]:
+    """The store with its forcings' units declared, and its last 120 months' first ("YYYY-MM")."""
+    warnings.filterwarnings("ignore", message=".*aligned to the target grid by position.*")
+    ds = declare_units(xemu.open_cse151b(data) if data else xemu.open_cse151b(), **FORCING_UNITS)
+    return ds, f"{ds.time.dt.year.values[-120]:04d}-{ds.time.dt.month.values[-120]:02d}"
+
+
 def _smaller_stretch(pred: xr.DataArray, ratio: xr.DataArray, block: int = 120) -> xr.DataArray:
     """Per cell, the largest stretch up to ``ratio`` whose values stay >= 0 (the mean is kept)."""
     m = pred.rolling(time=block, center=True, min_periods=1).mean()
@@ -79,6 +95,7 @@ def ensemble_row(label: str, ens: xr.Dataset, truth: xr.Dataset) -> dict:
            "score_std": float(s.competition_score_member_std)}
     for v in TARGETS:
         row[f"{v}_tstd"] = float(s[f"{v}_member_mean"].sel(metric="time_stddev_mae"))
+        row[f"{v}_tmean"] = float(s[f"{v}_member_mean"].sel(metric="time_mean_rmse"))
         row[f"{v}_crps"] = float(s[f"{v}_crps"])
         row[f"{v}_ssr"] = float(s[f"{v}_spread_skill_ratio"])
         hist = rank_histogram(ens[v], truth[v], member_dim="realization")

@@ -55,6 +55,15 @@ def test_predict_command_draws_seeded_samples_and_calibrates(tmp_path, capsys):
         assert a.tas.dims == ("realization", "time", "lat", "lon") and a.sizes["realization"] == 3
         xr.testing.assert_equal(a, b)  # the same values; only the time stamp of history differs
         assert float(a.pr.min()) >= 0
+    assert main([*run, "--samples", "3", "--seed", "7", "--anchor", "decade", "--out", str(tmp_path / "e.nc")]) == 0
+    assert main([*run, "--out", str(tmp_path / "f.nc")]) == 0
+    with xr.open_dataset(tmp_path / "a.nc") as a, xr.open_dataset(tmp_path / "e.nc") as e, \
+            xr.open_dataset(tmp_path / "f.nc") as f:
+        assert "calendar years" in e.attrs["title"] and float(e.pr.min()) >= 0
+        # 2015-2017 is one block: each draw's time mean is the forced response's
+        np.testing.assert_allclose(e.tas.mean("time").values, np.broadcast_to(f.tas.mean("time"), (3, 4, 6)),
+                                   atol=1e-3)
+        assert float(abs(a.tas.mean("time") - f.tas.mean("time")).max()) > 0.01  # unanchored: they wander
     assert main([*run, "--variability", "calibrated", "--out", str(tmp_path / "c.nc")]) == 0
     with xr.open_dataset(tmp_path / "c.nc") as c:
         assert "realization" not in c.dims and "calibrated" in c.attrs["title"]

@@ -49,9 +49,16 @@ def test_variant_rows_and_the_table_is_written(store, tmp_path):
     table = evaluate(small, models=("linear",), samples=3, log=lambda *a: None)
     labels = table.model.values.tolist()
     base = "linear pattern scaling, ridge (xemu)"
+    held = f"{base}, 3 draws, decadal means kept"
     for label in (base, f"{base}, calibrated", f"{base}, 3 draws: mean", f"{base}, 3 draws: std",
-                  "noise floor: the other 2 members as an ensemble: mean"):
+                  f"{held}: mean", f"{held}: std", "noise floor: the other 2 members as an ensemble: mean"):
         assert label in labels
+    # the same draws held to the forced response's mean of the 2090s (2090-01 .. 2100-01): the
+    # test months (2090-02 .. 2100-01) then have nearly the forced response's time mean
+    tmean = table.tas.sel(metric="time_mean_rmse")
+    assert abs(float(tmean.sel(model=f"{held}: mean")) - float(tmean.sel(model=base))) < 0.05
+    assert float(tmean.sel(model=f"{base}, 3 draws: mean")) > float(tmean.sel(model=f"{held}: mean"))
+    assert float(table.attrs[f"{held} tas spread-skill ratio"]) > 0.5
     row = table.sel(model=f"{base}, 3 draws: mean")
     # the fair CRPS of an ensemble is below the absolute error of its forced response
     assert 0 < float(row.tas_crps) < float(table.tas_crps.sel(model=base))

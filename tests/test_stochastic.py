@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import xemu
 from xemu.errors import ConfigError
@@ -101,9 +102,55 @@ def test_baseline_save_load_draws_identical_samples(lin, forcing, tmp_path):
                                   lin.predict(forcing, samples=2, seed=4).pr.values)
 
 
+@pytest.mark.parametrize("which", ["em", "lin"])
+def test_anchored_draws_keep_each_decade_mean_and_the_variability_within(which, request, forcing):
+    """anchor="decade": the same draws, each moved per block so that its mean over 2015-2019 and
+    over 2020-2026 is the forced response's; anomalies within a block unchanged for tas; pr >= 0."""
+    model = request.getfixturevalue(which)
+    forced = model.predict(forcing)
+    free = model.predict(forcing, samples=4, seed=5)
+    held = model.predict(forcing, samples=4, seed=5, anchor="decade")
+    again = forcing.emu.predict(model, samples=4, seed=5, anchor="decade")
+    xr.testing.assert_equal(held, again)  # the same values; only the time stamp of history may differ
+    assert "each block of 10 calendar years" in held.attrs["title"]
+    assert "anchor_draws" in held.tas.attrs["xemu_anchor"] and "xemu_anchor" not in free.tas.attrs
+    block = (forcing.time.dt.year >= 2020).rename("block")
+    assert set(np.unique(forcing.time.dt.year.values // 10)) == {201, 202}
+    gap = held.tas.groupby(block).mean("time") - forced.tas.groupby(block).mean("time")
+    assert float(abs(gap).max()) < 1e-3  # K; float32 maps near 288 K
+    free_gap = free.tas.groupby(block).mean("time") - forced.tas.groupby(block).mean("time")
+    assert float(abs(free_gap).max()) > 0.05  # the unanchored draws' block means do wander
+    within_held = held.tas.groupby(block) - held.tas.groupby(block).mean("time")
+    within_free = free.tas.groupby(block) - free.tas.groupby(block).mean("time")
+    np.testing.assert_allclose(within_held.values, within_free.values, atol=1e-3)
+    pr_gap = held.pr.groupby(block).mean("time") - forced.pr.groupby(block).mean("time").clip(min=0)
+    assert float(abs(pr_gap).max()) < 1e-4 and float(held.pr.min()) >= 0
+    # the draws still vary: month-to-month spread across realizations as large as the free draws'
+    ratio = float(held.tas.std("realization").mean() / free.tas.std("realization").mean())
+    assert 0.8 < ratio <= 1.0, ratio
+
+
+def test_anchor_blocks_are_calendar_blocks_and_short_ends_join():
+    from xemu.variability import anchor_blocks
+
+    year = np.repeat(np.arange(2015, 2101), 12)[:-11]  # 2015-01 .. 2100-01
+    blocks = anchor_blocks(year, 10)
+    first, last = (year[blocks == b] for b in (blocks[0], blocks[-1]))
+    assert (first.min(), first.max(), first.size) == (2015, 2019, 60)  # half a decade: its own block
+    assert (last.min(), last.max(), last.size) == (2090, 2100, 121)  # 2100-01 joins the 2090s
+    assert np.unique(blocks).size == 9
+    assert np.unique(anchor_blocks(np.repeat([2018, 2019, 2020], 12), 10)).size == 1  # 24 months join 12
+    assert np.unique(anchor_blocks(np.repeat([2019], 12), 10)).size == 1
+
+
 @pytest.mark.parametrize(
     ("kw", "words"),
     [
+        pytest.param({"anchor": "decade"}, "anchor: only used with samples", id="anchor-without-samples"),
+        pytest.param({"samples": 2, "anchor": "century"}, r"anchor: expected None, one of \['decade'\] or a number "
+                     r"of years >= 1; got 'century'", id="unknown-anchor"),
+        pytest.param({"samples": 2, "anchor": 0}, "anchor: expected None.*got 0", id="zero-years"),
+        pytest.param({"samples": 2, "anchor": True}, "anchor: expected None.*got True", id="bool-anchor"),
         pytest.param({"samples": 0}, "samples: expected an integer >= 1 or None; got 0", id="zero-samples"),
         pytest.param({"samples": 2.5}, "samples: expected an integer >= 1", id="float-samples"),
         pytest.param({"variability": "stochastic"}, r"variability: expected one of \['forced', 'calibrated'\]",

@@ -108,10 +108,10 @@ class _Baseline:
                        input_units=meta["input_units"], grid=(lat, lon), grid_alignment=meta["grid_alignment"])
 
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
-                seed: int | None = None) -> xr.Dataset:
+                seed: int | None = None, anchor: str | int | None = None) -> xr.Dataset:
         """Predict the targets for the inputs of ``ds``: a Dataset on its samples, time and grid.
 
-        ``variability``, ``samples`` and ``seed`` work as in :meth:`xemu.Emulator.predict`
+        ``variability``, ``samples``, ``seed`` and ``anchor`` work as in :meth:`xemu.Emulator.predict`
         (a calibrated prediction, or stochastic realizations from the baseline's own
         training residuals).
 
@@ -128,7 +128,8 @@ class _Baseline:
         values = self.predict_arrays(p)
         pred = to_dataset(values, p, self.targets, self.meta["target_attrs"], self._provenance(),
                           source=self._source(), input_attrs=ds.attrs)
-        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
+        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
+                                 anchor=anchor)
 
     @property
     def variability(self):

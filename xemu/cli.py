@@ -533,7 +533,8 @@ def cmd_predict(args) -> int:
             ds = ds.sel(_select(ds, args.select, "--select"))
         _check_out(args.out, args.overwrite)
         forcing = ds.drop_vars([t for t in em.targets if t in ds])
-        options = {"variability": args.variability, "samples": args.samples, "seed": args.seed}
+        options = {"variability": args.variability, "samples": args.samples, "seed": args.seed,
+                   "anchor": args.anchor}
         if network:
             options["device"] = args.device
         # a dask-backed store gives a lazy prediction, written chunk by chunk while the store is open
@@ -748,6 +749,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="N stochastic realizations on a 'realization' dim (forced response plus internal variability)")
     p.add_argument("--seed", type=int, default=None, help="seed of --samples (the same seed, the same samples)")
+    p.add_argument("--anchor", choices=["decade"], default=None,
+                   help="with --samples: each draw keeps the forced response's mean over each calendar decade "
+                   "(weather around the emulated decade; the draws' decadal means no longer spread)")
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
     p.set_defaults(func=cmd_predict)
 

@@ -154,8 +154,8 @@ class Emulator:
                        input_units=m["input_units"], grid=(lat, lon))
 
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
-                seed: int | None = None, device: str = "auto", batch_months: int = 256, lazy: bool | None = None,
-                time_chunk: int | None = None) -> xr.Dataset:
+                seed: int | None = None, anchor: str | int | None = None, device: str = "auto",
+                batch_months: int = 256, lazy: bool | None = None, time_chunk: int | None = None) -> xr.Dataset:
         """Predict the targets from the inputs of ``ds``.
 
         Parameters
@@ -170,12 +170,24 @@ class Emulator:
             on the training months (:func:`xemu.variability.calibrate`).
         samples : int, optional
             Draw this many stochastic realizations (forced response plus internal
-            variability from :class:`xemu.variability.ResidualModel`) on a new
-            ``realization`` dim.
+            variability learned from the training residuals: by default whole training
+            years resampled by :class:`xemu.bootstrap.BlockBootstrap`) on a new
+            ``realization`` dim. Each draw varies like another member of the climate
+            model, on every time scale the residuals have.
         seed : int, optional
             Seeds the draws: the same seed gives the same samples (also after save and
             load); without one, a fresh seed is drawn and recorded in the ``realization``
             coordinate's attrs.
+        anchor : {None, "decade"} or int, optional
+            With ``samples``: ``"decade"`` shifts each draw so that its mean over each
+            calendar decade (2090-2099, ...; a piece shorter than five years at either
+            end joins its neighbour) is the forced response's, an integer does the same
+            for blocks of that many years (:func:`xemu.variability.anchor_draws`). The
+            draws keep their month-to-month and year-to-year variability and lose the
+            spread of their decadal means: weather around the emulated climate of each
+            decade, for users who need exactly that (e.g. to drive an impact model with
+            the emulator's decade); leave it ``None`` (default) for questions about the
+            range of decadal means.
         device : str
             Where to run the network: ``"auto"`` (default: CUDA when available, else CPU),
             ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``.
@@ -221,7 +233,8 @@ class Emulator:
         if lazy:
             choose_device(device)
             pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
-            return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
+            return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
+                                 anchor=anchor)
         ds = _in_memory(ds, names)
         dev = choose_device(device)
         p = self._prepare_inputs(ds)
@@ -238,7 +251,8 @@ class Emulator:
         values = self._base(ds, p) + out * scale
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
-        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed)
+        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
+                                 anchor=anchor)
 
     def _variables_read(self) -> list[str]:
         """The variables a prediction reads: the network's inputs, then the baseline's others."""

@@ -140,9 +140,10 @@ def evaluate(
         Besides each trained model's forced response, score its variability-aware
         deterministic prediction (``variability="calibrated"``) and ``samples`` stochastic
         realizations (the mean and the standard deviation over draws of each metric, the
-        ensemble's CRPS and spread-skill ratio, and its rank histogram in the attrs), and
-        the climate model's other members as a reference ensemble. All of it is learned
-        from the training months only.
+        ensemble's CRPS and spread-skill ratio, and its rank histogram in the attrs), the
+        same realizations with each draw's mean over each calendar decade held to the
+        forced response's (``anchor="decade"``), and the climate model's other members as a
+        reference ensemble. All of it is learned from the training months only.
     samples : int
         Realizations drawn for the stochastic rows (seeded: draw ``i`` is the same in
         every run).
@@ -189,8 +190,10 @@ def evaluate(
         from .variability import apply
 
         add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
-        ens = apply(pred, variability, samples=samples, seed=0)
-        add_ensemble(f"{label}, {samples} draws", kind, ens)
+        add_ensemble(f"{label}, {samples} draws", kind, apply(pred, variability, samples=samples, seed=0))
+        # the same draws, each held to the forced response's mean over each calendar decade
+        add_ensemble(f"{label}, {samples} draws, decadal means kept", kind,
+                     apply(pred, variability, samples=samples, seed=0, anchor="decade"))
 
     def add_ensemble(label, kind, ens, member_dim="realization"):
         from .probabilistic import ensemble_scores, rank_flatness, rank_histogram

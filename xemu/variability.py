@@ -84,6 +84,7 @@ from .errors import ConfigError, DataError, GridError, UnitsError, XemuError
 from .metrics import area_weights
 
 __all__ = ["ResidualModel", "Variability", "variance_ratio", "calibrate", "keep_mean_clip", "apply", "OUTPUTS",
+           "anchor_draws", "anchor_blocks", "anchor_years", "hold_block_means", "ANCHORS",
            "BLOCK_MONTHS", "KINDS",
            "QUANTILE_LEVELS", "PHI_MAX"]
 
@@ -935,6 +936,95 @@ def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MON
     return out.astype(pred.dtype)
 
 
+#: Named values of ``anchor`` (``predict(..., samples=n, anchor=...)``) and their years.
+ANCHORS: dict[str, int] = {"decade": 10}
+
+
+def anchor_years(anchor) -> int | None:
+    """The block length in years named by ``anchor``: ``None``, ``"decade"`` (10) or an
+    integer >= 1 (a :class:`~xemu.ConfigError` naming ``anchor`` otherwise)."""
+    if anchor is None:
+        return None
+    if isinstance(anchor, str) and anchor in ANCHORS:
+        return ANCHORS[anchor]
+    if not isinstance(anchor, bool) and isinstance(anchor, int | np.integer) and anchor >= 1:
+        return int(anchor)
+    raise ConfigError(f"anchor: expected None, one of {list(ANCHORS)} or a number of years >= 1; got {anchor!r}")
+
+
+def anchor_blocks(year: np.ndarray, years: int) -> np.ndarray:
+    """The block of each month of a monthly series from its calendar ``year``: blocks of
+    ``years`` calendar years that start in a year divisible by ``years`` (for 10, the
+    decades 2080-2089, 2090-2099, ...). A first or last piece shorter than half a block
+    (fewer than ``6 * years`` months) joins its neighbour, so that no short stretch is held
+    to its prediction's mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> year = np.repeat(np.arange(2083, 2101), 12)[1:-11]  # 2083-02 .. 2100-01
+    >>> blocks = anchor_blocks(year, 10)
+    >>> [(int(year[blocks == b][0]), int(year[blocks == b][-1]), int((blocks == b).sum())) for b in np.unique(blocks)]
+    [(2083, 2089, 83), (2090, 2100, 121)]
+    """
+    block = np.asarray(year, dtype=np.int64) // int(years)
+    ids = np.unique(block)
+    half = 6 * int(years)
+    if ids.size > 1 and np.count_nonzero(block == ids[0]) < half:
+        block = np.where(block == ids[0], ids[1], block)
+        ids = ids[1:]
+    if ids.size > 1 and np.count_nonzero(block == ids[-1]) < half:
+        block = np.where(block == ids[-1], ids[-2], block)
+    return block
+
+
+def anchor_draws(draws: xr.DataArray, pred: xr.DataArray, years: int, *, non_negative: bool = False) -> xr.DataArray:
+    """Shift each draw so that its mean over each block of :func:`anchor_blocks` is ``pred``'s.
+
+    Within a block, every month of a draw moves by the same amount per cell: the draw's
+    anomalies from its block mean, and so its month-to-month and year-to-year variability
+    inside the block, are kept; what goes is the variability of the block means themselves
+    (for ``"decade"``: decadal variability), which the ensemble then no longer spreads.
+    ``non_negative`` (precipitation): the shift is :func:`keep_mean_clip`'s, so draws stay
+    ``>= 0`` and the block mean is still exactly ``max(pred's block mean, 0)``.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> from xemu.bootstrap import BlockBootstrap
+    >>> ds = xemu.synthetic_climate(n_years=30, n_lat=6, n_lon=8).isel(scenario=0)
+    >>> draws = BlockBootstrap.fit(ds.tas - ds.tas_forced).sample(ds.tas_forced, 3, seed=0)
+    >>> held = anchor_draws(draws, ds.tas_forced, 10)
+    >>> decade = ds.time.dt.year // 10
+    >>> gap = (held.groupby(decade).mean("time") - ds.tas_forced.groupby(decade).mean("time"))
+    >>> bool(abs(gap).max() < 1e-3)  # K, float32 maps near 288 K
+    True
+    """
+    time = find_dim(pred, "time", name="pred")
+    out = hold_block_means(draws, pred, anchor_blocks(pred[time].dt.year.values, years), non_negative=non_negative)
+    out.attrs["xemu_anchor"] = (f"each draw's mean over each block of {years} calendar years is the prediction's "
+                                f"(xemu.variability.anchor_draws)")
+    return out
+
+
+def hold_block_means(draws: xr.DataArray, pred: xr.DataArray, block: np.ndarray, *,
+                     non_negative: bool = False) -> xr.DataArray:
+    """What :func:`anchor_draws` does, for any blocks: ``block`` labels each time step of
+    ``pred``; each draw is shifted per block (and cell) so that its block mean is ``pred``'s."""
+    time = find_dim(pred, "time", name="pred")
+    order = [d for d in draws.dims if d != time] + [time]
+    x = np.array(draws.transpose(*order).values, dtype=np.float64)
+    p = np.asarray(pred.broadcast_like(draws).transpose(*order).values, dtype=np.float64)
+    for b in np.unique(block):
+        at = block == b
+        target = p[..., at].mean(-1)
+        seg = x[..., at] + (target - x[..., at].mean(-1))[..., None]
+        x[..., at] = keep_mean_clip(seg, target) if non_negative else seg
+    out = xr.DataArray(x.astype(draws.dtype), dims=order, coords=draws.coords, name=draws.name,
+                       attrs=dict(draws.attrs))
+    return out.transpose(*draws.dims)
+
+
 def keep_mean_clip(x: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
     """``max(x - s, 0)`` along the last axis, with the shift ``s >= 0`` per series for which
     the mean over the last axis is ``max(mean, 0)`` (0 where nothing goes below 0).
@@ -1023,19 +1113,25 @@ class Variability:
                                   non_negative=self.models[name].kind == "precipitation")
         return out
 
-    def sample(self, pred: xr.Dataset, n: int, *, seed: int, realization_dim: str = "realization") -> xr.Dataset:
+    def sample(self, pred: xr.Dataset, n: int, *, seed: int, realization_dim: str = "realization",
+               anchor: str | int | None = None) -> xr.Dataset:
         """``n`` realizations of ``pred`` plus internal variability.
 
         Each target has its own seed stream, except targets resampled by
         :class:`~xemu.bootstrap.BlockBootstrap` from the same training years (an emulator's
         targets): they share one, so a draw takes the same years for all of them and keeps
-        the relation between variables (e.g. warm and dry summers).
+        the relation between variables (e.g. warm and dry summers). ``anchor`` (``None``,
+        ``"decade"`` or a number of years) shifts each draw so that its mean over each
+        calendar block of that many years is ``pred``'s (see :func:`anchor_draws`).
         """
         _check_seed(seed)
+        years = anchor_years(anchor)
         data = {name: self.models[name].sample(pred[name], n, seed=(int(seed), k), realization_dim=realization_dim)
                 for k, name in self._streams()}
         out = pred.copy()
         for name, da in data.items():
+            if years is not None:
+                da = anchor_draws(da, pred[name], years, non_negative=self.models[name].kind == "precipitation")
             out[name] = da
         out[realization_dim].attrs = {"long_name": "stochastic realization of internal variability",
                                       "seed": int(seed)}
@@ -1128,14 +1224,17 @@ OUTPUTS = ("forced", "calibrated")
 
 
 def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "forced", samples: int | None = None,
-          seed: int | None = None, realization_dim: str = "realization") -> xr.Dataset:
+          seed: int | None = None, anchor: str | int | None = None,
+          realization_dim: str = "realization") -> xr.Dataset:
     """What an emulator's ``predict`` returns, from its forced response ``pred``.
 
     ``output="forced"`` returns ``pred``; ``"calibrated"`` the variability-aware
     deterministic prediction (:meth:`Variability.calibrate`); ``samples=n`` draws ``n``
     realizations of ``pred`` plus internal variability on a new ``realization`` dim,
     reproducible for ``seed`` (with ``seed=None`` a fresh seed is drawn and recorded in the
-    ``realization`` coordinate's ``seed`` attribute, so that the draw can be repeated).
+    ``realization`` coordinate's ``seed`` attribute, so that the draw can be repeated);
+    with ``anchor="decade"`` each draw keeps ``pred``'s mean over each calendar decade
+    (:func:`anchor_draws`).
     """
     if output not in OUTPUTS:
         raise ConfigError(f"variability: expected one of {list(OUTPUTS)}; got {output!r}")
@@ -1146,6 +1245,9 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
                           f"expected variability='forced' with samples={samples}; got {output!r}")
     if seed is not None and samples is None:
         raise ConfigError(f"seed: only used with samples=...; got seed={seed!r} and no samples")
+    years = anchor_years(anchor)
+    if years is not None and samples is None:
+        raise ConfigError(f"anchor: only used with samples=...; got anchor={anchor!r} and no samples")
     if output == "forced" and samples is None:
         return pred
     if variability is None:
@@ -1158,8 +1260,9 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
     else:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**32)
-        out = variability.sample(pred, int(samples), seed=seed, realization_dim=realization_dim)
-        what = f"{samples} stochastic realizations (seed {seed})"
+        out = variability.sample(pred, int(samples), seed=seed, realization_dim=realization_dim, anchor=years)
+        what = f"{samples} stochastic realizations (seed {seed}" + (
+            f"; each draw's mean over each block of {years} calendar years is the forced response's)" if years else ")")
     out.attrs = {**pred.attrs, "title": f"{pred.attrs.get('title', 'xemu prediction')}: {what}"}
     if "history" in out.attrs:
         out.attrs["history"] = f"{out.attrs['history']}; {what}"
