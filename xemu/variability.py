@@ -1013,15 +1013,17 @@ def hold_block_means(draws: xr.DataArray, pred: xr.DataArray, block: np.ndarray,
     ``pred``; each draw is shifted per block (and cell) so that its block mean is ``pred``'s."""
     time = find_dim(pred, "time", name="pred")
     order = [d for d in draws.dims if d != time] + [time]
-    x = np.array(draws.transpose(*order).values, dtype=np.float64)
-    p = np.asarray(pred.broadcast_like(draws).transpose(*order).values, dtype=np.float64)
+    x = np.array(draws.transpose(*order).values)  # a copy, in the draws' dtype
+    # pred on the draws' order, with length-1 axes for the draws' own dims (the realizations)
+    p = np.asarray(pred.transpose(*[d for d in order if d in pred.dims]).values)
+    p = p.reshape([pred.sizes[d] if d in pred.dims else 1 for d in order])
     for b in np.unique(block):
-        at = block == b
-        target = p[..., at].mean(-1)
-        seg = x[..., at] + (target - x[..., at].mean(-1))[..., None]
+        at = np.flatnonzero(block == b)
+        target = p[..., at].mean(-1, dtype=np.float64)
+        seg = x[..., at].astype(np.float64)
+        seg += (target - seg.mean(-1))[..., None]
         x[..., at] = keep_mean_clip(seg, target) if non_negative else seg
-    out = xr.DataArray(x.astype(draws.dtype), dims=order, coords=draws.coords, name=draws.name,
-                       attrs=dict(draws.attrs))
+    out = xr.DataArray(x, dims=order, coords=draws.coords, name=draws.name, attrs=dict(draws.attrs))
     return out.transpose(*draws.dims)
 
 
