@@ -24,7 +24,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_there_are_examples():
     assert {p.name for p in EXAMPLES} >= {"plot_quickstart.py", "plot_reference_evaluation.py",
-                                          "plot_whatif_so2.py", "plot_save_load.py", "plot_diagnostics.py"}
+                                          "plot_whatif_so2.py", "plot_save_load.py", "plot_diagnostics.py",
+                                          "plot_variability.py"}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)

@@ -1062,13 +1062,18 @@ class Variability:
     """Internal variability an emulator learned from its training residuals, per target.
 
     Holds, per target variable, the :func:`variance_ratio` used by the variability-aware
-    deterministic prediction (:func:`calibrate`) and a :class:`ResidualModel` for
-    stochastic samples. Made by :meth:`fit` at the end of an emulator's fit; saved as one
-    netCDF Dataset (:meth:`to_dataset`, :meth:`from_dataset`).
+    deterministic prediction (:func:`calibrate`) and a residual model for stochastic
+    samples (:class:`~xemu.bootstrap.BlockBootstrap` by default, or :class:`ResidualModel`).
+    Made by :meth:`fit` at the end of an emulator's fit; saved as one netCDF Dataset
+    (:meth:`to_dataset`, :meth:`from_dataset`).
     """
 
     def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModel], block: int):
         self.ratios, self.models, self.block = ratios, models, int(block)
+
+    def __repr__(self) -> str:
+        models = ", ".join(f"{name}={model!r}" for name, model in self.models.items())
+        return f"Variability(calibration block {self.block} months; {models})"
 
     @property
     def targets(self) -> list[str]:
