@@ -305,7 +305,8 @@ def format_table(table: xr.Dataset, targets: tuple[str, ...] = ("tas", "pr")) ->
     scored) and the competition score. Empty cells (``nan``) print as blanks."""
     short = {"monthly_rmse": "monthly", "time_mean_rmse": "t-mean", "time_stddev_mae": "t-std"}
     crps = [v for v in targets if f"{v}_crps" in table]
-    head = f"{'model':58s}" + "".join(f" {v + ' ' + short[m]:>12s}" for v in targets for m in METRICS)
+    width = max([58, *(len(str(label)) + 1 for label in table.model.values)])  # whole labels, at least 58
+    head = f"{'model':{width}s}" + "".join(f" {v + ' ' + short[m]:>12s}" for v in targets for m in METRICS)
     head += "".join(f" {v + ' CRPS':>9s}" for v in crps) + f" {'score':>7s}"
     lines = [head, "-" * len(head)]
 
@@ -317,5 +318,5 @@ def format_table(table: xr.Dataset, targets: tuple[str, ...] = ("tas", "pr")) ->
         cells = "".join(cell(float(row[v].sel(metric=m)), 12) for v in targets for m in METRICS)
         cells += "".join(cell(float(row[f"{v}_crps"]), 9) for v in crps)
         sc = float(row["competition_score"]) if "competition_score" in row else np.nan
-        lines.append(f"{str(label)[:58]:58s}{cells}{cell(sc, 7)}")
+        lines.append(f"{str(label):{width}s}{cells}{cell(sc, 7)}")
     return "\n".join(lines)
