@@ -130,6 +130,22 @@ def test_anchored_draws_keep_each_decade_mean_and_the_variability_within(which, 
     assert 0.8 < ratio <= 1.0, ratio
 
 
+def test_anchor_functions_refuse_bad_arguments(lin, forcing):
+    from xemu.errors import DataError
+    from xemu.variability import anchor_draws, hold_block_means
+
+    forced = lin.predict(forcing).tas
+    draws = lin.predict(forcing, samples=2, seed=0).tas
+    with pytest.raises(ConfigError, match="years: expected 'decade' or a number of years >= 1; got None"):
+        anchor_draws(draws, forced, None)
+    with pytest.raises(ConfigError, match="anchor: expected None.*got -3"):
+        anchor_draws(draws, forced, -3)
+    with pytest.raises(ConfigError, match=r"block: expected one label per time step of pred \(144\); got shape \(3,\)"):
+        hold_block_means(draws, forced, np.zeros(3))
+    with pytest.raises(DataError, match=r"draws: expected pred's dims .* missing \['scenario'\]"):
+        hold_block_means(draws.isel(scenario=0), forced, np.zeros(forced.sizes["time"]))
+
+
 def test_anchor_blocks_are_calendar_blocks_and_short_ends_join():
     from xemu.variability import anchor_blocks
 

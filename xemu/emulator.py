@@ -234,7 +234,7 @@ class Emulator:
             choose_device(device)
             pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
             return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
-                                 anchor=anchor)
+                                     anchor=anchor)
         ds = _in_memory(ds, names)
         dev = choose_device(device)
         p = self._prepare_inputs(ds)

@@ -978,7 +978,8 @@ def anchor_blocks(year: np.ndarray, years: int) -> np.ndarray:
     return block
 
 
-def anchor_draws(draws: xr.DataArray, pred: xr.DataArray, years: int, *, non_negative: bool = False) -> xr.DataArray:
+def anchor_draws(draws: xr.DataArray, pred: xr.DataArray, years: int | str, *,
+                 non_negative: bool = False) -> xr.DataArray:
     """Shift each draw so that its mean over each block of :func:`anchor_blocks` is ``pred``'s.
 
     Within a block, every month of a draw moves by the same amount per cell: the draw's
@@ -1000,6 +1001,10 @@ def anchor_draws(draws: xr.DataArray, pred: xr.DataArray, years: int, *, non_neg
     >>> bool(abs(gap).max() < 1e-3)  # K, float32 maps near 288 K
     True
     """
+    n_years = anchor_years(years)
+    if n_years is None:
+        raise ConfigError("years: expected 'decade' or a number of years >= 1; got None")
+    years = n_years
     time = find_dim(pred, "time", name="pred")
     out = hold_block_means(draws, pred, anchor_blocks(pred[time].dt.year.values, years), non_negative=non_negative)
     out.attrs["xemu_anchor"] = (f"each draw's mean over each block of {years} calendar years is the prediction's "
@@ -1012,6 +1017,13 @@ def hold_block_means(draws: xr.DataArray, pred: xr.DataArray, block: np.ndarray,
     """What :func:`anchor_draws` does, for any blocks: ``block`` labels each time step of
     ``pred``; each draw is shifted per block (and cell) so that its block mean is ``pred``'s."""
     time = find_dim(pred, "time", name="pred")
+    block = np.asarray(block)
+    if block.shape != (pred.sizes[time],):
+        raise ConfigError(f"block: expected one label per time step of pred ({pred.sizes[time]}); "
+                          f"got shape {block.shape}")
+    missing = [d for d in pred.dims if d not in draws.dims]
+    if missing:
+        raise DataError(f"draws: expected pred's dims {list(pred.dims)} and the realizations'; missing {missing}")
     order = [d for d in draws.dims if d != time] + [time]
     x = np.array(draws.transpose(*order).values)  # a copy, in the draws' dtype
     # pred on the draws' order, with length-1 axes for the draws' own dims (the realizations)
