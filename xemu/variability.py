@@ -1001,13 +1001,12 @@ def anchor_draws(draws: xr.DataArray, pred: xr.DataArray, years: int | str, *,
     >>> bool(abs(gap).max() < 1e-3)  # K, float32 maps near 288 K
     True
     """
-    n_years = anchor_years(years)
-    if n_years is None:
+    length = anchor_years(years)
+    if length is None:
         raise ConfigError("years: expected 'decade' or a number of years >= 1; got None")
-    years = n_years
     time = find_dim(pred, "time", name="pred")
-    out = hold_block_means(draws, pred, anchor_blocks(pred[time].dt.year.values, years), non_negative=non_negative)
-    out.attrs["xemu_anchor"] = (f"each draw's mean over each block of {years} calendar years is the prediction's "
+    out = hold_block_means(draws, pred, anchor_blocks(pred[time].dt.year.values, length), non_negative=non_negative)
+    out.attrs["xemu_anchor"] = (f"each draw's mean over each block of {length} calendar years is the prediction's "
                                 f"(xemu.variability.anchor_draws)")
     return out
 
