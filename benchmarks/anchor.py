@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from variability import (  # benchmarks/variability.py
     TARGETS,
-    _cached,
+    cnn_gru,
     draw_seed_args,
     ensemble_row,
     in_sample,
@@ -43,8 +43,7 @@ from variability import (  # benchmarks/variability.py
     point_row,
 )
 
-import xemu
-from xemu.evaluate import FORCINGS, TRAIN_SSPS
+from xemu.evaluate import TRAIN_SSPS
 from xemu.variability import Variability, anchor_blocks, hold_block_means
 
 KEYS = ("score", "tas_tmean", "pr_tmean", "tas_tstd", "pr_tstd", "tas_crps", "pr_crps", "tas_ssr", "pr_ssr",
@@ -59,9 +58,7 @@ def main(argv=None) -> None:
     for split, train, ssp, member in splits:
         hold = {"ssp": ssp, "member_id": member, "time": slice(t0, None)}
         truth = ds[TARGETS].sel(hold).load()
-        em = _cached(args.cache, f"{split}-cnn-gru-seed0", lambda train=train, hold=hold: xemu.fit(
-            train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False, patience=None,
-            variability=False))
+        em = cnn_gru(args.cache, f"{split}-cnn-gru-seed0", train, hold)
         variability = Variability.fit(*in_sample(em, train, hold))
         forced = em.predict(ds.sel(ssp=ssp).drop_vars(TARGETS), lazy=False)[TARGETS]
         year = forced.time.dt.year.values

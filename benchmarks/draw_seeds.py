@@ -22,15 +22,14 @@ from pathlib import Path
 import numpy as np
 from variability import (  # benchmarks/variability.py
     TARGETS,
-    _cached,
+    cnn_gru,
     draw_seed_args,
     ensemble_row,
     in_sample,
     open_store,
 )
 
-import xemu
-from xemu.evaluate import FORCINGS, TRAIN_SSPS
+from xemu.evaluate import TRAIN_SSPS
 from xemu.io import write_netcdf
 from xemu.variability import Variability
 
@@ -41,9 +40,7 @@ def main(argv=None) -> None:
     train = ds.sel(ssp=TRAIN_SSPS)
     hold = {"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)}
     truth = ds[TARGETS].sel(hold).load()
-    em = _cached(args.cache, "reference-cnn-gru-seed0", lambda: xemu.fit(
-        train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False, patience=None,
-        variability=False))
+    em = cnn_gru(args.cache, "reference-cnn-gru-seed0", train, hold)
     residuals = in_sample(em, train, hold)  # training truth and the in-sample prediction
     variability = Variability.fit(*residuals)
     forced = em.predict(ds.sel(ssp="ssp370").drop_vars(TARGETS), lazy=False)[TARGETS]

@@ -220,10 +220,17 @@ def _models(train: xr.Dataset, hold: dict, linear_inputs: list[str], args, split
         variants.append(("xemu CNN-GRU, seed 0, no EMA of the weights", {"ema": None}))
     for name, options in variants:
         key = f"{split}-cnn-gru-seed0" + ("-no-ema" if options else "")
-        models.append((name, lambda options=options, key=key: _cached(args.cache, key, lambda: xemu.fit(
-            train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False,
-            patience=None, variability=False, **options))))
+        models.append((name, lambda options=options, key=key: cnn_gru(args.cache, key, train, hold, **options)))
     return models
+
+
+def cnn_gru(folder, key: str, train: xr.Dataset, hold: dict, **options):
+    """xemu's CNN-GRU (seed 0, defaults and ``options``, last epoch, no variability) on
+    ``train`` with ``hold`` held out; loaded from ``folder/key.xemu`` when there, else fitted
+    and saved there (see :func:`_cached`)."""
+    return _cached(folder, key, lambda: xemu.fit(
+        train, list(FORCINGS), TARGETS, holdout=hold, seed=0, progress=False, restore_best=False, patience=None,
+        variability=False, **options))
 
 
 def _cached(folder, key: str, fit):
