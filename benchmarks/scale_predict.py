@@ -2,7 +2,7 @@
 
 For each size, a fresh process opens the tiled Zarr store (``benchmarks/_stores.py``: copies
 of the store's inputs along a new sample dim ``copy``), predicts with an emulator of the
-default compact network (lazy: :mod:`xemu.lazy`) and writes the prediction with
+default compact network (lazy: :mod:`xemu.scale.lazy`) and writes the prediction with
 ``to_zarr``; the process reports its seconds and its peak resident memory. A last process
 does the same at 1x on the in-memory path (the inputs read whole, then predicted), for
 comparison.

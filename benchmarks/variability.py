@@ -18,7 +18,7 @@ Variants of the stochastic emulation, 10 draws, seed 0:
   remainder per cell, Gaussian copula and mean-preserving censoring for precipitation);
 * ``parametric, 1 EOF``: the same with one EOF, so that nearly all variance is in the
   independent per-cell remainder (how much the spatial correlation matters);
-* ``block bootstrap``: :class:`xemu.bootstrap.BlockBootstrap`, xemu's default, a second,
+* ``block bootstrap``: :class:`xemu.variability.bootstrap.BlockBootstrap`, xemu's default, a second,
   non-parametric approach: the draw is the forced response plus, for each calendar year,
   the residuals of a whole training year (one sample, January to December, picked at
   random among at most 120 kept years; the same year for both variables); spatial
@@ -51,12 +51,12 @@ import numpy as np
 import xarray as xr
 
 import xemu
-from xemu.bootstrap import BlockBootstrap
+from xemu.data.units import declare_units
 from xemu.evaluate import FORCING_UNITS, FORCINGS, TRAIN_SSPS
 from xemu.metrics import score
-from xemu.probabilistic import ensemble_scores, rank_flatness, rank_histogram
-from xemu.units import declare_units
+from xemu.metrics.probabilistic import ensemble_scores, rank_flatness, rank_histogram
 from xemu.variability import Variability, calibrate, keep_mean_clip, variance_ratio
+from xemu.variability.bootstrap import BlockBootstrap
 
 TARGETS = ["tas", "pr"]
 N_DRAWS = 10

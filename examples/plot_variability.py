@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 
 import xemu
 from xemu.metrics import area_weights
-from xemu.probabilistic import ensemble_scores
+from xemu.metrics.probabilistic import ensemble_scores
 
 FAST = os.environ.get("XEMU_EXAMPLES_FAST") == "1"  # small run for tests and the docs build
 

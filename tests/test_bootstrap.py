@@ -1,4 +1,4 @@
-"""The block bootstrap residual model (xemu.bootstrap): what a draw keeps, seeds, storage, errors."""
+"""The block bootstrap residual model (xemu.variability.bootstrap): what a draw keeps, seeds, storage, errors."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import xarray as xr
 
 import xemu
-from xemu.bootstrap import MAX_YEARS, BlockBootstrap
 from xemu.errors import ConfigError, DataError
 from xemu.testing import TINY_CONFIG
 from xemu.variability import ResidualModel, Variability
+from xemu.variability.bootstrap import MAX_YEARS, BlockBootstrap
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
 FAST = {"epochs": 1, "windows_per_epoch": 32, "batch_size": 8, "progress": False, "config": TINY_CONFIG}

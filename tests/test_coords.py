@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xemu.coords import Roles, align_grid, check_latitude, find_dim, is_datetime_like, roles, sample_dims
+from xemu.data.coords import Roles, align_grid, check_latitude, find_dim, is_datetime_like, roles, sample_dims
 from xemu.errors import CoordinateError, GridError
 
 TIME = xr.date_range("2000-01-01", periods=3, freq="MS", calendar="noleap", use_cftime=True)

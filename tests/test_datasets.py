@@ -10,8 +10,8 @@ import xarray as xr
 from scipy.stats import skew
 
 import xemu
-from xemu.coords import Roles, roles
-from xemu.datasets import CSE151B_ENV, find_cse151b, open_cse151b, synthetic_climate
+from xemu.data.coords import Roles, roles
+from xemu.data.readers import CSE151B_ENV, find_cse151b, open_cse151b, synthetic_climate
 from xemu.errors import DataError
 
 TARGETS = ("tas", "pr")

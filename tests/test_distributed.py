@@ -1,4 +1,4 @@
-"""Data-parallel training (xemu.distributed): two CPU processes (gloo) started by torchrun.
+"""Data-parallel training (xemu.nn.distributed): two CPU processes (gloo) started by torchrun.
 
 One ``torchrun --standalone --nproc-per-node 2`` launch (this file run as a script) trains
 in every scenario the tests need and saves what each rank saw; the tests compare it with
@@ -19,11 +19,11 @@ import pytest
 import torch
 
 import xemu
-from xemu.distributed import LAUNCH_VARIABLES, is_distributed, setup
+from xemu.data.windows import WindowLoader
 from xemu.errors import ConfigError, DataError
+from xemu.nn.distributed import LAUNCH_VARIABLES, is_distributed, setup
+from xemu.nn.training import TrainConfig
 from xemu.testing import TINY_CONFIG as TINY
-from xemu.training import TrainConfig
-from xemu.windows import WindowLoader
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
 HOLDOUT = {"scenario": "mid", "member": 0, "time": slice("2017-01", None)}

@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import xemu
-from xemu.encoding import ENCODINGS, encode_season, month_of
+from xemu.data.encoding import ENCODINGS, encode_season, month_of
 from xemu.errors import ConfigError, CoordinateError
 
 CALENDARS = ["noleap", "360_day", "gregorian", "standard", "all_leap", "julian", "proleptic_gregorian"]

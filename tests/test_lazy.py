@@ -1,4 +1,4 @@
-"""Lazy prediction (xemu.lazy): dask in, dask out, equal to the in-memory prediction."""
+"""Lazy prediction (xemu.scale.lazy): dask in, dask out, equal to the in-memory prediction."""
 
 import re
 import warnings
@@ -11,7 +11,7 @@ import xarray as xr
 
 import xemu
 from xemu.errors import ConfigError, DataError
-from xemu.lazy import MIN_BLOCK_MONTHS, predict_many, time_blocks
+from xemu.scale.lazy import MIN_BLOCK_MONTHS, predict_many, time_blocks
 
 TINY = {"conv_widths": (4, 4), "conv_strides": (2, 1), "hidden": 8, "head_hidden": 8}
 INPUTS = ["CO2", "CH4", "SO2", "BC"]

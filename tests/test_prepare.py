@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from xemu.data.prepare import check_variables, holdout_mask, prepare
 from xemu.errors import ConfigError, DataError, GridError, UnitsError
-from xemu.prepare import check_variables, holdout_mask, prepare
 
 
 def with_values(ds: xr.Dataset, name: str, fn) -> xr.Dataset:
@@ -46,7 +46,7 @@ def test_nan_report_with_time_between_sample_dims(synthetic):
 
 
 def test_nan_report_for_a_single_map_series_names_the_months(synthetic):
-    from xemu.prepare import check_no_nan
+    from xemu.data.prepare import check_no_nan
 
     tas = synthetic["tas"].isel(scenario=0, member=1).copy(deep=True)  # (time, lat, lon): no sample dims
     tas[4, 0, 0] = np.nan

@@ -1,4 +1,4 @@
-"""Tests of xemu.probabilistic: hand-computed CRPS, estimator bias, calibration, weights, units, checks."""
+"""Tests of xemu.metrics.probabilistic: hand-computed CRPS, estimator bias, calibration, weights, units, checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import xarray as xr
 import xemu
 from xemu.errors import ConfigError, DataError, UnitsError
 from xemu.metrics import score
-from xemu.probabilistic import (
+from xemu.metrics.probabilistic import (
     crps,
     ensemble_scores,
     rank_flatness,
@@ -300,7 +300,7 @@ def test_missing_libraries_name_the_extra(monkeypatch):
 
 def test_importing_the_module_imports_no_scoring_library():
     code = (
-        "import sys, xemu, xemu.probabilistic; "
+        "import sys, xemu, xemu.metrics.probabilistic; "
         "print(sorted(m for m in ('xskillscore', 'scores', 'properscoring') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,11 +10,11 @@ import torch
 import xarray as xr
 
 import xemu
-from xemu import regression as rg
-from xemu.prepare import holdout_mask, month_index, prepare
-from xemu.stream import StreamLoader, _Layout, _skeleton, _Source
+from xemu.baselines import regression as rg
+from xemu.data.prepare import holdout_mask, month_index, prepare
+from xemu.data.windows import WindowLoader, define_windows
+from xemu.scale.stream import StreamLoader, _Layout, _skeleton, _Source
 from xemu.testing import TINY_CONFIG
-from xemu.windows import WindowLoader, define_windows
 
 pytest.importorskip("zarr")
 

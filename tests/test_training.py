@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from xemu.errors import ConfigError
+from xemu.nn.training import TrainConfig, atomic_torch_save, choose_device, interactive
 from xemu.testing import TINY_CONFIG as TINY
-from xemu.training import TrainConfig, atomic_torch_save, choose_device, interactive
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
 HOLDOUT = {"scenario": "mid", "member": 0, "time": slice("2017-01", None)}

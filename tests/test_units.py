@@ -8,8 +8,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xemu.errors import UnitsError
-from xemu.units import (
+from xemu.data.units import (
     check_units,
     convert_units,
     declare_units,
@@ -17,6 +16,7 @@ from xemu.units import (
     to_canonical,
     units_of,
 )
+from xemu.errors import UnitsError
 
 
 def series(values, units=None, name="x", dtype=np.float64) -> xr.DataArray:

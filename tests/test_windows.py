@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xemu
+from xemu.data.prepare import month_index
+from xemu.data.windows import WindowIndex, WindowLoader, define_windows, runs
 from xemu.errors import ConfigError, DataError
-from xemu.prepare import month_index
-from xemu.windows import WindowIndex, WindowLoader, define_windows, runs
 
 
 def brute_force(valid: np.ndarray, months: np.ndarray, length: int, stride: int) -> list[tuple[int, int]]:

@@ -6,12 +6,14 @@ torch is imported only when an emulator is built, trained, loaded or used.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-from . import coords, encoding, metrics, units
+from . import metrics
 from .accessor import EmuAccessor
-from .datasets import find_cse151b, open_cse151b, synthetic_climate
-from .encoding import encode_season
+from .data import coords, encoding, units
+from .data.encoding import encode_season
+from .data.readers import find_cse151b, open_cse151b
+from .data.synthetic import synthetic_climate
+from .data.units import declare_units
+from .data.windows import windows
 from .errors import (
     ConfigError,
     CoordinateError,
@@ -22,7 +24,7 @@ from .errors import (
     UnitsError,
     XemuError,
 )
-from .metrics import (
+from .metrics.deterministic import (
     area_weights,
     competition_score,
     monthly_rmse,
@@ -32,23 +34,17 @@ from .metrics import (
     time_mean_rmse,
     time_stddev_mae,
 )
-from .units import declare_units
-from .windows import windows
-
-try:
-    __version__ = version("xemu")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+from .version import __version__ as __version__  # re-exported: xemu.__version__
 
 _LAZY = {
     "Emulator": "emulator",
     "fit": "emulator",
     "load": "emulator",
-    "LinearPatternScaling": "baselines",
-    "Climatology": "baselines",
+    "LinearPatternScaling": "baselines.core",
+    "Climatology": "baselines.core",
     "evaluate": "evaluate",
     "ModelConfig": "nn.model",
-    "TrainConfig": "training",
+    "TrainConfig": "nn.training",
 }
 #: Submodules imported on first access (``xemu.plot`` needs matplotlib only when it draws).
 _LAZY_MODULES = ("plot",)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import xarray as xr
 
-from . import coords, encoding, metrics, units
-from .coords import Roles
+from . import metrics
+from .data import coords, encoding, units
+from .data.coords import Roles
 
 __all__ = ["EmuAccessor"]
 
@@ -53,7 +54,7 @@ class EmuAccessor:
 
     def windows(self, inputs, targets=None, **kwargs):
         """Model-ready windows (:func:`xemu.windows`)."""
-        from .windows import windows
+        from .data.windows import windows
 
         return windows(self._dataset(), inputs, targets, **kwargs)
 

@@ -13,7 +13,6 @@ the baseline, and training only has to learn what the baseline misses.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -23,21 +22,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .baselines import BASELINES, _describe_selection, _jsonable, load_baseline
-from .distributed import is_distributed
-from .errors import ConfigError, DataError, NotFittedError, warn
-from .formats import (
-    EMULATOR_FORMAT,
-    check_baseline_matches,
-    check_emulator_meta,
-    read_emulator_folder,
-    read_variability_file,
-)
-from .io import save_emulator_folder, write_netcdf
-from .lazy import is_lazy, predict_lazy
-from .nn.losses import CombinedLoss, parse_spec
-from .nn.model import CNNGRU, ModelConfig, count_parameters, for_inference, preset
-from .prepare import (
+from .baselines import BASELINES, load_baseline
+from .data.prepare import (
     Prepared,
     check_dataset,
     check_grid,
@@ -48,10 +34,34 @@ from .prepare import (
     to_dataset,
     warn_outside_range,
 )
-from .training import TrainConfig, TrainResult, choose_device, train
-from .variability import apply as apply_variability
-from .variability import fit_variability, variability_meta, variability_method
-from .windows import WindowLoader, define_windows
+from .data.windows import WindowLoader, define_windows
+from .errors import ConfigError, DataError, NotFittedError
+from .io.files import save_emulator_folder, write_netcdf
+from .io.formats import (
+    EMULATOR_FORMAT,
+    check_baseline_matches,
+    check_emulator_meta,
+    read_emulator_folder,
+    read_variability_file,
+)
+from .nn.distributed import is_distributed
+from .nn.model import CNNGRU, ModelConfig, count_parameters, for_inference
+from .nn.training import TrainConfig, TrainResult, choose_device, train
+from .recipe import (
+    DEFAULT_LOSS,
+    channel_stats,
+    check_baseline_options,
+    cnn_gru_options,
+    emulator_record,
+    fit_fingerprint,
+    input_ranges,
+    loss_function,
+    network_and_losses,
+    options_dict,
+)
+from .scale.lazy import is_lazy, predict_lazy
+from .variability.core import apply as apply_variability
+from .variability.core import fit_variability, variability_meta, variability_method
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS", "history_dataset", "HISTORY_VARIABLES"]
 
@@ -64,9 +74,6 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
     "lr": ("learning rate after the epoch's last step", "1"),
 }
 
-#: Loss per target when none is given; other targets get "mse". The "std" term keeps the
-#: month-to-month variability of precipitation (see docs/results).
-DEFAULT_LOSS: dict[str, str] = {"tas": "mse + 0.5*std", "pr": "mse + 0.5*std"}
 _FORMAT = EMULATOR_FORMAT
 
 
@@ -300,7 +307,7 @@ class Emulator:
 
     def _source(self) -> str:
         """The global ``source`` of a prediction: xemu's version and what kind of emulator."""
-        from . import __version__
+        from .version import __version__
 
         baseline = self.meta.get("baseline")
         return f"xemu {__version__} cnn-gru emulator ({f'baseline {baseline}' if baseline else 'no baseline'})"
@@ -500,22 +507,22 @@ def fit(
     """
     ds = check_dataset(ds, argument="ds")
     if stream is not None and stream is not False:  # block by block from the store (xemu.stream)
-        from .stream import fit as fit_streamed
+        from .scale.stream import fit as fit_streamed
 
         return fit_streamed(ds, inputs, targets, model=model, holdout=holdout, preset_name=preset_name, config=config,
                             loss=loss, window=window, stride=stride, encoding=encoding, grid_alignment=grid_alignment,
                             baseline=baseline, baseline_inputs=baseline_inputs, baseline_options=baseline_options,
                             checkpoint=checkpoint, callback=callback, train_config=train_config,
                             variability=variability, stream=stream, **train_options)
-    baseline_options = _options(baseline_options, "baseline_options")
+    baseline_options = options_dict(baseline_options, "baseline_options")
     if model in BASELINES:
         if train_config is not None:
             raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
         return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                      **_baseline_options(model, {"variability": variability, **baseline_options,
+                                      **check_baseline_options(model, {"variability": variability, **baseline_options,
                                                                   **train_options}))
-    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
-    config = _options(config, "config")
+    tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
+    config = options_dict(config, "config")
     var_method = variability_method(variability)  # checked before training, used after it
 
     p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
@@ -537,8 +544,8 @@ def fit(
     train_rows = np.zeros(p.inputs.shape[:2], bool)
     s_idx, t_idx = np.nonzero(~held)
     train_rows[p.target_to_input[s_idx], t_idx] = True
-    mean, std = _channel_stats(p.inputs, train_rows)
-    ranges = _input_ranges(p, train_rows)
+    mean, std = channel_stats(p.inputs, train_rows)
+    ranges = input_ranges(p, train_rows)
     y_train = p.targets[s_idx, t_idx]  # (N, V, H, W)
     if base is None:
         target_mean = y_train.mean((0, 2, 3), dtype=np.float64)
@@ -551,7 +558,7 @@ def fit(
     scale = np.where(scale > 0, scale, 1.0)
     del y_train, resid
 
-    cfg, specs = _network_and_losses(p, preset_name, config, loss)
+    cfg, specs = network_and_losses(p, preset_name, config, loss)
 
     # tensors: inputs normalised, targets and baseline divided by the target scale
     n_time = p.time.size
@@ -565,12 +572,12 @@ def fit(
     val_loader = (WindowLoader(val_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size, extra=b)
                   if val_idx is not None else None)
 
-    loss_fn = _loss_fn(cfg, specs, p)
+    loss_fn = loss_function(cfg, specs, p)
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
     # the checkpoint's key, and what the processes of data-parallel training compare before they start
     keyed = checkpoint is not None or is_distributed(tc.distributed)
-    fingerprint = _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline,
+    fingerprint = fit_fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline,
                                baseline_options) if keyed else ""
     result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
                                 callback=callback, fingerprint=fingerprint)
@@ -583,7 +590,7 @@ def fit(
         var_model = fit_variability(p, base + out * scale32, held, method=var_method)
         del out
 
-    meta = _emulator_meta(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
+    meta = emulator_record(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
                          grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
                          baseline_options=baseline_options, mean=mean, std=std, ranges=ranges, scale=scale,
                          target_mean=target_mean, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
@@ -591,52 +598,6 @@ def fit(
                          result=result)
     meta["variability"] = variability_meta(var_model)
     return Emulator(meta, net, bl, var_model)
-
-
-def _emulator_meta(p: Prepared, *, inputs, encoding, window, stride, grid_alignment, baseline, baseline_inputs,
-                  baseline_options, mean, std, ranges, scale, target_mean, cfg, preset_name, tc, specs, holdout,
-                  n_train: int, n_val: int, result: TrainResult) -> dict:
-    """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.stream`)."""
-    from . import __version__
-
-    lat, lon = p.lat, p.lon
-    return {
-        "kind": "cnn-gru",
-        "xemu_version": __version__,
-        "inputs": list(p.input_units),
-        "targets": list(p.target_names),
-        "channels": p.channels,
-        "encoding": encoding,
-        "window": window,
-        "stride": stride,
-        "grid_alignment": grid_alignment,
-        "baseline": baseline,
-        "baseline_inputs": list(baseline_inputs or inputs) if baseline else None,
-        "baseline_options": baseline_options,
-        "input_units": p.input_units,
-        "target_units": p.target_units,
-        "target_attrs": {k: _jsonable(v) for k, v in p.target_attrs.items()},
-        "grid": {"lat_dim": lat.dims[0], "lon_dim": lon.dims[0], "lat": lat.values.tolist(),
-                 "lon": lon.values.tolist(), "lat_attrs": _jsonable(lat.attrs), "lon_attrs": _jsonable(lon.attrs)},
-        "input_mean": mean.tolist(),
-        "input_std": std.tolist(),
-        "input_ranges": ranges,
-        "target_scale": scale.tolist(),
-        "target_mean": target_mean.tolist() if target_mean is not None else None,
-        "model": cfg.to_dict(),
-        "preset": preset_name,
-        "train": tc.to_dict(),
-        "loss": {t: parse_spec(s) for t, s in specs.items()},
-        "training_selection": _describe_selection(p, holdout),
-        "n_train_windows": n_train,
-        "n_val_windows": n_val,
-        "history": result.history,
-        "best_epoch": result.best_epoch,
-        "train_seconds": result.seconds,
-        "data_seconds": result.data_seconds,
-        "device": str(choose_device(tc.device)),
-        "notes": list(p.notes),
-    }
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:
@@ -675,132 +636,3 @@ def _in_memory(ds: xr.Dataset, names: list[str]) -> xr.Dataset:
     return ds.assign({n: ds[n].copy(data=v) for n, v in zip(lazy, values, strict=True)})
 
 
-def _channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std per channel of ``x`` ``(S, T, C, H, W)`` over the rows ``(S, T)`` selected."""
-    c = x.shape[2]
-    total = np.zeros(c)
-    sq = np.zeros(c)
-    n = 0
-    for s in range(x.shape[0]):
-        sel = x[s][rows[s]].astype(np.float64)  # (n, C, H, W)
-        total += sel.sum((0, 2, 3))
-        n += sel.shape[0] * sel.shape[2] * sel.shape[3]
-        sq += (sel**2).sum((0, 2, 3))
-    mean = total / n
-    std = np.sqrt(np.maximum(sq / n - mean**2, 0))
-    std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1e-30), std, 1.0)
-    return mean, std
-
-
-def _fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
-    """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
-    train_part = _train_options(tc)
-    blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
-                       list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
-                       repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)
-    digest = hashlib.sha256(blob.encode())
-    for array in (p.inputs, p.targets):  # the content too: same shape and statistics is not the same data
-        digest.update(hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=32).digest())
-    return digest.hexdigest()
-
-
-def _options(value, argument: str) -> dict:
-    """A dict of options from ``None`` or a mapping; anything else raises :class:`~xemu.ConfigError`."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{argument}: expected a dict of options or None; got {type(value).__name__}")
-    return dict(value)
-
-
-def _baseline_options(kind: str, options: dict) -> dict:
-    """``options`` if the baseline ``kind``'s ``fit`` takes them, else :class:`~xemu.ConfigError`."""
-    import inspect
-
-    params = inspect.signature(BASELINES[kind].fit).parameters
-    known = [k for k, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY
-             and k not in ("holdout", "grid_alignment")]
-    unknown = [k for k in options if k not in known]
-    if unknown:
-        raise ConfigError(f"fit: options {unknown} do not apply to the {kind!r} baseline; it takes {known}")
-    return options
-
-
-def _cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict):
-    """The checked :class:`TrainConfig` and baseline options of a CNN-GRU fit (``model`` must be one)."""
-    if model != "cnn-gru":
-        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
-    if isinstance(train_config, TrainConfig):
-        train_config = train_config.to_dict()
-    tc = TrainConfig.from_options({**_options(train_config, "train_config"), **train_options}, argument="fit")
-    if baseline is not None and baseline not in BASELINES:
-        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
-    if baseline is not None:
-        baseline_options = _baseline_options(baseline, baseline_options)
-    return tc, baseline_options
-
-
-def _network_and_losses(p: Prepared, preset_name: str, config: dict, loss) -> tuple[ModelConfig, dict]:
-    """The network's configuration for the prepared data, and each target's loss spec (checked)."""
-    cfg = preset(preset_name, **{**config, "in_channels": len(p.channels),
-                                 "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
-    specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
-    if loss:
-        unknown = [k for k in loss if k not in p.target_names]
-        if unknown:
-            raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
-    _check_loss(specs, cfg)
-    return cfg, specs
-
-
-def _loss_fn(cfg: ModelConfig, specs: dict, p: Prepared) -> Callable:
-    """``loss_fn(pred, (x, y, base))`` of training: the combined loss of ``base + pred`` against ``y``,
-    area-weighted by the cosine of latitude (on the last month only with ``output="last"``)."""
-    lat_w = torch.tensor(np.cos(np.deg2rad(p.lat.values)), dtype=torch.float32)
-    combined = CombinedLoss(specs, p.target_names, lat_w / lat_w.mean())
-
-    def loss_fn(pred, batch):
-        _, yb, bb = batch
-        if cfg.output == "last":
-            yb, bb = yb[:, -1], bb[:, -1]
-        return combined(bb + pred, yb)
-
-    return loss_fn
-
-
-def _train_options(tc) -> dict:
-    """The training options a checkpoint's fingerprint holds: those that change the result."""
-    ignored = ("progress", "device", "threads", "distributed")
-    part = {k: v for k, v in tc.to_dict().items() if k not in ignored}
-    if part.get("shuffle") is True:  # the default, as before the option existed: older checkpoints resume
-        del part["shuffle"]
-    return part
-
-
-def _check_loss(specs: dict, cfg: ModelConfig) -> None:
-    """Every target's loss parses; a target with all weights 0 warns, all targets so raises."""
-    silent = []
-    for t, spec in specs.items():
-        terms = parse_spec(spec, argument=f"loss[{t!r}]")
-        if cfg.output == "last" and ({"std", "tmean"} & set(terms)):
-            raise ConfigError(f"loss[{t!r}]: 'std' and 'tmean' need output='all'")
-        if not any(w > 0 for w in terms.values()):
-            silent.append(t)
-    if silent and len(silent) == len(specs):
-        raise ConfigError(f"loss: every term of every target has weight 0 ({specs}); nothing would be trained")
-    if silent:
-        warn(f"loss: every term of {silent} has weight 0; the network does not learn them "
-             f"(their predictions stay the baseline's)")
-
-
-def _input_ranges(p: Prepared, rows: np.ndarray) -> dict[str, list[float]]:
-    """Training minimum and maximum of each input variable's values (maps: every cell)."""
-    out = {}
-    for c, name in enumerate(p.input_units):
-        lo, hi = np.inf, -np.inf
-        for s in range(p.inputs.shape[0]):
-            if rows[s].any():
-                sel = p.inputs[s, rows[s], c]
-                lo, hi = min(lo, float(sel.min())), max(hi, float(sel.max()))
-        out[name] = [lo, hi]
-    return out

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import ConfigError
-from .metrics import METRICS, noise_floor, score
+from .metrics.deterministic import METRICS, noise_floor, score
 
 __all__ = ["PUBLISHED", "Split", "make_split", "evaluate", "format_table", "FORCINGS", "FORCING_UNITS",
            "BASELINE_ROWS"]
@@ -159,8 +159,8 @@ def evaluate(
         record the split, train seconds, parameter counts, spread-skill ratios and rank
         histograms.
     """
+    from .data.units import declare_units, units_of
     from .emulator import fit
-    from .units import declare_units, units_of
 
     declare = {k: v for k, v in FORCING_UNITS.items() if k in ds and units_of(ds[k]) is None}
     if declare:
@@ -187,7 +187,7 @@ def evaluate(
         add(label, kind, pred)
         if not variants or variability is None:
             return
-        from .variability import apply
+        from .variability.core import apply
 
         add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
         add_ensemble(f"{label}, {samples} draws", kind, apply(pred, variability, samples=samples, seed=0))
@@ -196,7 +196,7 @@ def evaluate(
                      apply(pred, variability, samples=samples, seed=0, anchor="decade"))
 
     def add_ensemble(label, kind, ens, member_dim="realization"):
-        from .probabilistic import ensemble_scores, rank_flatness, rank_histogram
+        from .metrics.probabilistic import ensemble_scores, rank_flatness, rank_histogram
 
         ens = ens[list(targets)].sel(time=truth.time)
         s = ensemble_scores(ens, truth, member_dim=member_dim, variables=list(targets)).squeeze(drop=True)
@@ -275,8 +275,8 @@ def evaluate(
 
 def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
     """The CRPS of a deterministic prediction: its area-weighted mean absolute error."""
-    from .coords import find_dim
-    from .metrics import area_weights
+    from .data.coords import find_dim
+    from .metrics.deterministic import area_weights
 
     lat = find_dim(truth, "latitude", name="truth")
     dims = [find_dim(truth, "time", name="truth"), lat, find_dim(truth, "longitude", name="truth")]
@@ -287,7 +287,7 @@ def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
 def _with_published(table: xr.Dataset, targets: list[str]) -> xr.Dataset:
     if set(targets) != {"tas", "pr"}:
         return table
-    from .metrics import competition_score
+    from .metrics.deterministic import competition_score
 
     pub = []
     for vals in PUBLISHED.values():

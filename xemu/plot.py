@@ -28,10 +28,10 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .coords import find_dim, is_datetime_like
+from .data.coords import find_dim, is_datetime_like
+from .data.units import convert_units, units_of
 from .errors import DataError, GridError, warn
-from .metrics import area_weights
-from .units import convert_units, units_of
+from .metrics.deterministic import area_weights
 
 __all__ = ["field_map", "difference_map", "global_mean_series", "zonal_means", "training_curves", "decimal_years"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .coords import roles
-from .datasets import synthetic_climate
-from .units import parse_units, units_of
+from .data.coords import roles
+from .data.synthetic import synthetic_climate
+from .data.units import parse_units, units_of
 
 __all__ = ["synthetic_climate", "TINY_CONFIG", "assert_units_equal", "assert_same_grid"]
 

@@ -1,14 +1,14 @@
 """Sphinx directives of xemu's documentation.
 
 ``.. xemu-cli::``
-    Documents the ``xemu`` command from its own argparse parser (``xemu.cli.build_parser``):
+    Documents the ``xemu`` command from its own argparse parser (``xemu.cli.main.build_parser``):
     the output of ``xemu --help`` and, for each subcommand, ``.. program::`` and one
     ``.. option::`` per option (so that ``:option:`xemu fit --out``` links), followed by its
     ``--help`` text. Nothing is copied by hand: the page follows the parser.
 
 One page per object
     A name that several modules export (``xemu.score`` is ``xemu.metrics.score``;
-    ``xemu.io`` re-exports :mod:`xemu.formats`' readers) gets one page, under its public
+    ``xemu.io`` re-exports :mod:`xemu.io.formats`' readers) gets one page, under its public
     name: the top level when it is there, else the module that defines it. Module pages
     link to it (``xemu_elsewhere`` in the autosummary templates), and a reference by any of
     its names resolves to it (``missing-reference``), also a name relative to the module
@@ -90,7 +90,7 @@ class XemuCli(SphinxDirective):
     has_content = False
 
     def run(self):
-        from xemu.cli import build_parser
+        from xemu.cli.main import build_parser
 
         parser = build_parser()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -104,7 +104,7 @@ class XemuCli(SphinxDirective):
                     f".. program:: xemu {name}", "", *_option_lines(subparser),
                     f"``xemu {name} --help``:", "", ".. code-block:: text", ""]
             rst += [f"   {line}" for line in _help_text(subparser).splitlines()] + [""]
-        return nested_parse_to_nodes(self.state, StringList(rst, source="xemu.cli.build_parser()"),
+        return nested_parse_to_nodes(self.state, StringList(rst, source="xemu.cli.main.build_parser()"),
                                      allow_section_headings=True)
 
 
@@ -192,7 +192,7 @@ class XemuResults(SphinxDirective):
 
 # -- one page per object ------------------------------------------------------------------
 def _owner(obj, name: str, modules: dict) -> str | None:
-    """The module (``"xemu.formats"``) that defines ``name``, among those that export it."""
+    """The module (``"xemu.io.formats"``) that defines ``name``, among those that export it."""
     defined = getattr(obj, "__module__", None)
     if (inspect.isfunction(obj) or inspect.isclass(obj)) and defined in modules:
         return defined
@@ -204,7 +204,7 @@ def _owner(obj, name: str, modules: dict) -> str | None:
 
 
 def canonical_names(api_modules: list[str], ambiguous: set[str]) -> dict[str, str]:
-    """``{"xemu.metrics.score": "xemu.score", "xemu.io.MAX_PARAMETERS": "xemu.formats.MAX_PARAMETERS", ...}``.
+    """``{"xemu.metrics.score": "xemu.score", "xemu.io.MAX_PARAMETERS": "xemu.io.formats.MAX_PARAMETERS", ...}``.
 
     Every name by which an object documented elsewhere can be reached, to the name of its
     page: the top level of xemu when it is there (except the names that are also modules),

@@ -15,7 +15,7 @@ import pytest
 import xemu
 import xemu.cli
 import xemu.testing
-from xemu.cli import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PATH, EXIT_USAGE, main
+from xemu.cli.main import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PATH, EXIT_USAGE, main
 from xemu.errors import DataError
 
 USER_BYTES = b"my own notes; xemu must not touch them\n"
@@ -193,7 +193,7 @@ def test_demo_refuses_a_file_it_did_not_write(tmp_path, capsys):
 def test_demo_replaces_only_its_own_outputs(files, tmp_path):
     import xarray as xr
 
-    from xemu.cli import _demo_outputs, _written_by_demo
+    from xemu.cli.main import _demo_outputs, _written_by_demo
 
     ours = xr.Dataset(attrs={"xemu_written_by": "xemu demo"})
     ours.to_netcdf(tmp_path / "predictions.nc")

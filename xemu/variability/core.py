@@ -78,10 +78,10 @@ from scipy import linalg
 from scipy.sparse.linalg import eigsh
 from scipy.special import ndtr
 
-from .coords import find_dim, roles
-from .encoding import month_of
-from .errors import ConfigError, DataError, GridError, UnitsError, XemuError
-from .metrics import area_weights
+from ..data.coords import find_dim, roles
+from ..data.encoding import month_of
+from ..data.grid import area_weights
+from ..errors import ConfigError, DataError, GridError, UnitsError, XemuError
 
 __all__ = ["ResidualModel", "Variability", "variance_ratio", "calibrate", "keep_mean_clip", "apply", "OUTPUTS",
            "anchor_draws", "anchor_blocks", "anchor_years", "hold_block_means", "ANCHORS",
@@ -641,7 +641,7 @@ def _check_sample(params: xr.Dataset, pred, n, seed, realization_dim):
             )
     mine, theirs = params.attrs.get("units"), pred.attrs.get("units")
     if mine and isinstance(theirs, str) and theirs.strip() and theirs != mine:
-        from .units import parse_units
+        from ..data.units import parse_units
 
         if parse_units(theirs, name="pred") != parse_units(mine, name="model units"):
             raise UnitsError(f"pred: units {theirs!r} differ from the residuals' {mine!r}; convert pred "
@@ -1231,7 +1231,7 @@ def _main_variable(ds: xr.Dataset) -> str:
 
 
 def _is_precipitation(name: str, da: xr.DataArray) -> bool:
-    from .units import PLAUSIBLE_RANGES
+    from ..data.units import PLAUSIBLE_RANGES
 
     key = name if name in PLAUSIBLE_RANGES else str(da.attrs.get("standard_name", ""))
     return key in ("pr", "precipitation_flux", "lwe_precipitation_rate", "precipitation_amount")
@@ -1330,9 +1330,9 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
     consecutive training months when that is shorter (the block used is recorded); with
     fewer than 24 such months nothing is fitted (a warning says so) and ``None`` is returned.
     """
-    from .errors import warn
-    from .prepare import month_index, to_dataset
-    from .windows import runs
+    from ..data.prepare import month_index, to_dataset
+    from ..data.windows import runs
+    from ..errors import warn
 
     months = month_index(p.time)
     longest = max((b - a for s in range(held.shape[0]) for a, b in runs(~held[s], months)), default=0)

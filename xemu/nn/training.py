@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import ConfigError, DataError
+from ..io.files import atomic_path
+from ..io.formats import check_state_dict, read_checkpoint
 from . import distributed as _dist
-from .errors import ConfigError, DataError
-from .formats import check_state_dict, read_checkpoint
-from .io import atomic_path
 
 __all__ = ["TrainConfig", "choose_device", "check_device", "train", "atomic_torch_save", "TrainResult", "logger",
            "interactive"]

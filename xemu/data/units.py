@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import xarray as xr
 
-from .errors import UnitsError
+from ..errors import UnitsError
 
 __all__ = [
     "get_registry",

@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import ConfigError, DataError, PathError, warn
+from ..errors import ConfigError, DataError, PathError, warn
 from .formats import (
     _BASELINE_KINDS,
     _MARKER,

@@ -46,8 +46,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import DataError
-from .variability import (
+from ..errors import DataError
+from .core import (
     KINDS,
     _as_series,
     _check_months,

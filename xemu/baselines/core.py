@@ -23,14 +23,23 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .encoding import month_of
-from .errors import ConfigError, DataError, NotFittedError, XemuError, warn
-from .formats import read_baseline_file
-from .io import save_baseline_file
-from .metrics import area_weights
-from .prepare import Prepared, check_grid, holdout_mask, prepare, to_dataset, warn_outside_range
-from .variability import Variability, fit_variability, variability_method
-from .variability import apply as apply_variability
+from ..data.encoding import month_of
+from ..data.grid import area_weights
+from ..data.prepare import (
+    Prepared,
+    check_grid,
+    describe_selection,
+    holdout_mask,
+    prepare,
+    to_dataset,
+    warn_outside_range,
+)
+from ..errors import ConfigError, DataError, NotFittedError, XemuError, warn
+from ..io.files import save_baseline_file
+from ..io.formats import read_baseline_file
+from ..io.records import jsonable
+from ..variability.core import Variability, fit_variability, variability_method
+from ..variability.core import apply as apply_variability
 
 __all__ = ["LinearPatternScaling", "Climatology", "BASELINES"]
 
@@ -61,10 +70,10 @@ class _Baseline:
             "targets": list(p.target_names),
             "input_units": p.input_units,
             "target_units": p.target_units,
-            "target_attrs": {k: _jsonable(v) for k, v in p.target_attrs.items()},
+            "target_attrs": {k: jsonable(v) for k, v in p.target_attrs.items()},
             "input_sample_dims": list(p.input_sample_dims),
             "grid_alignment": grid_alignment,
-            "training_selection": _describe_selection(p, holdout),
+            "training_selection": describe_selection(p, holdout),
         }
 
     def _set_params(self, params: xr.Dataset, p: Prepared, holdout, grid_alignment):
@@ -170,7 +179,7 @@ class _Baseline:
 
     def _source(self) -> str:
         """The global ``source`` of a prediction: xemu's version and the kind of baseline."""
-        from . import __version__
+        from ..version import __version__
 
         return f"xemu {__version__} {self.kind} baseline"
 
@@ -267,13 +276,13 @@ class LinearPatternScaling(_Baseline):
         """
         from .regression import ALPHAS, choose_alpha, cv_folds, ridge_fit
 
-        _check_alpha(alpha)
+        check_alpha(alpha)
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
         s_idx, t_idx = np.nonzero(train)
         y = p.targets[s_idx, t_idx].astype(np.float64)  # (N, V, H, W)
         months = month_of(p.time).values[t_idx]
         # (N, K) global means, standardised
-        z, x, mean, std, varying = _linear_design(p.inputs[p.target_to_input[s_idx], t_idx], list(p.input_units),
+        z, x, mean, std, varying = linear_design(p.inputs[p.target_to_input[s_idx], t_idx], list(p.input_units),
                                                  months)
         k = x.shape[1]
         lat, lon = p.lat, p.lon
@@ -286,7 +295,7 @@ class LinearPatternScaling(_Baseline):
             chosen = np.asarray(ALPHAS)[np.argmin(cv_error, axis=0)]
         else:
             how, cv_error, chosen = "fixed by the caller", None, np.full(n_v, float(alpha))
-        cond = _warn_condition(z, varying, list(p.input_units), chosen, p.target_names)
+        cond = warn_condition(z, varying, list(p.input_units), chosen, p.target_names)
         coef = np.zeros((12, k + 1, *y.shape[1:]))
         for m in range(1, 13):
             sel = months == m
@@ -294,7 +303,7 @@ class LinearPatternScaling(_Baseline):
                 b, c = ridge_fit(z[sel][:, varying], flat[sel, v], float(chosen[v]))
                 coef[m - 1, np.flatnonzero(varying), v] = b.reshape(-1, lat.size, lon.size)
                 coef[m - 1, k, v] = c.reshape(lat.size, lon.size)
-        return _linear_params(self, p, coef, x, mean, std, chosen, how, cv_error, cond, holdout,
+        return linear_params(self, p, coef, x, mean, std, chosen, how, cv_error, cond, holdout,
                              grid_alignment)._fit_variability(p, train, variability)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
@@ -313,7 +322,7 @@ class LinearPatternScaling(_Baseline):
         return out
 
 
-def _check_alpha(alpha) -> None:
+def check_alpha(alpha) -> None:
     """The ridge strength of :meth:`LinearPatternScaling.fit`: a finite number >= 0 or ``"cv"``."""
     if isinstance(alpha, str):
         if alpha != "cv":
@@ -322,7 +331,7 @@ def _check_alpha(alpha) -> None:
         raise ConfigError(f"alpha: expected a finite number >= 0 or 'cv'; got {alpha!r}")
 
 
-def _linear_design(x: np.ndarray, names: list[str], months: np.ndarray):
+def linear_design(x: np.ndarray, names: list[str], months: np.ndarray):
     """The standardised design ``z`` of linear pattern scaling from the training rows' global means ``x`` ``(N, K)``.
 
     Warns for inputs constant over the training months (they get no coefficient: the
@@ -345,7 +354,7 @@ def _linear_design(x: np.ndarray, names: list[str], months: np.ndarray):
     return (x - mean) / std, x, mean, std, ~np.isin(names, constant)
 
 
-def _warn_condition(z: np.ndarray, varying: np.ndarray, names: list[str], chosen, targets) -> float:
+def warn_condition(z: np.ndarray, varying: np.ndarray, names: list[str], chosen, targets) -> float:
     """The condition number of the standardised design; warns above :data:`xemu.regression.COND_WARN`,
     naming the least-determined combination of inputs and the ridge strengths chosen."""
     from .regression import COND_WARN, condition
@@ -362,7 +371,7 @@ def _warn_condition(z: np.ndarray, varying: np.ndarray, names: list[str], chosen
     return cond
 
 
-def _linear_params(bl: LinearPatternScaling, p: Prepared, coef: np.ndarray, x, mean, std, chosen, how, cv_error,
+def linear_params(bl: LinearPatternScaling, p: Prepared, coef: np.ndarray, x, mean, std, chosen, how, cv_error,
                   cond: float, holdout, grid_alignment) -> LinearPatternScaling:
     """``bl`` with the parameters of a fit: ``coef`` ``(12, K + 1, V, ...)`` per month, term and target."""
     from .regression import ALPHAS
@@ -461,34 +470,3 @@ def load_baseline(path: str | os.PathLike):
     except XemuError as err:
         raise DataError(f"{path}: {err}") from None
     return baseline
-
-
-def _jsonable(attrs: dict) -> dict:
-    out = {}
-    for k, v in attrs.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        elif isinstance(v, np.ndarray):
-            v = v.tolist()
-        if isinstance(v, str | int | float | bool | list) or v is None:
-            out[k] = v
-    return out
-
-
-def _describe_selection(p: Prepared, holdout) -> str:
-    dims = ", ".join(f"{d}={p.sample_coords[d].values.tolist()}" for d in p.target_sample_dims)
-    t = p.time.values
-    span = f"time {t[0]} .. {t[-1]}" if t.size else "no time"
-    text = f"{dims}; {span}" if dims else span
-    if holdout:
-        text += f"; except the holdout {_fmt_holdout(holdout)}"
-    return text
-
-
-def _fmt_holdout(holdout: dict) -> str:
-    parts = []
-    for k, v in holdout.items():
-        if isinstance(v, slice):
-            v = f"{v.start or ''}..{v.stop or ''}"
-        parts.append(f"{k}={v}")
-    return "{" + ", ".join(parts) + "}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["WindowIndex", "define_windows", "runs", "WindowLoader", "Windows", "windows"]
 

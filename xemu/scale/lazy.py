@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many"]
 
@@ -187,8 +187,8 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
     import dask
     import dask.array as da
 
-    from .coords import roles
-    from .prepare import check_series, check_time
+    from ..data.coords import roles
+    from ..data.prepare import check_series, check_time
 
     names = em._variables_read()
     missing = [n for n in names if n not in ds.data_vars]

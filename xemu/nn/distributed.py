@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["LAUNCH_VARIABLES", "Context", "is_distributed", "is_main_process", "setup", "global_batch_norm"]
 

@@ -52,9 +52,9 @@ from dataclasses import replace
 import numpy as np
 import xarray as xr
 
-from .errors import ConfigError, DataError
-from .prepare import Prepared, check_dataset, check_time, holdout_mask, month_index, prepare
-from .windows import WindowIndex, define_windows
+from ..data.prepare import Prepared, check_dataset, check_time, holdout_mask, month_index, prepare
+from ..data.windows import WindowIndex, define_windows
+from ..errors import ConfigError, DataError
 
 __all__ = ["StreamLoader", "STREAM_OPTIONS", "PASS_BLOCKS"]
 
@@ -128,7 +128,7 @@ def _stream_options(stream) -> dict:
 
 def _align_inputs(ds: xr.Dataset, inputs, p: Prepared, method: str) -> xr.Dataset:
     """``ds`` with its input maps put on the target grid (lazily for dask; warnings already given)."""
-    from .coords import align_grid, roles
+    from ..data.coords import align_grid, roles
 
     grid = xr.Dataset(coords={p.lat.dims[0]: p.lat, p.lon.dims[0]: p.lon})
     out = {}
@@ -519,10 +519,10 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
     ``fit`` does from arrays, and the standard deviation of the targets minus the baseline
     follows from them too (:func:`xemu.regression.residual_sums`).
     """
-    from . import regression as rg
-    from .baselines import BASELINES, _linear_design, _linear_params, _warn_condition
-    from .encoding import month_of
-    from .metrics import area_weights
+    from ..baselines import regression as rg
+    from ..baselines.core import BASELINES, linear_design, linear_params, warn_condition
+    from ..data.encoding import month_of
+    from ..data.grid import area_weights
 
     if not train.any():
         raise DataError("holdout: leaves no month to train on")
@@ -534,7 +534,7 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
     z, keys, n_folds, folds, how = np.zeros((s_idx.size, 0)), months, 1, None, None
     alpha = options.get("alpha", "cv")
     if kind == "linear":
-        z, x, mean, std, varying = _linear_design(means[src.lay.t2i[s_idx], t_idx], list(pb.input_units), months)
+        z, x, mean, std, varying = linear_design(means[src.lay.t2i[s_idx], t_idx], list(pb.input_units), months)
         if alpha == "cv":
             folds, how = rg.cv_folds(pb.target_to_input[s_idx], t_idx)
             n_folds = int(folds.max()) + 1
@@ -564,7 +564,7 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
                 sums = _rows_and_targets(src, row_of, order)
             cv_error = rg.choose_alpha_sums(z, months, folds, w, totals, sums)
             chosen = np.asarray(rg.ALPHAS)[np.argmin(cv_error, axis=0)]
-        cond = _warn_condition(z, varying, list(pb.input_units), chosen, pb.target_names)
+        cond = warn_condition(z, varying, list(pb.input_units), chosen, pb.target_names)
         for m in range(1, 13):
             sel = months == m
             for v in range(n_v):
@@ -572,7 +572,7 @@ def _baseline_and_scale(src: _Source, kind: str | None, pb: Prepared, means: np.
                                          float(chosen[v]))
                 coef[m - 1, np.flatnonzero(varying), v] = b
                 coef[m - 1, -1, v] = c + shift[v]
-        bl = _linear_params(BASELINES["linear"](), pb, coef, x, mean, std, chosen, how or "fixed by the caller",
+        bl = linear_params(BASELINES["linear"](), pb, coef, x, mean, std, chosen, how or "fixed by the caller",
                            cv_error, cond, holdout, src.grid_alignment)
     elif kind == "climatology":
         data = {}
@@ -614,8 +614,8 @@ def _skeleton(ds: xr.Dataset, inputs, targets, **kwargs) -> Prepared:
 
 
 def _time_dim(ds: xr.Dataset, targets) -> str:
-    from .coords import roles
-    from .prepare import check_variables
+    from ..data.coords import roles
+    from ..data.prepare import check_variables
 
     name = check_variables(ds, targets, argument="targets")[0]
     r = roles(ds[name], name=name)
@@ -648,47 +648,47 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     """
     import torch
 
-    from .baselines import BASELINES, _check_alpha
-    from .distributed import is_distributed
-    from .emulator import (
-        Emulator,
-        _baseline_options,
-        _cnn_gru_options,
-        _emulator_meta,
-        _loss_fn,
-        _network_and_losses,
-        _options,
+    from ..baselines.core import BASELINES, check_alpha
+    from ..emulator import Emulator
+    from ..nn.distributed import is_distributed
+    from ..nn.model import CNNGRU
+    from ..nn.training import train
+    from ..recipe import (
+        check_baseline_options,
+        cnn_gru_options,
+        emulator_record,
+        loss_function,
+        network_and_losses,
+        options_dict,
     )
-    from .nn.model import CNNGRU
-    from .training import train
 
     ds = check_dataset(ds, argument="ds")
     opts = _stream_options(stream)
-    baseline_options = _options(baseline_options, "baseline_options")
+    baseline_options = options_dict(baseline_options, "baseline_options")
     refused = ("internal variability is learned from the residuals of every training month at once, which "
                "stream=True does not hold; pass variability=False")
     if model in BASELINES:
         if train_config is not None:
             raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
-        options = _baseline_options(model, {**baseline_options, **train_options})
+        options = check_baseline_options(model, {**baseline_options, **train_options})
         if options.pop("variability", variability):
             raise ConfigError(f"variability: {refused}")
         if model == "linear":
-            _check_alpha(options.get("alpha", "cv"))
+            check_alpha(options.get("alpha", "cv"))
         p = _skeleton(ds, inputs, targets, encoding="none", inputs_as="global_means", grid_alignment=grid_alignment)
         src = _Source(ds, p, inputs, targets, "none", grid_alignment, opts)
         train = ~holdout_mask(p, holdout)
         means = _input_pass(src, _train_rows(p, train), list(inputs), maps=False)[3] if model == "linear" else None
         return _baseline_and_scale(src, model, p, means, train, holdout, options)[0]
-    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
+    tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     if baseline is not None:
         if baseline_options.get("variability"):
             raise ConfigError(f"baseline_options['variability']: {refused}")
         if baseline == "linear":
-            _check_alpha(baseline_options.get("alpha", "cv"))
+            check_alpha(baseline_options.get("alpha", "cv"))
     if variability:
         raise ConfigError(f"variability: {refused}")
-    config = _options(config, "config")
+    config = options_dict(config, "config")
 
     p = _skeleton(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
     src = _Source(ds, p, inputs, targets, encoding, grid_alignment, opts)
@@ -712,7 +712,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     base = _base_of(bl, pb, means, target_mean)
     scale = np.where(scale > 0, scale, 1.0)
 
-    cfg, specs = _network_and_losses(p, preset_name, config, loss)
+    cfg, specs = network_and_losses(p, preset_name, config, loss)
 
     # blocks as tensors: inputs normalised, targets and baseline divided by the target scale (as in memory)
     scale32 = scale.astype(np.float32)[None, :, None, None]
@@ -729,7 +729,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     train_loader = StreamLoader(train_idx, lay.edges, load, shuffle=tc.shuffle, **kw)
     val_loader = StreamLoader(val_idx, lay.edges, load, **kw) if val_idx is not None else None
 
-    loss_fn = _loss_fn(cfg, specs, p)
+    loss_fn = loss_function(cfg, specs, p)
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
     fingerprint = ""
@@ -750,7 +750,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     note = (f"trained streamed from the Dataset in blocks of one sample and at least {opts['block_months']} months "
             f"({train_loader.n_blocks} training blocks; {opts['buffer_blocks']} shuffled together, "
             f"{opts['prefetch_blocks']} read ahead)")
-    meta = _emulator_meta(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
+    meta = emulator_record(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
                          grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
                          baseline_options=baseline_options, mean=mean, std=std, ranges=ranges, scale=scale,
                          target_mean=target_mean, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
@@ -773,9 +773,9 @@ def _train_rows(p: Prepared, train: np.ndarray) -> np.ndarray:
 def _fingerprint(cfg, tc, specs, p, shapes, mean, std, scale, holdout, window, stride, baseline, baseline_options,
                  opts, digests) -> str:
     """What a checkpoint of a streamed run must match: configuration, block layout, statistics, the data's hash."""
-    from .emulator import _train_options
+    from ..recipe import train_options_key
 
-    blob = json.dumps(["stream", opts, cfg.to_dict(), _train_options(tc), specs, p.channels, shapes, mean.tolist(),
+    blob = json.dumps(["stream", opts, cfg.to_dict(), train_options_key(tc), specs, p.channels, shapes, mean.tolist(),
                        std.tolist(), scale.tolist(), repr(holdout), window, stride, baseline, baseline_options],
                       sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode())

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..errors import ConfigError, CoordinateError
 from .coords import find_dim, is_datetime_like
-from .errors import ConfigError, CoordinateError
 
 __all__ = ["month_of", "encode_season", "ENCODINGS"]
 

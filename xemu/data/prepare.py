@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from ..data.grid import area_weights
+from ..errors import ConfigError, CoordinateError, DataError, GridError, warn
 from .coords import align_grid, find_dim, roles
 from .encoding import ENCODINGS, encode_season
-from .errors import ConfigError, CoordinateError, DataError, GridError, warn
-from .metrics import area_weights
 from .units import check_units, convert_units, to_canonical, units_of
 
-__all__ = ["Prepared", "prepare", "check_dataset", "check_variables", "check_no_nan", "month_index", "holdout_mask",
+__all__ = ["describe_selection", "Prepared", "prepare", "check_dataset", "check_variables", "check_no_nan", "month_index", "holdout_mask",
            "to_dataset", "check_grid", "warn_outside_range", "RANGE_TOLERANCE", "check_time", "check_dtype",
            "check_plausible", "KEPT_ATTRS", "KEPT_COORD_ATTRS", "CONVENTIONS", "prediction_attrs"]
 
@@ -612,7 +612,7 @@ def prediction_attrs(names: Sequence[str], history: str, *, source: str | None =
     """
     from datetime import UTC, datetime
 
-    from . import __version__
+    from ..version import __version__
 
     names = [str(n) for n in names]
     what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -670,3 +670,23 @@ def warn_outside_range(name: str, low: float, high: float, trained: tuple[float,
     if parts:
         warn(f"{name}: {what} " + " and ".join(parts) + "; the emulator extrapolates there")
     return bool(parts)
+
+
+def describe_selection(p: Prepared, holdout) -> str:
+    """What a model was trained on: the samples, the time span and the holdout left out, in words."""
+    dims = ", ".join(f"{d}={p.sample_coords[d].values.tolist()}" for d in p.target_sample_dims)
+    t = p.time.values
+    span = f"time {t[0]} .. {t[-1]}" if t.size else "no time"
+    text = f"{dims}; {span}" if dims else span
+    if holdout:
+        text += f"; except the holdout {_format_holdout(holdout)}"
+    return text
+
+
+def _format_holdout(holdout: dict) -> str:
+    parts = []
+    for k, v in holdout.items():
+        if isinstance(v, slice):
+            v = f"{v.start or ''}..{v.stop or ''}"
+        parts.append(f"{k}={v}")
+    return "{" + ", ".join(parts) + "}"

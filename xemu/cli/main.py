@@ -261,8 +261,8 @@ def _select_time(index, dim: str, value, option: str):
 # -- units --------------------------------------------------------------------------------
 def _parse_declare(items: list[str] | None) -> dict[str, str]:
     """``["CO2=Gt", "SO2=kg m-2 s-1"]`` to a dict; each entry name=units with parsable units."""
+    from xemu.data.units import parse_units
     from xemu.errors import ConfigError
-    from xemu.units import parse_units
 
     out: dict[str, str] = {}
     for item in items or []:
@@ -280,8 +280,8 @@ def _parse_declare(items: list[str] | None) -> dict[str, str]:
 def _declare(ds, items: list[str] | None):
     """Declare units: the user's entries (checked against ``ds``), then :data:`DEFAULT_DECLARE` for
     variables that exist and carry no units."""
+    from xemu.data.units import declare_units, parse_units, units_of
     from xemu.errors import DataError, UnitsError
-    from xemu.units import declare_units, parse_units, units_of
 
     given = _parse_declare(items)
     declare = {}
@@ -353,7 +353,7 @@ def _open(path, *, option: str = "--data"):
 
 def _store(path, option: str = "--data") -> Path:
     """The CSE 151B folder (``path`` or the default), checked: it exists and holds netCDF files."""
-    from xemu.datasets import CSE151B_ENV, find_cse151b
+    from xemu.data.readers import CSE151B_ENV, find_cse151b
     from xemu.errors import DataError, PathError
 
     if path is not None:
@@ -510,7 +510,7 @@ def cmd_fit(args) -> int:
         variability = {"none": False}.get(args.variability, args.variability)
         em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout, variability=variability,
                         **({} if args.model != "cnn-gru" else {**opts, "checkpoint": args.checkpoint}))
-    from xemu.distributed import is_main_process
+    from xemu.nn.distributed import is_main_process
 
     if not is_main_process():  # under torchrun every rank holds the same emulator: rank 0 saves it
         return EXIT_OK
@@ -643,7 +643,7 @@ _device.__name__ = "device"
 def _check_device(device: str) -> None:
     """Raise :class:`~xemu.ConfigError` naming ``--device`` when the device is not on this machine."""
     from xemu.errors import ConfigError
-    from xemu.training import choose_device
+    from xemu.nn.training import choose_device
 
     try:
         choose_device(device)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, GridError, warn
+from ..errors import CoordinateError, GridError, warn
 
 __all__ = [
     "Roles",

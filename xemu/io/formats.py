@@ -51,8 +51,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .encoding import ENCODINGS
-from .errors import DataError, PathError, XemuError
+from ..data.encoding import ENCODINGS
+from ..errors import DataError, PathError, XemuError
 
 __all__ = [
     "read_emulator_folder",
@@ -431,8 +431,8 @@ def _check_model(model: Mapping):
     """Check ``emulator.json``'s ``model``: its :class:`ModelConfig`, or None and the problems."""
     import dataclasses
 
-    from .errors import ConfigError
-    from .nn.model import ModelConfig
+    from ..errors import ConfigError
+    from ..nn.model import ModelConfig
 
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = [k for k in model if k not in known]
@@ -522,7 +522,7 @@ def _skeleton(cfg):
     """The network of ``cfg`` on torch's meta device: shapes and dtypes, no memory."""
     import torch
 
-    from .nn.model import CNNGRU
+    from ..nn.model import CNNGRU
 
     with torch.device("meta"):
         return CNNGRU(cfg)
@@ -631,7 +631,7 @@ def read_emulator_folder(path: str | os.PathLike, *, argument: str = "path"):
     """
     import torch
 
-    from .io import recover_interrupted_save  # xemu.io imports this module
+    from .files import recover_interrupted_save  # xemu.io imports this module
 
     path = Path(path)
     if not path.exists():
@@ -825,7 +825,7 @@ def read_variability_file(file: Path, described, targets) -> object | None:
     """
     import xarray as xr
 
-    from .variability import Variability
+    from ..variability.core import Variability
 
     file = Path(file)
     if described is None:

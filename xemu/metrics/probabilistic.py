@@ -43,9 +43,9 @@ from types import ModuleType
 import numpy as np
 import xarray as xr
 
-from .coords import find_dim, roles
-from .errors import ConfigError, DataError
-from .metrics import _float64, _same_units, area_weights, score
+from ..data.coords import find_dim, roles
+from ..errors import ConfigError, DataError
+from .deterministic import area_weights, as_float64, same_units, score
 
 __all__ = ["crps", "spread_skill_ratio", "rank_histogram", "rank_flatness", "ensemble_scores"]
 
@@ -114,10 +114,10 @@ def _check(ens, truth, member_dim: str, dim, weights=None) -> tuple:
         weights = area_weights(truth[lat])
     elif isinstance(weights, str):
         weights = area_weights(truth[lat], kind=weights)
-    ens = _float64(_same_units(ens, truth, name="ens"))
+    ens = as_float64(same_units(ens, truth, name="ens"))
     if ens.chunks is not None:
         ens = ens.chunk({member_dim: -1})
-    return ens, _float64(truth), reduce, weights, m
+    return ens, as_float64(truth), reduce, weights, m
 
 
 def _named(da: xr.DataArray, name: str, units: str | None, **attrs) -> xr.DataArray:

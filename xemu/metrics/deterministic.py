@@ -20,8 +20,9 @@ from collections.abc import Hashable, Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-from .coords import find_dim, roles
-from .errors import ConfigError, DataError, UnitsError
+from ..data.coords import find_dim, roles
+from ..data.grid import area_weights
+from ..errors import DataError, UnitsError
 
 __all__ = [
     "area_weights",
@@ -34,47 +35,6 @@ __all__ = [
     "nrmse",
     "noise_floor",
 ]
-
-
-def area_weights(lat: xr.DataArray, kind: str = "cos") -> xr.DataArray:
-    """Latitude weights normalised to mean 1.
-
-    Parameters
-    ----------
-    lat : xarray.DataArray
-        Latitude coordinate in degrees (1-D).
-    kind : {"cos", "area"}
-        ``"cos"``: ``cos(lat) / mean(cos(lat))`` (the study's). ``"area"``: the exact
-        spherical area of each latitude band, ``sin(north edge) - sin(south edge)``, with
-        edges halfway between cell centres (and +-90 at the poles), normalised to mean 1.
-
-    Examples
-    --------
-    >>> import xarray as xr
-    >>> w = area_weights(xr.DataArray([-60.0, 0.0, 60.0], dims="lat"))
-    >>> [round(float(v), 3) for v in w]
-    [0.75, 1.5, 0.75]
-    """
-    values = np.asarray(lat, dtype=float)
-    if kind == "cos":
-        w = np.cos(np.deg2rad(values))
-    elif kind == "area":
-        mid = (values[1:] + values[:-1]) / 2
-        edges = np.clip(np.concatenate([[-90.0], mid, [90.0]]), -90, 90)
-        if values[0] > values[-1]:
-            edges = np.clip(np.concatenate([[90.0], mid, [-90.0]]), -90, 90)
-        w = np.abs(np.diff(np.sin(np.deg2rad(edges))))
-    else:
-        raise ConfigError(f"kind: expected 'cos' or 'area'; got {kind!r}")
-    w = w / w.mean()
-    dim = lat.dims[0] if isinstance(lat, xr.DataArray) else "lat"
-    return xr.DataArray(
-        w,
-        dims=(dim,),
-        coords={dim: lat.values} if isinstance(lat, xr.DataArray) else None,
-        name="area_weights",
-        attrs={"long_name": f"latitude weights ({kind}), mean 1", "units": "1"},
-    )
 
 
 def _dims(pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | None, weights) -> tuple:
@@ -95,7 +55,7 @@ def _dims(pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | No
                 f"truth {truth[d].values[[0, -1]].tolist()} at the ends); select the same labels, "
                 f"e.g. pred.sel({d}=truth.{d})"
             )
-    pred = _same_units(pred, truth)
+    pred = same_units(pred, truth)
     extra = [dim] if isinstance(dim, str) else list(dim or [])
     for d in extra:
         if d not in truth.dims:
@@ -104,7 +64,7 @@ def _dims(pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | No
         weights = area_weights(truth[lat])
     elif isinstance(weights, str):
         weights = area_weights(truth[lat], kind=weights)
-    return _float64(pred), _float64(truth), time, lat, lon, extra, weights
+    return as_float64(pred), as_float64(truth), time, lat, lon, extra, weights
 
 
 def monthly_rmse(
@@ -181,13 +141,13 @@ def time_stddev_mae(
     return _named(err, "time_stddev_mae", truth)
 
 
-def _same_units(pred: xr.DataArray, truth: xr.DataArray, *, name: str = "pred") -> xr.DataArray:
+def same_units(pred: xr.DataArray, truth: xr.DataArray, *, name: str = "pred") -> xr.DataArray:
     """``pred`` in ``truth``'s units: converted when both carry compatible units, else :class:`~xemu.UnitsError`.
 
     When one side carries no units there is nothing to compare and ``pred`` is used as it is.
     ``name`` is what messages call ``pred`` (``"ens"`` for :mod:`xemu.probabilistic`).
     """
-    from .units import convert_units, parse_units, units_of
+    from ..data.units import convert_units, parse_units, units_of
 
     have, want = units_of(pred), units_of(truth)
     if have is None or want is None or have == want:
@@ -200,7 +160,7 @@ def _same_units(pred: xr.DataArray, truth: xr.DataArray, *, name: str = "pred") 
         raise UnitsError(f"{name} and truth: units differ and do not convert ({err})") from None
 
 
-def _float64(da: xr.DataArray) -> xr.DataArray:
+def as_float64(da: xr.DataArray) -> xr.DataArray:
     # float32 time means of fields like tas (~290 K) lose digits the metrics need
     return da.astype(np.float64) if da.dtype.kind == "f" and da.dtype.itemsize < 8 else da
 

@@ -1,0 +1,5 @@
+"""The ``xemu`` command: ``demo``, ``fit``, ``predict``, ``evaluate`` (:func:`main`)."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,207 @@
+"""The CNN-GRU recipe shared by the in-memory fit (:func:`xemu.fit`) and the streamed fit
+(:mod:`xemu.scale.stream`): the checked options, the network's configuration and each
+target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
+``emulator.json`` record. It holds no state and knows nothing of how the data are read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from .baselines import BASELINES
+from .data.prepare import Prepared, describe_selection
+from .errors import ConfigError, warn
+from .io.records import jsonable
+from .nn.losses import CombinedLoss, parse_spec
+from .nn.model import ModelConfig, preset
+from .nn.training import TrainConfig, TrainResult, choose_device
+from .version import __version__
+
+__all__ = ["DEFAULT_LOSS", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
+           "loss_function", "train_options_key", "check_loss", "channel_stats", "input_ranges", "fit_fingerprint",
+           "emulator_record"]
+
+#: Loss per target when none is given; other targets get "mse". The "std" term keeps the
+#: month-to-month variability of precipitation (see docs/results).
+DEFAULT_LOSS: dict[str, str] = {"tas": "mse + 0.5*std", "pr": "mse + 0.5*std"}
+
+
+def emulator_record(p: Prepared, *, inputs, encoding, window, stride, grid_alignment, baseline, baseline_inputs,
+                  baseline_options, mean, std, ranges, scale, target_mean, cfg, preset_name, tc, specs, holdout,
+                  n_train: int, n_val: int, result: TrainResult) -> dict:
+    """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.stream`)."""
+
+    lat, lon = p.lat, p.lon
+    return {
+        "kind": "cnn-gru",
+        "xemu_version": __version__,
+        "inputs": list(p.input_units),
+        "targets": list(p.target_names),
+        "channels": p.channels,
+        "encoding": encoding,
+        "window": window,
+        "stride": stride,
+        "grid_alignment": grid_alignment,
+        "baseline": baseline,
+        "baseline_inputs": list(baseline_inputs or inputs) if baseline else None,
+        "baseline_options": baseline_options,
+        "input_units": p.input_units,
+        "target_units": p.target_units,
+        "target_attrs": {k: jsonable(v) for k, v in p.target_attrs.items()},
+        "grid": {"lat_dim": lat.dims[0], "lon_dim": lon.dims[0], "lat": lat.values.tolist(),
+                 "lon": lon.values.tolist(), "lat_attrs": jsonable(lat.attrs), "lon_attrs": jsonable(lon.attrs)},
+        "input_mean": mean.tolist(),
+        "input_std": std.tolist(),
+        "input_ranges": ranges,
+        "target_scale": scale.tolist(),
+        "target_mean": target_mean.tolist() if target_mean is not None else None,
+        "model": cfg.to_dict(),
+        "preset": preset_name,
+        "train": tc.to_dict(),
+        "loss": {t: parse_spec(s) for t, s in specs.items()},
+        "training_selection": describe_selection(p, holdout),
+        "n_train_windows": n_train,
+        "n_val_windows": n_val,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "train_seconds": result.seconds,
+        "data_seconds": result.data_seconds,
+        "device": str(choose_device(tc.device)),
+        "notes": list(p.notes),
+    }
+
+
+def channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per channel of ``x`` ``(S, T, C, H, W)`` over the rows ``(S, T)`` selected."""
+    c = x.shape[2]
+    total = np.zeros(c)
+    sq = np.zeros(c)
+    n = 0
+    for s in range(x.shape[0]):
+        sel = x[s][rows[s]].astype(np.float64)  # (n, C, H, W)
+        total += sel.sum((0, 2, 3))
+        n += sel.shape[0] * sel.shape[2] * sel.shape[3]
+        sq += (sel**2).sum((0, 2, 3))
+    mean = total / n
+    std = np.sqrt(np.maximum(sq / n - mean**2, 0))
+    std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1e-30), std, 1.0)
+    return mean, std
+
+
+def fit_fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
+    """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
+    train_part = train_options_key(tc)
+    blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
+                       list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
+                       repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)
+    digest = hashlib.sha256(blob.encode())
+    for array in (p.inputs, p.targets):  # the content too: same shape and statistics is not the same data
+        digest.update(hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=32).digest())
+    return digest.hexdigest()
+
+
+def options_dict(value, argument: str) -> dict:
+    """A dict of options from ``None`` or a mapping; anything else raises :class:`~xemu.ConfigError`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{argument}: expected a dict of options or None; got {type(value).__name__}")
+    return dict(value)
+
+
+def check_baseline_options(kind: str, options: dict) -> dict:
+    """``options`` if the baseline ``kind``'s ``fit`` takes them, else :class:`~xemu.ConfigError`."""
+    import inspect
+
+    params = inspect.signature(BASELINES[kind].fit).parameters
+    known = [k for k, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY
+             and k not in ("holdout", "grid_alignment")]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise ConfigError(f"fit: options {unknown} do not apply to the {kind!r} baseline; it takes {known}")
+    return options
+
+
+def cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict):
+    """The checked :class:`TrainConfig` and baseline options of a CNN-GRU fit (``model`` must be one)."""
+    if model != "cnn-gru":
+        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
+    if isinstance(train_config, TrainConfig):
+        train_config = train_config.to_dict()
+    tc = TrainConfig.from_options({**options_dict(train_config, "train_config"), **train_options}, argument="fit")
+    if baseline is not None and baseline not in BASELINES:
+        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
+    if baseline is not None:
+        baseline_options = check_baseline_options(baseline, baseline_options)
+    return tc, baseline_options
+
+
+def network_and_losses(p: Prepared, preset_name: str, config: dict, loss) -> tuple[ModelConfig, dict]:
+    """The network's configuration for the prepared data, and each target's loss spec (checked)."""
+    cfg = preset(preset_name, **{**config, "in_channels": len(p.channels),
+                                 "n_targets": len(p.target_names), "height": p.lat.size, "width": p.lon.size})
+    specs = {t: (loss or {}).get(t, DEFAULT_LOSS.get(t, "mse")) for t in p.target_names}
+    if loss:
+        unknown = [k for k in loss if k not in p.target_names]
+        if unknown:
+            raise ConfigError(f"loss: specs for unknown targets {unknown}; targets are {p.target_names}")
+    check_loss(specs, cfg)
+    return cfg, specs
+
+
+def loss_function(cfg: ModelConfig, specs: dict, p: Prepared) -> Callable:
+    """``loss_fn(pred, (x, y, base))`` of training: the combined loss of ``base + pred`` against ``y``,
+    area-weighted by the cosine of latitude (on the last month only with ``output="last"``)."""
+    lat_w = torch.tensor(np.cos(np.deg2rad(p.lat.values)), dtype=torch.float32)
+    combined = CombinedLoss(specs, p.target_names, lat_w / lat_w.mean())
+
+    def loss_fn(pred, batch):
+        _, yb, bb = batch
+        if cfg.output == "last":
+            yb, bb = yb[:, -1], bb[:, -1]
+        return combined(bb + pred, yb)
+
+    return loss_fn
+
+
+def train_options_key(tc) -> dict:
+    """The training options a checkpoint's fingerprint holds: those that change the result."""
+    ignored = ("progress", "device", "threads", "distributed")
+    part = {k: v for k, v in tc.to_dict().items() if k not in ignored}
+    if part.get("shuffle") is True:  # the default, as before the option existed: older checkpoints resume
+        del part["shuffle"]
+    return part
+
+
+def check_loss(specs: dict, cfg: ModelConfig) -> None:
+    """Every target's loss parses; a target with all weights 0 warns, all targets so raises."""
+    silent = []
+    for t, spec in specs.items():
+        terms = parse_spec(spec, argument=f"loss[{t!r}]")
+        if cfg.output == "last" and ({"std", "tmean"} & set(terms)):
+            raise ConfigError(f"loss[{t!r}]: 'std' and 'tmean' need output='all'")
+        if not any(w > 0 for w in terms.values()):
+            silent.append(t)
+    if silent and len(silent) == len(specs):
+        raise ConfigError(f"loss: every term of every target has weight 0 ({specs}); nothing would be trained")
+    if silent:
+        warn(f"loss: every term of {silent} has weight 0; the network does not learn them "
+             f"(their predictions stay the baseline's)")
+
+
+def input_ranges(p: Prepared, rows: np.ndarray) -> dict[str, list[float]]:
+    """Training minimum and maximum of each input variable's values (maps: every cell)."""
+    out = {}
+    for c, name in enumerate(p.input_units):
+        lo, hi = np.inf, -np.inf
+        for s in range(p.inputs.shape[0]):
+            if rows[s].any():
+                sel = p.inputs[s, rows[s], c]
+                lo, hi = min(lo, float(sel.min())), max(hi, float(sel.max()))
+        out[name] = [lo, hi]
+    return out
