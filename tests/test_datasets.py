@@ -11,7 +11,8 @@ from scipy.stats import skew
 
 import xemu
 from xemu.data.coords import Roles, roles
-from xemu.data.readers import CSE151B_ENV, find_cse151b, open_cse151b, synthetic_climate
+from xemu.data.readers import CSE151B_ENV, find_cse151b, open_cse151b
+from xemu.data.synthetic import synthetic_climate
 from xemu.errors import DataError
 
 TARGETS = ("tas", "pr")

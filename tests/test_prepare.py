@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xemu.data.prepare import check_variables, holdout_mask, prepare
+from xemu.data.checks import check_variables
+from xemu.data.prepare import holdout_mask, prepare
 from xemu.errors import ConfigError, DataError, GridError, UnitsError
 
 
@@ -46,7 +47,7 @@ def test_nan_report_with_time_between_sample_dims(synthetic):
 
 
 def test_nan_report_for_a_single_map_series_names_the_months(synthetic):
-    from xemu.data.prepare import check_no_nan
+    from xemu.data.checks import check_no_nan
 
     tas = synthetic["tas"].isel(scenario=0, member=1).copy(deep=True)  # (time, lat, lon): no sample dims
     tas[4, 0, 0] = np.nan

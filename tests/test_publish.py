@@ -7,7 +7,7 @@ import xarray as xr
 
 import xemu
 from xemu.cli import main
-from xemu.data.prepare import CONVENTIONS, KEPT_ATTRS, KEPT_COORD_ATTRS
+from xemu.data.labels import CONVENTIONS, KEPT_ATTRS, KEPT_COORD_ATTRS
 from xemu.testing import TINY_CONFIG as TINY
 
 #: What the CSE 151B store's tas carries and a prediction must not: CMOR bookkeeping about the

@@ -11,9 +11,13 @@ import xarray as xr
 
 import xemu
 from xemu.baselines import regression as rg
-from xemu.data.prepare import holdout_mask, month_index, prepare
+from xemu.data.checks import month_index
+from xemu.data.prepare import holdout_mask, prepare
 from xemu.data.windows import WindowLoader, define_windows
-from xemu.scale.stream import StreamLoader, _Layout, _skeleton, _Source
+from xemu.scale.blocks import BlockSource as _Source
+from xemu.scale.blocks import Layout as _Layout
+from xemu.scale.blocks import skeleton as _skeleton
+from xemu.scale.loader import StreamLoader
 from xemu.testing import TINY_CONFIG
 
 pytest.importorskip("zarr")

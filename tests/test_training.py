@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from xemu.errors import ConfigError
-from xemu.nn.training import TrainConfig, atomic_torch_save, choose_device, interactive
+from xemu.nn.device import choose_device
+from xemu.nn.training import TrainConfig, atomic_torch_save, interactive
 from xemu.testing import TINY_CONFIG as TINY
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]

@@ -241,7 +241,9 @@ def test_precipitation_non_negative_skewed_and_mean_kept(precip):
 
 def test_censoring_shift_keeps_the_mean_exactly():
     """E[max(pred - c + sigma Q(U), 0)] = pred, by quadrature of the piecewise-linear Q."""
-    from xemu.variability.core import QUANTILE_LEVELS, _shift, _unit_quantiles
+    from xemu.variability import QUANTILE_LEVELS
+    from xemu.variability.copula import censoring_shift as _shift
+    from xemu.variability.copula import unit_quantiles as _unit_quantiles
 
     rng = np.random.default_rng(0)
     n_cells = 20

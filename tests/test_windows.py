@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xemu
-from xemu.data.prepare import month_index
+from xemu.data.checks import month_index
 from xemu.data.windows import WindowIndex, WindowLoader, define_windows, runs
 from xemu.errors import ConfigError, DataError
 

@@ -26,22 +26,22 @@ class EmuAccessor:
     # --- data layer -------------------------------------------------------------------
     @property
     def roles(self) -> Roles | dict[str, Roles]:
-        """Time, latitude, longitude and sample dims (:func:`xemu.coords.roles`); per variable for a Dataset."""
+        """Time, latitude, longitude and sample dims (:func:`xemu.data.coords.roles`); per variable for a Dataset."""
         if isinstance(self._obj, xr.DataArray):
             return coords.roles(self._obj)
         return {str(k): coords.roles(v, name=str(k)) for k, v in self._obj.data_vars.items()}
 
     def declare_units(self, mapping=None, *, override: bool = False, **kwargs) -> xr.Dataset:
-        """Declare missing units, e.g. ``ds.emu.declare_units(SO2="kg m-2 s-1")`` (:func:`xemu.units.declare_units`)."""
+        """Declare missing units, e.g. ``ds.emu.declare_units(SO2="kg m-2 s-1")`` (:func:`xemu.data.units.declare_units`)."""
         return units.declare_units(self._dataset(), mapping, override=override, **kwargs)
 
     def check_units(self, variables=None) -> dict[str, str]:
-        """Check units of ``variables`` (all data variables by default) (:func:`xemu.units.check_units`)."""
+        """Check units of ``variables`` (all data variables by default) (:func:`xemu.data.units.check_units`)."""
         ds = self._dataset()
         return units.check_units(ds, variables if variables is not None else list(ds.data_vars))
 
     def convert_units(self, to: str) -> xr.DataArray:
-        """Convert a DataArray (:func:`xemu.units.convert_units`)."""
+        """Convert a DataArray (:func:`xemu.data.units.convert_units`)."""
         return units.convert_units(self._dataarray("convert_units"), to)
 
     def encode_season(self, kind: str = "sincos") -> xr.Dataset:
@@ -49,7 +49,7 @@ class EmuAccessor:
         return encoding.encode_season(self._obj, kind)
 
     def align_grid(self, target, *, method: str = "position", max_offset: float | None = None):
-        """Put this map on ``target``'s grid (:func:`xemu.coords.align_grid`)."""
+        """Put this map on ``target``'s grid (:func:`xemu.data.coords.align_grid`)."""
         return coords.align_grid(self._dataarray("align_grid"), target, method=method, max_offset=max_offset)
 
     def windows(self, inputs, targets=None, **kwargs):

@@ -23,45 +23,42 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, load_baseline
-from .data.prepare import (
-    Prepared,
-    check_dataset,
-    check_grid,
-    check_series,
-    holdout_mask,
-    month_index,
-    prepare,
-    to_dataset,
-    warn_outside_range,
-)
-from .data.windows import WindowLoader, define_windows
+from .data.checks import check_dataset, check_grid, check_series, month_index, warn_outside_range
+from .data.labels import to_dataset
+from .data.prepare import Prepared, holdout_mask, prepare
+from .data.windows import define_windows
 from .errors import ConfigError, DataError, NotFittedError
-from .io.files import save_emulator_folder, write_netcdf
-from .io.formats import (
+from .io import (
     EMULATOR_FORMAT,
     check_baseline_matches,
     check_emulator_meta,
     read_emulator_folder,
     read_variability_file,
+    save_emulator_folder,
+    write_netcdf,
 )
+from .nn.device import choose_device
 from .nn.distributed import is_distributed
 from .nn.model import CNNGRU, ModelConfig, count_parameters, for_inference
-from .nn.training import TrainConfig, TrainResult, choose_device, train
+from .nn.training import TrainConfig, TrainResult, train
 from .recipe import (
     DEFAULT_LOSS,
-    channel_stats,
+    Trained,
     check_baseline_options,
     cnn_gru_options,
     emulator_record,
     fit_fingerprint,
-    input_ranges,
+    fit_residual_model,
     loss_function,
     network_and_losses,
     options_dict,
+    training_statistics,
+    window_loaders,
 )
-from .scale.lazy import is_lazy, predict_lazy
-from .variability.core import apply as apply_variability
-from .variability.core import fit_variability, variability_meta, variability_method
+from .scale.lazy import in_memory, is_lazy, predict_lazy
+from .variability import Variability
+from .variability import apply as apply_variability
+from .variability.core import variability_meta, variability_method
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS", "history_dataset", "HISTORY_VARIABLES"]
 
@@ -74,7 +71,6 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
     "lr": ("learning rate after the epoch's last step", "1"),
 }
 
-_FORMAT = EMULATOR_FORMAT
 
 
 class Emulator:
@@ -178,7 +174,7 @@ class Emulator:
         samples : int, optional
             Draw this many stochastic realizations (forced response plus internal
             variability learned from the training residuals: by default whole training
-            years resampled by :class:`xemu.bootstrap.BlockBootstrap`) on a new
+            years resampled by :class:`xemu.variability.bootstrap.BlockBootstrap`) on a new
             ``realization`` dim. Each draw varies like another member of the climate
             model, on every time scale the residuals have.
         seed : int, optional
@@ -202,7 +198,7 @@ class Emulator:
             Months encoded at once (memory against speed).
         lazy : bool, optional
             Return a dask-backed prediction that computes nothing until asked
-            (:mod:`xemu.lazy`: one task per sample and block of months, each reading the
+            (:mod:`xemu.scale.lazy`: one task per sample and block of months, each reading the
             ``window - 1`` months before its block as context; ``pred.to_zarr(...)`` then
             streams chunk by chunk). By default lazy when an input is dask-backed, except
             with ``samples`` (a draw runs along each whole series: the inputs are then read
@@ -211,16 +207,16 @@ class Emulator:
         time_chunk : int, optional
             Months per block of a lazy prediction, at least the emulator's window; by
             default the inputs' time chunks merged until a block's network input is about
-            :data:`xemu.lazy.BLOCK_BYTES`.
+            :data:`xemu.scale.lazy.BLOCK_BYTES`.
 
         Returns
         -------
         xarray.Dataset
             The targets on ``(*sample dims of the inputs, time, lat, lon)``, in the target
             units. Only the targets' attributes that stay true of a prediction are kept
-            (:data:`xemu.prepare.KEPT_ATTRS`); the global attributes say what made it
+            (:data:`xemu.data.labels.KEPT_ATTRS`); the global attributes say what made it
             (``Conventions``, ``title``, ``source``, and a dated line appended to the input
-            Dataset's ``history``; see :func:`xemu.prepare.prediction_attrs`).
+            Dataset's ``history``; see :func:`xemu.data.labels.prediction_attrs`).
         """
         self._check_fitted()
         ds = check_dataset(ds, argument="ds")
@@ -242,7 +238,7 @@ class Emulator:
             pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
             return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
                                      anchor=anchor)
-        ds = _in_memory(ds, names)
+        ds = in_memory(ds, names)
         dev = choose_device(device)
         p = self._prepare_inputs(ds)
         m = self.meta
@@ -303,7 +299,7 @@ class Emulator:
             mean = np.asarray(self.meta["target_mean"], np.float32)
             return np.broadcast_to(mean[None, None, :, None, None],
                                    (p.inputs.shape[0], p.time.size, len(mean), p.lat.size, p.lon.size))
-        return self.baseline.predict_arrays(self.baseline._prepare_predict(ds))
+        return self.baseline.predict_arrays(self.baseline.prepare_predict(ds))
 
     def _source(self) -> str:
         """The global ``source`` of a prediction: xemu's version and what kind of emulator."""
@@ -353,9 +349,9 @@ class Emulator:
             The emulator's metadata would not load back (see :data:`xemu.io.EMULATOR_SCHEMA`).
         """
         self._check_fitted()
-        text = json.dumps({"format": _FORMAT, **self.meta}, indent=1)
+        text = json.dumps({"format": EMULATOR_FORMAT, **self.meta}, indent=1)
         try:
-            check_emulator_meta(json.loads(text), "emulator.json")
+            check_emulator_meta(json.loads(text), "emulator.json", config_class=ModelConfig)
         except DataError as err:
             raise DataError(f"Emulator.save: the emulator's metadata would not load back: {err}") from None
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
@@ -412,12 +408,13 @@ def load(path: str | os.PathLike):
     path = Path(path)
     if path.is_file():
         return load_baseline(path)
-    meta, net, baseline_file = read_emulator_folder(path)
+    meta, net, baseline_file = read_emulator_folder(path, config_class=ModelConfig, network=CNNGRU)
     baseline = None
     if baseline_file is not None:
         baseline = load_baseline(baseline_file)
         check_baseline_matches(meta, baseline, str(baseline_file))
-    variability = read_variability_file(path / "variability.nc", meta.get("variability"), meta["targets"])
+    variability = read_variability_file(path / "variability.nc", meta.get("variability"), meta["targets"],
+                                        from_dataset=Variability.from_dataset)
     return Emulator(meta, net, baseline, variability)
 
 
@@ -470,7 +467,7 @@ def fit(
     encoding : {"sincos", "study", "none"}
         Seasonal channels (:func:`xemu.encode_season`).
     grid_alignment : {"position", "interp", "exact"}
-        How input maps on another grid are aligned (:func:`xemu.coords.align_grid`).
+        How input maps on another grid are aligned (:func:`xemu.data.coords.align_grid`).
     baseline : {"linear", "climatology", None}
         What the network corrects; ``None`` predicts the targets around their mean.
     baseline_inputs : list of str, optional
@@ -485,7 +482,7 @@ def fit(
         ``predict(..., variability="calibrated")`` and ``predict(..., samples=n)``. Needs
         at least 120 consecutive training months. ``True`` (the default) or
         ``"bootstrap"``: the samples resample whole training years of residuals
-        (:class:`xemu.bootstrap.BlockBootstrap`, up to 120 years kept in the emulator);
+        (:class:`xemu.variability.bootstrap.BlockBootstrap`, up to 120 years kept in the emulator);
         ``"parametric"``: :class:`xemu.variability.ResidualModel` (EOFs with AR(1)
         principal components; smaller on disk); ``False``: none.
     checkpoint : path, optional
@@ -498,7 +495,7 @@ def fit(
     stream : bool or dict
         Train from a dask-backed Dataset (e.g. ``xr.open_zarr(store)``) read block by block,
         with memory set by the blocks rather than by the number of samples and months
-        (:mod:`xemu.stream`): ``True``, or a dict of :data:`xemu.stream.STREAM_OPTIONS`.
+        (:mod:`xemu.scale.stream`): ``True``, or a dict of :data:`xemu.scale.stream.STREAM_OPTIONS`.
         Needs ``variability=False``.
 
     Returns
@@ -506,21 +503,20 @@ def fit(
     Emulator, LinearPatternScaling or Climatology
     """
     ds = check_dataset(ds, argument="ds")
-    if stream is not None and stream is not False:  # block by block from the store (xemu.stream)
+    if stream is not None and stream is not False:  # block by block from the store (xemu.scale.stream)
         from .scale.stream import fit as fit_streamed
 
-        return fit_streamed(ds, inputs, targets, model=model, holdout=holdout, preset_name=preset_name, config=config,
-                            loss=loss, window=window, stride=stride, encoding=encoding, grid_alignment=grid_alignment,
-                            baseline=baseline, baseline_inputs=baseline_inputs, baseline_options=baseline_options,
-                            checkpoint=checkpoint, callback=callback, train_config=train_config,
-                            variability=variability, stream=stream, **train_options)
+        fitted = fit_streamed(ds, inputs, targets, model=model, holdout=holdout, preset_name=preset_name,
+                              config=config, loss=loss, window=window, stride=stride, encoding=encoding,
+                              grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
+                              baseline_options=baseline_options, checkpoint=checkpoint, callback=callback,
+                              train_config=train_config, variability=variability, stream=stream, **train_options)
+        return Emulator(*fitted) if isinstance(fitted, Trained) else fitted  # else a baseline alone
     baseline_options = options_dict(baseline_options, "baseline_options")
     if model in BASELINES:
-        if train_config is not None:
-            raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
-        return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                      **check_baseline_options(model, {"variability": variability, **baseline_options,
-                                                                  **train_options}))
+        return _fit_baseline(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,
+                             train_config=train_config, options={"variability": variability, **baseline_options,
+                                                                 **train_options})
     tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     config = options_dict(config, "config")
     var_method = variability_method(variability)  # checked before training, used after it
@@ -530,74 +526,42 @@ def fit(
     months = month_index(p.time)
     train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
     val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
-
-    # the baseline the network corrects, fitted on the training months only
-    bl = None
+    bl = None  # the baseline the network corrects, fitted on the training months only
     if baseline is not None:
         bl = BASELINES[baseline]().fit(ds, list(baseline_inputs or inputs), targets, holdout=holdout,
                                        grid_alignment=grid_alignment, **{"variability": False, **baseline_options})
-        base = bl.predict_arrays(bl._prepare_predict(ds))  # (S_in, T, V, H, W)
-    else:
-        base = None
-
-    # normalisation from training months only
-    train_rows = np.zeros(p.inputs.shape[:2], bool)
-    s_idx, t_idx = np.nonzero(~held)
-    train_rows[p.target_to_input[s_idx], t_idx] = True
-    mean, std = channel_stats(p.inputs, train_rows)
-    ranges = input_ranges(p, train_rows)
-    y_train = p.targets[s_idx, t_idx]  # (N, V, H, W)
-    if base is None:
-        target_mean = y_train.mean((0, 2, 3), dtype=np.float64)
-        base = np.broadcast_to(target_mean.astype(np.float32)[None, None, :, None, None],
-                               (*p.inputs.shape[:2], len(p.target_names), p.lat.size, p.lon.size))
-    else:
-        target_mean = None
-    resid = y_train - base[p.target_to_input[s_idx], t_idx]
-    scale = resid.std((0, 2, 3), dtype=np.float64)
-    scale = np.where(scale > 0, scale, 1.0)
-    del y_train, resid
-
+    stats = training_statistics(p, held, bl.predict_arrays(bl.prepare_predict(ds)) if bl is not None else None)
     cfg, specs = network_and_losses(p, preset_name, config, loss)
-
-    # tensors: inputs normalised, targets and baseline divided by the target scale
-    n_time = p.time.size
-    scale32 = scale.astype(np.float32)[None, None, :, None, None]
-    x = torch.from_numpy(((p.inputs - mean[None, None, :, None, None]) / std[None, None, :, None, None])
-                         .astype(np.float32).reshape(-1, *p.inputs.shape[2:]))
-    y = torch.from_numpy((p.targets / scale32).reshape(-1, *p.targets.shape[2:]))
-    b = torch.from_numpy(np.ascontiguousarray(base / scale32).reshape(-1, *p.targets.shape[2:]))
-    train_loader = WindowLoader(train_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size,
-                                shuffle=tc.shuffle, seed=tc.seed, extra=b)
-    val_loader = (WindowLoader(val_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size, extra=b)
-                  if val_idx is not None else None)
+    x, train_loader, val_loader = window_loaders(p, stats, train_idx, val_idx, tc)
 
     loss_fn = loss_function(cfg, specs, p)
     torch.manual_seed(tc.seed)
     net = CNNGRU(cfg)
     # the checkpoint's key, and what the processes of data-parallel training compare before they start
     keyed = checkpoint is not None or is_distributed(tc.distributed)
-    fingerprint = fit_fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline,
-                               baseline_options) if keyed else ""
+    fingerprint = fit_fingerprint(cfg, tc, specs, p, stats.mean, stats.std, stats.scale, holdout, window, stride,
+                                  baseline, baseline_options) if keyed else ""
     result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
                                 callback=callback, fingerprint=fingerprint)
     net.to("cpu").eval()
-    var_model = None
-    if var_method is not None:
-        with torch.no_grad():
-            xs = x.view(p.inputs.shape[0], n_time, *p.inputs.shape[2:])
-            out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
-        var_model = fit_variability(p, base + out * scale32, held, method=var_method)
-        del out
+    var_model = fit_residual_model(net, x, p, stats, held, window, var_method) if var_method is not None else None
 
     meta = emulator_record(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
-                         grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
-                         baseline_options=baseline_options, mean=mean, std=std, ranges=ranges, scale=scale,
-                         target_mean=target_mean, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
-                         holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
-                         result=result)
+                           grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
+                           baseline_options=baseline_options, mean=stats.mean, std=stats.std, ranges=stats.ranges,
+                           scale=stats.scale, target_mean=stats.target_mean, cfg=cfg, preset_name=preset_name, tc=tc,
+                           specs=specs, holdout=holdout, n_train=len(train_idx),
+                           n_val=len(val_idx) if val_idx is not None else 0, result=result)
     meta["variability"] = variability_meta(var_model)
     return Emulator(meta, net, bl, var_model)
+
+
+def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, options: dict):
+    """``fit(model="linear" | "climatology")``: the baseline as the model, with its own options checked."""
+    if train_config is not None:
+        raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
+    return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
+                                  **check_baseline_options(model, options))
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:
@@ -623,16 +587,3 @@ def history_dataset(records: list[dict]) -> xr.Dataset:
         out[key] = xr.DataArray(values, dims="epoch", attrs={"long_name": long_name, "units": units})
     epoch = xr.DataArray(np.array(epochs, np.int64), dims="epoch", attrs={"long_name": "training epoch (from 1)"})
     return xr.Dataset(out, coords={"epoch": epoch}, attrs={"title": "xemu training history"})
-
-
-def _in_memory(ds: xr.Dataset, names: list[str]) -> xr.Dataset:
-    """``ds`` with the dask-backed variables of ``names`` read into memory, in one compute."""
-    lazy = [n for n in names if ds[n].chunks is not None]
-    if not lazy:
-        return ds
-    import dask
-
-    values = dask.compute(*[ds[n].data for n in lazy])
-    return ds.assign({n: ds[n].copy(data=v) for n, v in zip(lazy, values, strict=True)})
-
-

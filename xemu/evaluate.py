@@ -159,118 +159,175 @@ def evaluate(
         record the split, train seconds, parameter counts, spread-skill ratios and rank
         histograms.
     """
-    from .data.units import declare_units, units_of
-    from .emulator import fit
-
-    declare = {k: v for k, v in FORCING_UNITS.items() if k in ds and units_of(ds[k]) is None}
-    if declare:
-        ds = declare_units(ds, **declare)
+    ds = _with_forcing_units(ds)
     inputs = list(inputs or FORCINGS)
     sp = make_split(split, ds)
     train_ds = ds.sel(sp.train)
-    test_sel = {k: v for k, v in sp.test.items() if k != "time"}
-    truth = ds[list(targets)].sel(sp.test)
-    rows, labels, kinds, info = [], [], [], {}
+    rows = _Rows(ds[list(targets)].sel(sp.test), targets, variants=variants, samples=samples, log=log)
     log(f"split {sp.name}: {sp.description}")
+    for name in models:
+        if name in BASELINE_ROWS:
+            _score_baseline(rows, name, ds, train_ds, sp, inputs)
+        elif name == "cnn-gru":
+            _score_cnn_gru(rows, ds, train_ds, sp, inputs, seeds, fit_options)
+        else:
+            raise ConfigError(f"models: unknown model {name!r}; expected one of {[*BASELINE_ROWS, 'cnn-gru']}")
+    if len(ds.member_id.values.tolist()) > 1:
+        _score_noise_floor(rows, ds, sp)
+    table = rows.dataset()
+    if sp.name == "reference":
+        table = _with_published(table, list(targets))
+    table.attrs = {"split": sp.name, "split_description": sp.description,
+                   **{k: str(v) for k, v in rows.info.items()}}
+    return table.compute()
 
-    def add(label, kind, pred):
-        pred = pred[list(targets)].sel(time=truth.time)
-        row = score(pred, truth, variables=list(targets)).reset_coords(drop=True).squeeze(drop=True)
-        for v in targets:
-            row[f"{v}_crps"] = _point_crps(pred[v], truth[v])
-        rows.append(row)
-        labels.append(label)
-        kinds.append(kind)
-        log(f"  {label}: score {float(row['competition_score']):.3f}")
 
-    def add_variants(label, kind, pred, variability):
-        add(label, kind, pred)
-        if not variants or variability is None:
+def _with_forcing_units(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the units of :data:`FORCING_UNITS` declared on the forcings that carry none."""
+    from .data.units import declare_units, units_of
+
+    declare = {k: v for k, v in FORCING_UNITS.items() if k in ds and units_of(ds[k]) is None}
+    return declare_units(ds, **declare) if declare else ds
+
+
+def _test_members(sp: Split) -> dict:
+    """The split's test selection without its time: the forcings a model predicts from."""
+    return {k: v for k, v in sp.test.items() if k != "time"}
+
+
+class _Rows:
+    """The table's rows as they are scored against ``truth``: one Dataset, label and kind per
+    row, and ``info`` (fit seconds, parameter counts, spread-skill ratios, rank histograms)."""
+
+    def __init__(self, truth: xr.Dataset, targets, *, variants: bool, samples: int, log):
+        self.truth, self.targets = truth, list(targets)
+        self.variants, self.samples, self.log = variants, samples, log
+        self.rows: list[xr.Dataset] = []
+        self.labels: list[str] = []
+        self.kinds: list[str] = []
+        self.info: dict = {}
+
+    def append(self, row: xr.Dataset, label: str, kind: str) -> None:
+        """One scored row."""
+        self.rows.append(row)
+        self.labels.append(label)
+        self.kinds.append(kind)
+
+    def add(self, label: str, kind: str, pred: xr.Dataset) -> None:
+        """Score a deterministic prediction: the metrics and its CRPS (the mean absolute error)."""
+        pred = pred[self.targets].sel(time=self.truth.time)
+        row = score(pred, self.truth, variables=self.targets).reset_coords(drop=True).squeeze(drop=True)
+        for v in self.targets:
+            row[f"{v}_crps"] = _point_crps(pred[v], self.truth[v])
+        self.append(row, label, kind)
+        self.log(f"  {label}: score {float(row['competition_score']):.3f}")
+
+    def add_variants(self, label: str, kind: str, pred: xr.Dataset, variability) -> None:
+        """Score a forced response and, with ``variants`` and a variability model, its calibrated
+        prediction and its draws (free, and held to the forced response's decadal means)."""
+        self.add(label, kind, pred)
+        if not self.variants or variability is None:
             return
-        from .variability.core import apply
+        from .variability import apply
 
-        add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
-        add_ensemble(f"{label}, {samples} draws", kind, apply(pred, variability, samples=samples, seed=0))
+        samples = self.samples
+        self.add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
+        self.add_ensemble(f"{label}, {samples} draws", kind, apply(pred, variability, samples=samples, seed=0))
         # the same draws, each held to the forced response's mean over each calendar decade
-        add_ensemble(f"{label}, {samples} draws, decadal means kept", kind,
-                     apply(pred, variability, samples=samples, seed=0, anchor="decade"))
+        self.add_ensemble(f"{label}, {samples} draws, decadal means kept", kind,
+                          apply(pred, variability, samples=samples, seed=0, anchor="decade"))
 
-    def add_ensemble(label, kind, ens, member_dim="realization"):
-        from .metrics.probabilistic import ensemble_scores, rank_flatness, rank_histogram
+    def add_ensemble(self, label: str, kind: str, ens: xr.Dataset, member_dim: str = "realization") -> None:
+        """Score an ensemble: two rows (the mean and the standard deviation over members of each
+        metric; the ensemble's CRPS on the mean row), its spread-skill ratios and rank histograms in ``info``."""
+        from .metrics.probabilistic import ensemble_scores
 
-        ens = ens[list(targets)].sel(time=truth.time)
-        s = ensemble_scores(ens, truth, member_dim=member_dim, variables=list(targets)).squeeze(drop=True)
-        n = ens.sizes[member_dim]
+        targets, truth = self.targets, self.truth
+        ens = ens[targets].sel(time=truth.time)
+        s = ensemble_scores(ens, truth, member_dim=member_dim, variables=targets).squeeze(drop=True)
         for stat in ("mean", "std"):
             row = xr.Dataset({name: s[f"{name}_member_{stat}"] for name in [*targets, "competition_score"]})
             row = row.reset_coords(drop=True)
             for v in targets:
                 row[f"{v}_crps"] = s[f"{v}_crps"] if stat == "mean" else xr.DataArray(np.nan)
-            rows.append(row)
-            labels.append(f"{label}: {stat}")
-            kinds.append(kind)
-        for v in targets:
+            self.append(row, f"{label}: {stat}", kind)
+        self._ensemble_info(label, ens, s, member_dim)
+        self.log(f"  {label}: score {float(self.rows[-2]['competition_score']):.3f} "
+                 f"+- {float(self.rows[-1]['competition_score']):.3f}")
+
+    def _ensemble_info(self, label: str, ens: xr.Dataset, s: xr.Dataset, member_dim: str) -> None:
+        """An ensemble's spread-skill ratio, rank histogram and its flatness per target, into ``info``."""
+        from .metrics.probabilistic import rank_flatness, rank_histogram
+
+        n = ens.sizes[member_dim]
+        for v in self.targets:
             ssr = float(s[f"{v}_spread_skill_ratio"])
-            hist = rank_histogram(ens[v], truth[v], member_dim=member_dim).squeeze(drop=True)
+            hist = rank_histogram(ens[v], self.truth[v], member_dim=member_dim).squeeze(drop=True)
             flat = float(rank_flatness(hist, kind="ratio"))
-            info[f"{label} {v} spread-skill ratio"] = round(ssr, 3)
-            info[f"{label} {v} rank histogram ({n + 1} ranks)"] = " ".join(str(int(c)) for c in hist.values)
-            info[f"{label} {v} rank histogram max over min"] = round(flat, 2)
-        log(f"  {label}: score {float(rows[-2]['competition_score']):.3f} +- {float(rows[-1]['competition_score']):.3f}")
+            self.info[f"{label} {v} spread-skill ratio"] = round(ssr, 3)
+            self.info[f"{label} {v} rank histogram ({n + 1} ranks)"] = " ".join(str(int(c)) for c in hist.values)
+            self.info[f"{label} {v} rank histogram max over min"] = round(flat, 2)
 
-    for name in models:
-        if name in BASELINE_ROWS:
-            label, kind, options = BASELINE_ROWS[name]
-            t0 = time.perf_counter()
-            bl = fit(train_ds, [v for v in inputs if v != "rsdt"] if kind == "linear" else inputs,
-                     list(targets), model=kind, holdout=sp.holdout, **options)
-            pred = bl.predict(ds.sel(test_sel).drop_vars(list(targets)))
-            info[f"{name} fit seconds"] = round(time.perf_counter() - t0, 1)
-            add_variants(label, "measured", pred, bl.variability if name == "linear" else None)
-        elif name == "cnn-gru":
-            for seed in seeds:
-                # the reference protocol validates on its test months: monitor them, choose nothing
-                # by them (no early stopping, no best-epoch weights): the last epoch is reported
-                peek = sp.holdout == sp.test
-                opts = {"progress": False, **({"restore_best": False, "patience": None} if peek else {}),
-                        **dict(fit_options or {}), "seed": seed}
-                t0 = time.perf_counter()
-                em = fit(train_ds, inputs, list(targets), holdout=sp.holdout, **opts)
-                seconds = time.perf_counter() - t0
-                pred = em.predict(ds.sel(test_sel).drop_vars(list(targets)), device=opts.get("device", "auto"),
-                                  lazy=False)
-                info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
-                info["cnn-gru parameters"] = em.n_parameters
-                add_variants(f"xemu CNN-GRU, seed {seed}", "measured", pred, em.variability)
-        else:
-            raise ConfigError(f"models: unknown model {name!r}; expected one of {[*BASELINE_ROWS, 'cnn-gru']}")
+    def dataset(self) -> xr.Dataset:
+        """The rows as one Dataset on ``model``, with the ``model_kind`` coordinate."""
+        table = xr.concat(self.rows, dim=xr.DataArray(self.labels, dims="model", name="model"))
+        return table.assign_coords(model_kind=("model", self.kinds))
 
-    members = ds.member_id.values.tolist()
-    if len(members) > 1:
-        window = ds[list(targets)].sel({k: v for k, v in sp.test.items() if k not in ("member_id",)})
-        nf = noise_floor(window, member=sp.noise_member, member_dim="member_id", variables=list(targets))
-        for label in nf.prediction.values.tolist():
-            row = nf.sel(prediction=label, drop=True).reset_coords(drop=True)
-            member = label.removeprefix("member ")
-            for v in targets:
-                held = window[v].sel(member_id=sp.noise_member, drop=True)
-                row[f"{v}_crps"] = (_point_crps(window[v].sel(member_id=int(member), drop=True), held)
-                                    if member.isdigit() else _point_crps(
-                                        window[v].drop_sel(member_id=sp.noise_member).mean("member_id"), held))
-            rows.append(row)
-            labels.append(f"noise floor: {label} as the prediction")
-            kinds.append("noise floor")
-        if variants:
-            others = window.drop_sel(member_id=sp.noise_member).rename(member_id="realization")
-            add_ensemble(f"noise floor: the other {others.sizes['realization']} members as an ensemble",
-                         "noise floor", others)
-    table = xr.concat(rows, dim=xr.DataArray(labels, dims="model", name="model"))
-    table = table.assign_coords(model_kind=("model", kinds))
-    if sp.name == "reference":
-        table = _with_published(table, list(targets))
-    table.attrs = {"split": sp.name, "split_description": sp.description,
-                   **{k: str(v) for k, v in info.items()}}
-    return table.compute()
+
+def _score_baseline(rows: _Rows, name: str, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
+                    inputs: list[str]) -> None:
+    """Fit the baseline ``name`` of :data:`BASELINE_ROWS` and score it (with its variants: the ridge only)."""
+    from .emulator import fit
+
+    label, kind, options = BASELINE_ROWS[name]
+    t0 = time.perf_counter()
+    bl = fit(train_ds, [v for v in inputs if v != "rsdt"] if kind == "linear" else inputs,
+             rows.targets, model=kind, holdout=sp.holdout, **options)
+    pred = bl.predict(ds.sel(_test_members(sp)).drop_vars(rows.targets))
+    rows.info[f"{name} fit seconds"] = round(time.perf_counter() - t0, 1)
+    rows.add_variants(label, "measured", pred, bl.variability if name == "linear" else None)
+
+
+def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split, inputs: list[str],
+                   seeds: tuple[int, ...], fit_options: dict | None) -> None:
+    """Fit the CNN-GRU once per seed and score each, with its variants."""
+    from .emulator import fit
+
+    for seed in seeds:
+        # the reference protocol validates on its test months: monitor them, choose nothing
+        # by them (no early stopping, no best-epoch weights): the last epoch is reported
+        peek = sp.holdout == sp.test
+        opts = {"progress": False, **({"restore_best": False, "patience": None} if peek else {}),
+                **dict(fit_options or {}), "seed": seed}
+        t0 = time.perf_counter()
+        em = fit(train_ds, inputs, rows.targets, holdout=sp.holdout, **opts)
+        seconds = time.perf_counter() - t0
+        pred = em.predict(ds.sel(_test_members(sp)).drop_vars(rows.targets), device=opts.get("device", "auto"),
+                          lazy=False)
+        rows.info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
+        rows.info["cnn-gru parameters"] = em.n_parameters
+        rows.add_variants(f"xemu CNN-GRU, seed {seed}", "measured", pred, em.variability)
+
+
+def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
+    """Score the climate model's other members as predictions of the test member (the noise
+    floor) and, with ``variants``, as an ensemble."""
+    targets = rows.targets
+    window = ds[targets].sel({k: v for k, v in sp.test.items() if k not in ("member_id",)})
+    nf = noise_floor(window, member=sp.noise_member, member_dim="member_id", variables=targets)
+    for label in nf.prediction.values.tolist():
+        row = nf.sel(prediction=label, drop=True).reset_coords(drop=True)
+        member = label.removeprefix("member ")
+        for v in targets:
+            held = window[v].sel(member_id=sp.noise_member, drop=True)
+            other = (window[v].sel(member_id=int(member), drop=True) if member.isdigit()
+                     else window[v].drop_sel(member_id=sp.noise_member).mean("member_id"))
+            row[f"{v}_crps"] = _point_crps(other, held)
+        rows.append(row, f"noise floor: {label} as the prediction", "noise floor")
+    if rows.variants:
+        others = window.drop_sel(member_id=sp.noise_member).rename(member_id="realization")
+        rows.add_ensemble(f"noise floor: the other {others.sizes['realization']} members as an ensemble",
+                          "noise floor", others)
 
 
 def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:

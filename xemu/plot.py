@@ -142,12 +142,21 @@ def _time_axis(time: xr.DataArray):
 
 
 # --- maps ---------------------------------------------------------------------------
+def _lat_lon(da: xr.DataArray, name: str) -> tuple[str, str]:
+    """The latitude and longitude dims of ``da`` (errors name ``name``)."""
+    return find_dim(da, "latitude", name=name), find_dim(da, "longitude", name=name)
+
+
+def _reduce_example(dim: str) -> str:
+    """How to select or reduce ``dim``, for a message."""
+    return f'e.g. .isel({dim}=0) or .mean("{dim}")'
+
+
 def _as_map(da: xr.DataArray, func: str) -> tuple[xr.DataArray, str, str]:
     """``da`` squeezed to (latitude, longitude), or a DataError that says how to reduce it."""
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"{func}: expected an xarray.DataArray; got {type(da).__name__}")
-    lat = find_dim(da, "latitude", name=func)
-    lon = find_dim(da, "longitude", name=func)
+    lat, lon = _lat_lon(da, func)
     da = da.squeeze([d for d in da.dims if d not in (lat, lon) and da.sizes[d] == 1])
     extra = [str(d) for d in da.dims if d not in (lat, lon)]
     if extra:
@@ -157,7 +166,7 @@ def _as_map(da: xr.DataArray, func: str) -> tuple[xr.DataArray, str, str]:
             hints.append(f'reduce time first, e.g. .mean("{time}") or .isel({time}=0)')
         others = [d for d in extra if d != time]
         if others:
-            hints.append(f"select or reduce {', '.join(others)}, e.g. .isel({others[0]}=0) or .mean(\"{others[0]}\")")
+            hints.append(f"select or reduce {', '.join(others)}, {_reduce_example(others[0])}")
         raise DataError(
             f"{func}: a map needs a 2-D field of ({lat}, {lon}); got dims ({', '.join(map(str, da.dims))}): "
             + "; ".join(hints)
@@ -181,7 +190,7 @@ def field_map(
     Parameters
     ----------
     da : xarray.DataArray
-        A field on latitude and longitude (found by :func:`xemu.coords.find_dim`). Other
+        A field on latitude and longitude (found by :func:`xemu.data.coords.find_dim`). Other
         dims of size 1 are dropped (their values go into the title); any other dim, time
         included, must be reduced first (:class:`~xemu.DataError` otherwise).
     ax : matplotlib.axes.Axes, optional
@@ -224,31 +233,18 @@ def field_map(
     ccrs = _cartopy_crs()
     lons = np.asarray(field[lon], dtype=float)
     if ax is None:
-        fig = plt.figure(figsize=(8, 4.8), layout="constrained")
-        if ccrs is not None:
-            ax = fig.add_subplot(projection=ccrs.PlateCarree(central_longitude=180 if lons.max() > 180 else 0))
-        else:
-            ax = fig.add_subplot()
+        ax = _new_map_axes(plt, ccrs, lons)
     geo = ccrs is not None and hasattr(ax, "projection") and hasattr(ax, "coastlines")
 
     values = np.ma.masked_invalid(np.asarray(field.values, dtype=float))
-    lo = float(values.min()) if vmin is None and values.count() else vmin
-    hi = float(values.max()) if vmax is None and values.count() else vmax
-    if center is not None and lo is not None and hi is not None:
-        half = max(abs(lo - center), abs(hi - center)) or 1.0
-        lo, hi = center - half, center + half
-    if cmap is None:
-        cmap = "RdBu_r" if center is not None else "viridis"
+    lo, hi = _colour_limits(values, vmin, vmax, center)
+    cmap = ("RdBu_r" if center is not None else "viridis") if cmap is None else cmap
 
     kwargs = {"transform": ccrs.PlateCarree()} if geo else {}
     mesh = ax.pcolormesh(lons, np.asarray(field[lat], dtype=float), values, cmap=cmap, vmin=lo, vmax=hi,
                          shading="nearest", **kwargs)
     if geo:
-        ax.set_global()
-        if coastlines:
-            _add_coastlines(ax)
-        gl = ax.gridlines(draw_labels=True, linewidth=0.3, alpha=0.5)
-        gl.top_labels = gl.right_labels = False
+        _frame_geo_map(ax, coastlines)
     else:
         ax.set_xlabel(_label(field[lon], "longitude"))
         ax.set_ylabel(_label(field[lat], "latitude"))
@@ -258,6 +254,33 @@ def field_map(
         title = _name(field) + (f"\n{s}" if (s := _scalar_coords(field)) else "")
     ax.set_title(title)
     return ax
+
+
+def _new_map_axes(plt, ccrs, lons: np.ndarray):
+    """Axes of a new figure for a map: PlateCarree when cartopy is there (``ccrs``), else plain axes."""
+    fig = plt.figure(figsize=(8, 4.8), layout="constrained")
+    if ccrs is not None:
+        return fig.add_subplot(projection=ccrs.PlateCarree(central_longitude=180 if lons.max() > 180 else 0))
+    return fig.add_subplot()
+
+
+def _colour_limits(values: np.ma.MaskedArray, vmin, vmax, center) -> tuple[float | None, float | None]:
+    """``vmin`` and ``vmax``, else the data's range; with ``center``, widened to be symmetric about it."""
+    lo = float(values.min()) if vmin is None and values.count() else vmin
+    hi = float(values.max()) if vmax is None and values.count() else vmax
+    if center is not None and lo is not None and hi is not None:
+        half = max(abs(lo - center), abs(hi - center)) or 1.0
+        lo, hi = center - half, center + half
+    return lo, hi
+
+
+def _frame_geo_map(ax, coastlines: bool) -> None:
+    """The whole globe, coastlines (when asked) and labelled gridlines on a cartopy map."""
+    ax.set_global()
+    if coastlines:
+        _add_coastlines(ax)
+    gl = ax.gridlines(draw_labels=True, linewidth=0.3, alpha=0.5)
+    gl.top_labels = gl.right_labels = False
 
 
 def difference_map(pred: xr.DataArray, truth: xr.DataArray, *, ax=None, **kw):
@@ -294,8 +317,7 @@ def difference_map(pred: xr.DataArray, truth: xr.DataArray, *, ax=None, **kw):
     """
     pred = _in_units_of(pred, truth, name="difference_map: pred")
     diff = pred - truth
-    lat = find_dim(truth, "latitude", name="difference_map: truth")
-    lon = find_dim(truth, "longitude", name="difference_map: truth")
+    lat, lon = _lat_lon(truth, "difference_map: truth")
     if diff.sizes.get(lat, 0) < truth.sizes[lat] or diff.sizes.get(lon, 0) < truth.sizes[lon]:
         raise GridError(
             "difference_map: pred and truth are not on the same latitude/longitude grid; "
@@ -320,8 +342,8 @@ def difference_map(pred: xr.DataArray, truth: xr.DataArray, *, ax=None, **kw):
 
 # --- series and profiles ------------------------------------------------------------
 def _global_mean(da: xr.DataArray, name: str) -> xr.DataArray:
-    lat = find_dim(da, "latitude", name=name)
-    lon = find_dim(da, "longitude", name=name)
+    """The area-weighted mean of ``da`` over latitude and longitude."""
+    lat, lon = _lat_lon(da, name)
     return da.weighted(area_weights(da[lat]).fillna(0)).mean([lat, lon], keep_attrs=True)
 
 
@@ -468,8 +490,7 @@ def zonal_means(*das: xr.DataArray, labels: Sequence[str] | None = None, ax=None
     ref = das[0]
     for i, da in enumerate(das):
         name = f"zonal_means: DataArray {i}"
-        lat = find_dim(da, "latitude", name=name)
-        lon = find_dim(da, "longitude", name=name)
+        lat, lon = _lat_lon(da, name)
         time = find_dim(da, "time", name=name, required=False)
         zm = _in_units_of(da, ref, name=name).mean([d for d in (time, lon) if d is not None], keep_attrs=True)
         zm = zm.squeeze([d for d in zm.dims if d != lat and zm.sizes[d] == 1])
@@ -477,7 +498,7 @@ def zonal_means(*das: xr.DataArray, labels: Sequence[str] | None = None, ax=None
             others = [str(d) for d in zm.dims if d != lat]
             raise DataError(
                 f"{name}: after the time and longitude means, dims ({', '.join(others)}) remain; "
-                f"select or reduce them first, e.g. .isel({others[0]}=0) or .mean(\"{others[0]}\")"
+                f"select or reduce them first, {_reduce_example(others[0])}"
             )
         text = labels[i] if labels is not None else str(da.name if da.name is not None else f"data {i}")
         ax.plot(zm[lat].values, zm.values, marker=".", label=text)

@@ -1,7 +1,8 @@
 """The CNN-GRU recipe shared by the in-memory fit (:func:`xemu.fit`) and the streamed fit
 (:mod:`xemu.scale.stream`): the checked options, the network's configuration and each
 target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
-``emulator.json`` record. It holds no state and knows nothing of how the data are read.
+``emulator.json`` record and the trained parts an :class:`~xemu.Emulator` is built from. It
+holds no state and knows nothing of how the data are read.
 """
 
 from __future__ import annotations
@@ -9,32 +10,51 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .baselines import BASELINES
-from .data.prepare import Prepared, describe_selection
+from .data.labels import describe_selection
+from .data.prepare import Prepared
+from .data.windows import WindowLoader
 from .errors import ConfigError, warn
 from .io.records import jsonable
+from .nn.device import choose_device
 from .nn.losses import CombinedLoss, parse_spec
-from .nn.model import ModelConfig, preset
-from .nn.training import TrainConfig, TrainResult, choose_device
+from .nn.model import CNNGRU, ModelConfig, preset
+from .nn.training import TrainConfig, TrainResult
+from .variability.core import fit_variability
 from .version import __version__
 
 __all__ = ["DEFAULT_LOSS", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
-           "loss_function", "train_options_key", "check_loss", "channel_stats", "input_ranges", "fit_fingerprint",
-           "emulator_record"]
+           "loss_function", "train_options_key", "check_loss", "channel_stats", "mean_and_std", "training_rows",
+           "input_ranges", "fit_fingerprint", "emulator_record", "Trained", "Statistics", "training_statistics",
+           "window_loaders", "fit_residual_model"]
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
 DEFAULT_LOSS: dict[str, str] = {"tas": "mse + 0.5*std", "pr": "mse + 0.5*std"}
 
 
+class Trained(NamedTuple):
+    """The parts of a trained CNN-GRU: ``xemu.Emulator(*trained)`` is the emulator."""
+
+    meta: dict  # the emulator.json record (:func:`emulator_record`)
+    net: CNNGRU
+    baseline: object | None  # the baseline the network corrects
+    variability: object | None  # the model of internal variability
+
+
 def emulator_record(p: Prepared, *, inputs, encoding, window, stride, grid_alignment, baseline, baseline_inputs,
-                  baseline_options, mean, std, ranges, scale, target_mean, cfg, preset_name, tc, specs, holdout,
-                  n_train: int, n_val: int, result: TrainResult) -> dict:
-    """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.stream`)."""
+                    baseline_options, mean, std, ranges, scale, target_mean, cfg, preset_name, tc, specs, holdout,
+                    n_train: int, n_val: int, result: TrainResult, notes=(), variability: dict | None = None) -> dict:
+    """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.scale.stream`).
+
+    ``notes`` are added to those of the data; ``variability`` is what the record keeps of the
+    model of internal variability (:func:`xemu.variability.core.variability_meta`).
+    """
 
     lat, lon = p.lat, p.lon
     return {
@@ -72,7 +92,8 @@ def emulator_record(p: Prepared, *, inputs, encoding, window, stride, grid_align
         "train_seconds": result.seconds,
         "data_seconds": result.data_seconds,
         "device": str(choose_device(tc.device)),
-        "notes": list(p.notes),
+        "notes": [*p.notes, *notes],
+        "variability": variability,
     }
 
 
@@ -87,10 +108,31 @@ def channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
         total += sel.sum((0, 2, 3))
         n += sel.shape[0] * sel.shape[2] * sel.shape[3]
         sq += (sel**2).sum((0, 2, 3))
+    return mean_and_std(total, sq, n)
+
+
+def mean_and_std(total: np.ndarray, sq: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation from the sums of ``n`` values and of their squares; a standard
+    deviation of (relatively) zero is 1 (a constant channel is not scaled).
+
+    Examples
+    --------
+    >>> mean_and_std(np.array([6.0, 8.0]), np.array([14.0, 16.0]), 4)
+    (array([1.5, 2. ]), array([1.11803399, 1.        ]))
+    """
     mean = total / n
     std = np.sqrt(np.maximum(sq / n - mean**2, 0))
     std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1e-30), std, 1.0)
     return mean, std
+
+
+def training_rows(p: Prepared, train: np.ndarray) -> np.ndarray:
+    """``(S_in, T)`` bool: the input rows of the training months ``train`` ``(S_t, T)``."""
+    n_in = int(np.prod([p.sample_coords[d].size for d in p.input_sample_dims], dtype=int))
+    rows = np.zeros((n_in, p.time.size), bool)
+    s_idx, t_idx = np.nonzero(train)
+    rows[p.target_to_input[s_idx], t_idx] = True
+    return rows
 
 
 def fit_fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
@@ -205,3 +247,64 @@ def input_ranges(p: Prepared, rows: np.ndarray) -> dict[str, list[float]]:
                 lo, hi = min(lo, float(sel.min())), max(hi, float(sel.max()))
         out[name] = [lo, hi]
     return out
+
+
+class Statistics(NamedTuple):
+    """What a fit learns from its training months before the network: see :func:`training_statistics`."""
+
+    mean: np.ndarray  # per input channel
+    std: np.ndarray
+    ranges: dict  # input name -> [min, max]
+    base: np.ndarray  # (S_in, T, V, H, W): the baseline's prediction, or each target's training mean
+    target_mean: np.ndarray | None  # per target, when there is no baseline
+    scale: np.ndarray  # per target: the std of the training residuals from ``base``
+
+
+def training_statistics(p: Prepared, held: np.ndarray, base: np.ndarray | None) -> Statistics:
+    """Normalisation of the inputs and scale of the targets, from training months only.
+
+    ``base`` is the baseline's prediction ``(S_in, T, V, H, W)``; without a baseline the network
+    predicts each target around its training mean.
+    """
+    train_rows = np.zeros(p.inputs.shape[:2], bool)
+    s_idx, t_idx = np.nonzero(~held)
+    train_rows[p.target_to_input[s_idx], t_idx] = True
+    mean, std = channel_stats(p.inputs, train_rows)
+    ranges = input_ranges(p, train_rows)
+    y_train = p.targets[s_idx, t_idx]  # (N, V, H, W)
+    if base is None:
+        target_mean = y_train.mean((0, 2, 3), dtype=np.float64)
+        base = np.broadcast_to(target_mean.astype(np.float32)[None, None, :, None, None],
+                               (*p.inputs.shape[:2], len(p.target_names), p.lat.size, p.lon.size))
+    else:
+        target_mean = None
+    resid = y_train - base[p.target_to_input[s_idx], t_idx]
+    scale = resid.std((0, 2, 3), dtype=np.float64)
+    return Statistics(mean, std, ranges, base, target_mean, np.where(scale > 0, scale, 1.0))
+
+
+def window_loaders(p: Prepared, stats: Statistics, train_idx, val_idx, tc: TrainConfig):
+    """The network's inputs (normalised, ``(S_in * T, C, H, W)``) and the training and validation loaders
+    (targets and baseline divided by the target scale)."""
+    scale32 = stats.scale.astype(np.float32)[None, None, :, None, None]
+    x = torch.from_numpy(((p.inputs - stats.mean[None, None, :, None, None]) / stats.std[None, None, :, None, None])
+                         .astype(np.float32).reshape(-1, *p.inputs.shape[2:]))
+    y = torch.from_numpy((p.targets / scale32).reshape(-1, *p.targets.shape[2:]))
+    b = torch.from_numpy(np.ascontiguousarray(stats.base / scale32).reshape(-1, *p.targets.shape[2:]))
+    n_time = p.time.size
+    train_loader = WindowLoader(train_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size,
+                                shuffle=tc.shuffle, seed=tc.seed, extra=b)
+    val_loader = (WindowLoader(val_idx, x, n_time, y, p.target_to_input, batch_size=tc.batch_size, extra=b)
+                  if val_idx is not None else None)
+    return x, train_loader, val_loader
+
+
+def fit_residual_model(net: CNNGRU, x: torch.Tensor, p: Prepared, stats: Statistics, held: np.ndarray,
+                        window: int, method: str):
+    """The residual model of internal variability, from the trained emulator's own prediction of the
+    training months against every training member (:func:`xemu.variability.core.fit_variability`)."""
+    scale32 = stats.scale.astype(np.float32)[None, None, :, None, None]
+    with torch.no_grad():
+        xs = x.view(p.inputs.shape[0], p.time.size, *p.inputs.shape[2:])
+        out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
+    return fit_variability(p, stats.base + out * scale32, held, method=method)

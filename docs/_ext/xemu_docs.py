@@ -1,7 +1,7 @@
 """Sphinx directives of xemu's documentation.
 
 ``.. xemu-cli::``
-    Documents the ``xemu`` command from its own argparse parser (``xemu.cli.main.build_parser``):
+    Documents the ``xemu`` command from its own argparse parser (``xemu.cli.parser.build_parser``):
     the output of ``xemu --help`` and, for each subcommand, ``.. program::`` and one
     ``.. option::`` per option (so that ``:option:`xemu fit --out``` links), followed by its
     ``--help`` text. Nothing is copied by hand: the page follows the parser.
@@ -41,12 +41,22 @@ logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
 
 #: The modules of the API reference (``xemu.<name>``), one page each.
-API_MODULES = ["coords", "units", "encoding", "windows", "metrics", "datasets", "prepare", "nn.model", "nn.losses",
-               "training", "distributed", "stream", "lazy", "emulator", "baselines", "regression", "variability",
-               "probabilistic", "evaluate", "io", "formats", "plot", "testing", "errors", "cli"]
-#: Top-level names that are also modules (``xemu.windows`` is a function until ``import
-#: xemu.windows`` makes it the module): documented under their modules.
-AMBIGUOUS = ["windows", "evaluate"]
+API_MODULES = ["errors", "data", "data.coords", "data.units", "data.grid", "data.encoding",
+               "data.checks", "data.prepare", "data.labels", "data.windows", "data.readers",
+               "data.synthetic", "metrics", "metrics.deterministic", "metrics.probabilistic", "io",
+               "io.common", "io.schemas", "io.files", "io.saving", "io.records", "io.emulator_format",
+               "io.baseline_format", "io.weights", "io.emulator_folder", "nn", "nn.model", "nn.losses",
+               "nn.device", "nn.training", "nn.distributed", "variability", "variability.residuals",
+               "variability.copula", "variability.parametric_fit", "variability.parametric",
+               "variability.bootstrap", "variability.calibration", "variability.anchor", "variability.core",
+               "baselines", "baselines.base", "baselines.linear", "baselines.climatology",
+               "baselines.registry", "baselines.regression", "recipe", "scale", "scale.blocks",
+               "scale.loader", "scale.passes", "scale.stream", "scale.lazy", "emulator", "evaluate", "plot",
+               "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
+               "cli.declare", "cli.paths", "cli.exit_codes"]
+#: Top-level names that are also modules (``xemu.evaluate`` is a function until ``import
+#: xemu.evaluate`` makes it the module): documented under their modules.
+AMBIGUOUS = ["evaluate"]
 
 
 def _help_text(parser: argparse.ArgumentParser) -> str:
@@ -90,7 +100,7 @@ class XemuCli(SphinxDirective):
     has_content = False
 
     def run(self):
-        from xemu.cli.main import build_parser
+        from xemu.cli.parser import build_parser
 
         parser = build_parser()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -104,7 +114,7 @@ class XemuCli(SphinxDirective):
                     f".. program:: xemu {name}", "", *_option_lines(subparser),
                     f"``xemu {name} --help``:", "", ".. code-block:: text", ""]
             rst += [f"   {line}" for line in _help_text(subparser).splitlines()] + [""]
-        return nested_parse_to_nodes(self.state, StringList(rst, source="xemu.cli.main.build_parser()"),
+        return nested_parse_to_nodes(self.state, StringList(rst, source="xemu.cli.parser.build_parser()"),
                                      allow_section_headings=True)
 
 
@@ -235,7 +245,7 @@ def _config_inited(app, config) -> None:
     names = canonical_names(config.xemu_api_modules, set(config.xemu_ambiguous_names))
     config.autosummary_context = {**(config.autosummary_context or {}), "xemu_elsewhere": names}
     app.env_xemu_names = names  # for _missing_reference
-    # ``:func:`xemu.windows``` is the function of the module of the same name (exact match only)
+    # ``:func:`xemu.evaluate``` is the function of the module of the same name (exact match only)
     app.env_xemu_exact = {f"xemu.{n}": f"xemu.{n}.{n}" for n in config.xemu_ambiguous_names}
 
 

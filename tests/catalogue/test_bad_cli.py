@@ -14,8 +14,9 @@ import pytest
 
 import xemu
 import xemu.cli
+import xemu.cli.commands
 import xemu.testing
-from xemu.cli.main import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PATH, EXIT_USAGE, main
+from xemu.cli import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PATH, EXIT_USAGE, main
 from xemu.errors import DataError
 
 USER_BYTES = b"my own notes; xemu must not touch them\n"
@@ -131,7 +132,7 @@ def _assert_one_line(captured, code: int, expected: int, words: list[str]) -> st
                          [pytest.param(c[1], c[2], c[3], c[4] if len(c) > 4 else None, id=c[0]) for c in CASES])
 def test_bad_command_line(argv, code, words, patch, files, tmp_path, capsys, monkeypatch):
     if patch:
-        monkeypatch.setattr(xemu.cli, *patch)
+        monkeypatch.setattr(xemu.cli.commands, *patch)
     got = main(_argv(argv, files, tmp_path))
     _assert_one_line(capsys.readouterr(), got, code, words)
 
@@ -193,7 +194,8 @@ def test_demo_refuses_a_file_it_did_not_write(tmp_path, capsys):
 def test_demo_replaces_only_its_own_outputs(files, tmp_path):
     import xarray as xr
 
-    from xemu.cli.main import _demo_outputs, _written_by_demo
+    from xemu.cli.paths import demo_outputs as _demo_outputs
+    from xemu.cli.paths import written_by_demo as _written_by_demo
 
     ours = xr.Dataset(attrs={"xemu_written_by": "xemu demo"})
     ours.to_netcdf(tmp_path / "predictions.nc")

@@ -583,7 +583,7 @@ def test_round_trip_and_schema_knows_every_key_fit_writes(fitted, saved, small):
 def test_schemas_are_valid_json_schema():
     from jsonschema import Draft202012Validator
 
-    from xemu.io.formats import BASELINE_META_SCHEMA, MODEL_SCHEMA
+    from xemu.io import BASELINE_META_SCHEMA, MODEL_SCHEMA
 
     for schema in (EMULATOR_SCHEMA, MODEL_SCHEMA, BASELINE_META_SCHEMA):
         Draft202012Validator.check_schema(schema)

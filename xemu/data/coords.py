@@ -181,7 +181,7 @@ def find_dim(
     --------
     >>> import xemu
     >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
-    >>> xemu.coords.find_dim(ds["tas"], "latitude")
+    >>> xemu.data.coords.find_dim(ds["tas"], "latitude")
     'lat'
     """
     if role not in GUESS_NAMES:
@@ -261,7 +261,7 @@ def roles(da: xr.DataArray, *, name: str | None = None) -> Roles:
     --------
     >>> import xemu
     >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
-    >>> xemu.coords.roles(ds["tas"])
+    >>> xemu.data.coords.roles(ds["tas"])
     Roles(time='time', latitude='lat', longitude='lon', sample=('scenario', 'member'))
     """
     label = name or str(da.name)
@@ -322,7 +322,7 @@ def align_grid(
     >>> src = xr.DataArray(np.ones((2, 3)), coords={"latitude": [-44.5, 45.5], "longitude": [1.0, 121, 241]})
     >>> with warnings.catch_warnings(record=True) as w:
     ...     warnings.simplefilter("always")
-    ...     out = xemu.coords.align_grid(src, tgt, name="SO2")
+    ...     out = xemu.data.coords.align_grid(src, tgt, name="SO2")
     >>> out.dims, str(w[0].message)[:60]
     (('lat', 'lon'), 'SO2: aligned to the target grid by position; largest offset ')
     """
@@ -335,26 +335,44 @@ def align_grid(
     lat_t, lon_t = np.asarray(target[tgt_lat], float), np.asarray(target[tgt_lon], float)
     lat_s, lon_s = np.asarray(da[src.latitude], float), np.asarray(da[src.longitude], float)
     rename = {src.latitude: tgt_lat, src.longitude: tgt_lon}
-    same_shape = lat_s.shape == lat_t.shape and lon_s.shape == lon_t.shape
     if method == "interp":
         return _interp(da, rename, target, tgt_lat, tgt_lon)
     if method not in ("position", "exact"):
         raise GridError(f"method: expected 'position', 'interp' or 'exact'; got {method!r}")
-    if not same_shape:
-        raise GridError(
-            f"{label}: grid shape ({lat_s.size}, {lon_s.size}) differs from the target grid "
-            f"({lat_t.size}, {lon_t.size}); use method='interp' to interpolate"
-        )
-    offset = float(max(np.abs(lat_s - lat_t).max(), _lon_distance(lon_s, lon_t).max()))
+    offset = _position_offset(lat_s, lon_s, lat_t, lon_t, label=label)
     if offset <= 1e-6:
-        out = da.rename(rename).assign_coords(_grid_coords(target, tgt_lat, tgt_lon))
-        out.attrs = dict(da.attrs)
-        return out
+        return _renamed(da, rename, target, tgt_lat, tgt_lon, dict(da.attrs))
     if method == "exact":
         raise GridError(
             f"{label}: grid differs from the target grid by up to {offset:.4g} degrees; "
             f"expected identical coordinates (use method='position' or 'interp')"
         )
+    _check_position_offset(offset, lat_t, lon_t, max_offset, label=label)
+    warn(
+        f"{label}: aligned to the target grid by position; largest offset {offset:.3f} degrees "
+        f"(latitude {np.abs(lat_s - lat_t).max():.3f}, longitude "
+        f"{_lon_distance(lon_s, lon_t).max():.3f})"
+    )
+    note = f"by position from ({src.latitude}, {src.longitude}); largest offset {offset:.3f} degrees"
+    return _renamed(da, rename, target, tgt_lat, tgt_lon, {**da.attrs, "xemu_grid_alignment": note})
+
+
+def _position_offset(lat_s: np.ndarray, lon_s: np.ndarray, lat_t: np.ndarray, lon_t: np.ndarray, *,
+                     label: str) -> float:
+    """The largest distance (degrees) between cells of two grids of one shape; :class:`~xemu.GridError`
+    when the shapes differ."""
+    if not (lat_s.shape == lat_t.shape and lon_s.shape == lon_t.shape):
+        raise GridError(
+            f"{label}: grid shape ({lat_s.size}, {lon_s.size}) differs from the target grid "
+            f"({lat_t.size}, {lon_t.size}); use method='interp' to interpolate"
+        )
+    return float(max(np.abs(lat_s - lat_t).max(), _lon_distance(lon_s, lon_t).max()))
+
+
+def _check_position_offset(offset: float, lat_t: np.ndarray, lon_t: np.ndarray, max_offset: float | None, *,
+                           label: str) -> None:
+    """Raise :class:`~xemu.GridError` when ``offset`` exceeds ``max_offset`` (default: half the
+    target's smallest grid spacing)."""
     limit = max_offset
     if limit is None:
         spacing = min(np.abs(np.diff(lat_t)).min(initial=180), np.abs(np.diff(lon_t)).min(initial=360))
@@ -364,17 +382,12 @@ def align_grid(
             f"{label}: grids of the same shape are {offset:.4g} degrees apart, more than the "
             f"{limit:.4g} accepted for alignment by position; use method='interp' or max_offset"
         )
-    warn(
-        f"{label}: aligned to the target grid by position; largest offset {offset:.3f} degrees "
-        f"(latitude {np.abs(lat_s - lat_t).max():.3f}, longitude "
-        f"{_lon_distance(lon_s, lon_t).max():.3f})"
-    )
+
+
+def _renamed(da: xr.DataArray, rename: dict, target, tgt_lat: str, tgt_lon: str, attrs: dict) -> xr.DataArray:
+    """``da`` with its grid dims renamed to the target's and the target's grid coordinates, with ``attrs``."""
     out = da.rename(rename).assign_coords(_grid_coords(target, tgt_lat, tgt_lon))
-    out.attrs = {
-        **da.attrs,
-        "xemu_grid_alignment": f"by position from ({src.latitude}, {src.longitude}); "
-        f"largest offset {offset:.3f} degrees",
-    }
+    out.attrs = attrs
     return out
 
 

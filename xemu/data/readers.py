@@ -38,7 +38,7 @@ def find_cse151b(path: str | os.PathLike | None = None) -> Path | None:
     elif os.environ.get(CSE151B_ENV):
         candidates.append(Path(os.environ[CSE151B_ENV]))
     else:
-        here = Path(__file__).resolve().parent.parent
+        here = Path(__file__).resolve().parents[2]  # the folder that holds the xemu package
         candidates += [Path.cwd() / ".." / "shared" / "data" / "cse151b",
                        here / ".." / "shared" / "data" / "cse151b"]
     for c in candidates:

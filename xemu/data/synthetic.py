@@ -9,6 +9,9 @@ import xarray as xr
 
 __all__ = ["synthetic_climate"]
 
+#: Standard deviation of log pr per unit of ``noise`` (the log-normal's sigma).
+PR_LOG_SIGMA = 0.6
+
 
 def synthetic_climate(
     *,
@@ -61,15 +64,25 @@ def synthetic_climate(
     (('scenario', 'member', 'time', 'lat', 'lon'), 'K')
     """
     rng = np.random.default_rng(seed)
-    nt, ns = 12 * n_years, len(scenarios)
+    nt = 12 * n_years
     time = xr.date_range(start, periods=nt, freq="MS", calendar=calendar, use_cftime=True)
     lat = np.linspace(-90 + 90 / n_lat, 90 - 90 / n_lat, n_lat)
     lon = np.linspace(0, 360, n_lon, endpoint=False) + 180 / n_lon
+    f = _forcings(n_years, len(scenarios), lat, lon)
+    tas_forced, log_median, pr_forced = _forced_response(f, noise)
+
+    shape = (len(scenarios), n_members, nt, n_lat, n_lon)
+    tas = tas_forced[:, None] + noise * 1.2 * _ar1(rng, shape)
+    pr = np.exp(log_median[:, None] + PR_LOG_SIGMA * noise * _ar1(rng, shape))
+    return _dataset(f, tas, pr, tas_forced, pr_forced, scenarios, n_members, time, lat, lon, seed)
+
+
+def _forcings(n_years: int, ns: int, lat: np.ndarray, lon: np.ndarray) -> dict:
+    """CO2 (cumulative, Gt), CH4 (Gt yr-1), SO2 / BC maps and rsdt, with the grid and the season's phase."""
+    nt = 12 * n_years
     month = np.arange(nt) % 12
     years = np.arange(nt) / 12.0
     strength = np.linspace(0.5, 2.0, ns) if ns > 1 else np.array([1.0])
-
-    # forcings
     co2 = np.cumsum(np.outer(strength, 30 + 2 * years), axis=1) / 12.0 + 2000.0  # cumulative Gt
     ch4 = 0.3 + 0.1 * np.outer(strength, years) / max(n_years, 1)
     lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
@@ -83,8 +96,12 @@ def synthetic_climate(
     phase = 2 * np.pi * month / 12
     rsdt = 340 + 120 * np.sin(np.deg2rad(lat2))[None] * np.cos(phase)[:, None, None] * 1.0
     rsdt = rsdt + 80 * np.cos(np.deg2rad(lat2))[None]
+    return {"co2": co2, "ch4": ch4, "so2": so2, "bc": bc, "rsdt": rsdt, "lat2": lat2, "phase": phase}
 
-    # forced response of tas
+
+def _forced_response(f: dict, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The noise-free tas (scenario, time, lat, lon), the log-median of pr and pr's expected value."""
+    co2, ch4, so2, lat2, phase = f["co2"], f["ch4"], f["so2"], f["lat2"], f["phase"]
     base = 300 - 40 * np.sin(np.deg2rad(lat2)) ** 2
     seasonal = -12 * np.sin(np.deg2rad(lat2))[None] * np.cos(phase)[:, None, None]
     amplification = 1 + 0.8 * np.abs(np.sin(np.deg2rad(lat2)))
@@ -92,31 +109,31 @@ def synthetic_climate(
     cooling = -4e9 * (so2 - so2[:, :1])
     tas_forced = base + seasonal + warming + cooling  # (scenario, time, lat, lon)
 
-    # forced response of pr (log-normal median follows temperature and the rain belt)
+    # pr: a log-normal whose median follows temperature and the rain belt
     belt = 15 * np.cos(phase)  # latitude of the rain belt, north in July... south in January
     belt_lat = -belt[:, None, None]
     wet = 1.0 + 5.0 * np.exp(-((lat2[None] - belt_lat) ** 2) / 200)
-    sigma = 0.6
     log_median = np.log(wet)[None] + 0.02 * (tas_forced - base - seasonal)
-    spread = sigma * noise
-    pr_forced = np.exp(log_median + spread**2 / 2)
+    spread = PR_LOG_SIGMA * noise
+    return tas_forced, log_median, np.exp(log_median + spread**2 / 2)
 
-    # internal variability: AR(1) in time, spatially smooth, per member
-    def ar1(shape, rho=0.5):
-        eps = rng.standard_normal(shape)
-        kernel = np.array([0.25, 0.5, 0.25])
-        for axis in (-1, -2):
-            eps = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, eps)
-        out = np.empty_like(eps)
-        out[..., 0, :, :] = eps[..., 0, :, :]
-        for t in range(1, eps.shape[-3]):
-            out[..., t, :, :] = rho * out[..., t - 1, :, :] + np.sqrt(1 - rho**2) * eps[..., t, :, :]
-        return out / out.std()
 
-    shape = (ns, n_members, nt, n_lat, n_lon)
-    tas = tas_forced[:, None] + noise * 1.2 * ar1(shape)
-    pr = np.exp(log_median[:, None] + spread * ar1(shape))
+def _ar1(rng: np.random.Generator, shape: tuple, rho: float = 0.5) -> np.ndarray:
+    """Internal variability: AR(1) in time (axis -3), spatially smooth, unit standard deviation."""
+    eps = rng.standard_normal(shape)
+    kernel = np.array([0.25, 0.5, 0.25])
+    for axis in (-1, -2):
+        eps = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, eps)
+    out = np.empty_like(eps)
+    out[..., 0, :, :] = eps[..., 0, :, :]
+    for t in range(1, eps.shape[-3]):
+        out[..., t, :, :] = rho * out[..., t - 1, :, :] + np.sqrt(1 - rho**2) * eps[..., t, :, :]
+    return out / out.std()
 
+
+def _dataset(f: dict, tas, pr, tas_forced, pr_forced, scenarios, n_members: int, time, lat, lon,
+             seed: int) -> xr.Dataset:
+    """The synthetic climate as a CF-annotated Dataset (maps in float32)."""
     coords = {
         "scenario": ("scenario", list(scenarios), {"long_name": "forcing scenario"}),
         "member": ("member", np.arange(n_members), {"long_name": "ensemble member"}),
@@ -127,11 +144,13 @@ def synthetic_climate(
     grid = ("lat", "lon")
     f32 = np.float32
     data_vars = {
-        "CO2": (("scenario", "time"), co2, {"units": "Gt", "long_name": "cumulative CO2 emissions"}),
-        "CH4": (("scenario", "time"), ch4, {"units": "Gt yr-1", "long_name": "CH4 emissions"}),
-        "SO2": (("scenario", "time", *grid), so2.astype(f32), {"units": "kg m-2 s-1", "long_name": "SO2 emissions"}),
-        "BC": (("scenario", "time", *grid), bc.astype(f32), {"units": "kg m-2 s-1", "long_name": "black carbon emissions"}),
-        "rsdt": (("time", *grid), rsdt.astype(f32), {"units": "W m-2", "long_name": "TOA incident shortwave"}),
+        "CO2": (("scenario", "time"), f["co2"], {"units": "Gt", "long_name": "cumulative CO2 emissions"}),
+        "CH4": (("scenario", "time"), f["ch4"], {"units": "Gt yr-1", "long_name": "CH4 emissions"}),
+        "SO2": (("scenario", "time", *grid), f["so2"].astype(f32),
+                {"units": "kg m-2 s-1", "long_name": "SO2 emissions"}),
+        "BC": (("scenario", "time", *grid), f["bc"].astype(f32),
+               {"units": "kg m-2 s-1", "long_name": "black carbon emissions"}),
+        "rsdt": (("time", *grid), f["rsdt"].astype(f32), {"units": "W m-2", "long_name": "TOA incident shortwave"}),
         "tas": (("scenario", "member", "time", *grid), tas.astype(f32),
                 {"units": "K", "standard_name": "air_temperature", "long_name": "near-surface air temperature"}),
         "pr": (("scenario", "member", "time", *grid), pr.astype(f32),

@@ -83,7 +83,7 @@ def parse_units(units: str, *, name: str = "units"):
 
     Examples
     --------
-    >>> from xemu.units import parse_units
+    >>> from xemu.data.units import parse_units
     >>> str(parse_units("kg m-2 s-1"))
     'kilogram / meter ** 2 / second'
     """
@@ -123,7 +123,7 @@ def declare_units(
     Examples
     --------
     >>> import xarray as xr, numpy as np
-    >>> from xemu.units import declare_units
+    >>> from xemu.data.units import declare_units
     >>> ds = xr.Dataset({"SO2": ("time", np.zeros(3))})
     >>> declare_units(ds, SO2="kg m-2 s-1")["SO2"].attrs["units"]
     'kg m-2 s-1'
@@ -169,7 +169,7 @@ def check_units(
     --------
     >>> import xemu
     >>> ds = xemu.synthetic_climate(n_years=2, n_lat=4, n_lon=6)
-    >>> xemu.units.check_units(ds, ["tas", "pr"])
+    >>> xemu.data.units.check_units(ds, ["tas", "pr"])
     {'tas': 'K', 'pr': 'mm/day'}
     """
     variables = list(variables)
@@ -243,7 +243,7 @@ def convert_units(da: xr.DataArray, units: str, *, name: str | None = None) -> x
     Examples
     --------
     >>> import xarray as xr
-    >>> from xemu.units import convert_units
+    >>> from xemu.data.units import convert_units
     >>> pr = xr.DataArray([1e-5], dims="time", attrs={"units": "kg m-2 s-1"}, name="pr")
     >>> out = convert_units(pr, "mm/day")
     >>> round(float(out[0]), 6), out.attrs["units"]
@@ -283,7 +283,7 @@ def to_canonical(da: xr.DataArray, *, name: str | None = None) -> xr.DataArray:
     Examples
     --------
     >>> import xarray as xr
-    >>> from xemu.units import to_canonical
+    >>> from xemu.data.units import to_canonical
     >>> tas = xr.DataArray([0.0], dims="time", attrs={"units": "degC"}, name="tas")
     >>> float(to_canonical(tas)[0])
     273.15

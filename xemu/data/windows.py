@@ -59,7 +59,7 @@ def runs(valid: np.ndarray, months: np.ndarray) -> list[tuple[int, int]]:
     valid : numpy.ndarray
         ``(T,)`` bool: months selected for this sample.
     months : numpy.ndarray
-        ``(T,)`` month counter (:func:`xemu.prepare.month_index`); a step other than 1
+        ``(T,)`` month counter (:func:`xemu.data.checks.month_index`); a step other than 1
         is a gap.
     """
     out = []
@@ -249,7 +249,7 @@ def windows(ds, inputs, targets=None, *, length: int = 12, stride: int = 1,
 
     Every month of every sample is used; windows never cross a sample boundary or a gap
     in time. Units are checked, targets converted to canonical units, input maps aligned
-    to the target grid (:func:`xemu.coords.align_grid`) and seasonal channels appended.
+    to the target grid (:func:`xemu.data.coords.align_grid`) and seasonal channels appended.
 
     Examples
     --------
@@ -260,8 +260,9 @@ def windows(ds, inputs, targets=None, *, length: int = 12, stride: int = 1,
     >>> tuple(x.shape), tuple(y.shape)
     ((2, 12, 4, 4, 6), (2, 12, 2, 4, 6))
     """
+    from .checks import month_index
     from .coords import roles
-    from .prepare import month_index, prepare
+    from .prepare import prepare
 
     grid = None
     if targets is None:  # no target grid: the inputs go on the grid of their first map

@@ -1,4 +1,4 @@
-"""JSON records of xemu's files: attributes made JSON-safe (:func:`jsonable`)."""
+"""JSON records of xemu's files: attributes made JSON-safe (:func:`~xemu.io.records.jsonable`)."""
 
 from __future__ import annotations
 

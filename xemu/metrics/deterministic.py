@@ -7,7 +7,7 @@ For a prediction ``p`` and truth ``t`` with latitude weights ``w`` (mean 1):
 * ``time_stddev_mae = mean_{lat,lon}( w * | std_time p - std_time t | )`` (ddof = 0)
 
 Every metric has the signature ``(pred, truth, *, dim=None, weights=None)``: it reduces
-over time, latitude and longitude (found by :mod:`xemu.coords`) plus the extra dims in
+over time, latitude and longitude (found by :mod:`xemu.data.coords`) plus the extra dims in
 ``dim``, and keeps all others (one value per member or scenario). NaNs propagate: a
 metric over missing data is NaN, never a mean of what happens to be there. Inputs may be
 dask-backed; results are then lazy.
@@ -39,32 +39,68 @@ __all__ = [
 
 def _dims(pred: xr.DataArray, truth: xr.DataArray, dim: str | Iterable[str] | None, weights) -> tuple:
     """Check ``pred`` against ``truth``; return both in float64, the dims to reduce and the weights."""
-    time = find_dim(truth, "time", name="truth")
-    lat = find_dim(truth, "latitude", name="truth")
-    lon = find_dim(truth, "longitude", name="truth")
+    time, lat, lon = grid_dims(truth)
     for d in (time, lat, lon):
-        if d not in pred.dims:
-            raise DataError(f"pred: missing dimension {d!r} of truth; pred has dims {pred.dims}")
-        if pred.sizes[d] != truth.sizes[d]:
-            raise DataError(
-                f"pred: size {pred.sizes[d]} along {d!r} differs from truth's {truth.sizes[d]}"
-            )
-        if d in pred.indexes and d in truth.indexes and not pred.indexes[d].equals(truth.indexes[d]):
-            raise DataError(
-                f"pred: coordinate {d!r} differs from truth's (pred {pred[d].values[[0, -1]].tolist()}, "
-                f"truth {truth[d].values[[0, -1]].tolist()} at the ends); select the same labels, "
-                f"e.g. pred.sel({d}=truth.{d})"
-            )
+        check_has_dim(pred, truth, d)
+        check_same_labels(pred, truth, d)
     pred = same_units(pred, truth)
-    extra = [dim] if isinstance(dim, str) else list(dim or [])
+    extra = extra_dims(dim)
     for d in extra:
         if d not in truth.dims:
             raise DataError(f"dim: {d!r} is not a dimension of truth {truth.dims}")
+    return as_float64(pred), as_float64(truth), time, lat, lon, extra, latitude_weights(truth[lat], weights)
+
+
+def grid_dims(truth: xr.DataArray) -> tuple[str, str, str]:
+    """The time, latitude and longitude dims of ``truth`` (:func:`~xemu.data.coords.find_dim`)."""
+    return (find_dim(truth, "time", name="truth"), find_dim(truth, "latitude", name="truth"),
+            find_dim(truth, "longitude", name="truth"))
+
+
+def check_has_dim(pred: xr.DataArray, truth: xr.DataArray, d: str, *, name: str = "pred") -> None:
+    """Raise :class:`~xemu.DataError` unless ``pred`` has truth's dim ``d``.
+
+    ``name`` is what messages call ``pred`` (``"ens"`` for :mod:`xemu.metrics.probabilistic`).
+    """
+    if d not in pred.dims:
+        raise DataError(f"{name}: missing dimension {d!r} of truth; {name} has dims {pred.dims}")
+
+
+def check_same_labels(pred: xr.DataArray, truth: xr.DataArray, d: str, *, name: str = "pred") -> None:
+    """Raise :class:`~xemu.DataError` unless ``pred`` has truth's size and coordinate along ``d``."""
+    if pred.sizes[d] != truth.sizes[d]:
+        raise DataError(f"{name}: size {pred.sizes[d]} along {d!r} differs from truth's {truth.sizes[d]}")
+    if d in pred.indexes and d in truth.indexes and not pred.indexes[d].equals(truth.indexes[d]):
+        raise DataError(
+            f"{name}: coordinate {d!r} differs from truth's ({name} {pred[d].values[[0, -1]].tolist()}, "
+            f"truth {truth[d].values[[0, -1]].tolist()} at the ends); select the same labels, "
+            f"e.g. {name}.sel({d}=truth.{d})"
+        )
+
+
+def extra_dims(dim: str | Iterable[str] | None) -> list:
+    """``dim`` (the extra dims a metric pools) as a list."""
+    return [dim] if isinstance(dim, str) else list(dim or [])
+
+
+def latitude_weights(lat: xr.DataArray, weights: xr.DataArray | str | None) -> xr.DataArray:
+    """The latitude weights a metric uses: ``weights`` as given, or
+    :func:`~xemu.data.grid.area_weights` of ``lat`` (``"cos"``, or the kind ``weights`` names)."""
     if weights is None:
-        weights = area_weights(truth[lat])
-    elif isinstance(weights, str):
-        weights = area_weights(truth[lat], kind=weights)
-    return as_float64(pred), as_float64(truth), time, lat, lon, extra, weights
+        return area_weights(lat)
+    if isinstance(weights, str):
+        return area_weights(lat, kind=weights)
+    return weights
+
+
+def _time_statistic_gap(pred: xr.DataArray, truth: xr.DataArray, dim, weights, statistic: str) -> tuple:
+    """``statistic`` (``"mean"``, or ``"std"`` with ddof 0) over time of ``pred`` minus that of
+    ``truth``, per cell; the weights, the dims left to average over and ``truth`` (float64)."""
+    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
+    kw = {"ddof": 0} if statistic == "std" else {}
+    of_pred = getattr(pred, statistic)(time, skipna=False, **kw)
+    diff = of_pred - getattr(truth, statistic)(time, skipna=False, **kw)
+    return diff, w, [lat, lon, *extra], truth
 
 
 def monthly_rmse(
@@ -94,7 +130,7 @@ def monthly_rmse(
     """
     pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
     err = (w * (pred - truth) ** 2).mean([time, lat, lon, *extra], skipna=False)
-    return _named(np.sqrt(err), "monthly_rmse", truth)
+    return named_metric(np.sqrt(err), "monthly_rmse", truth.attrs.get("units"))
 
 
 def time_mean_rmse(
@@ -113,10 +149,9 @@ def time_mean_rmse(
     >>> round(float(time_mean_rmse(ds.tas - 2.0, ds.tas).max()), 4)
     2.0
     """
-    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
-    diff = pred.mean(time, skipna=False) - truth.mean(time, skipna=False)
-    err = (w * diff**2).mean([lat, lon, *extra], skipna=False)
-    return _named(np.sqrt(err), "time_mean_rmse", truth)
+    diff, w, over, truth = _time_statistic_gap(pred, truth, dim, weights, "mean")
+    err = (w * diff**2).mean(over, skipna=False)
+    return named_metric(np.sqrt(err), "time_mean_rmse", truth.attrs.get("units"))
 
 
 def time_stddev_mae(
@@ -135,17 +170,16 @@ def time_stddev_mae(
     >>> round(float(time_stddev_mae(ds.tas + 5.0, ds.tas).max()), 4)  # a shift keeps the std
     0.0
     """
-    pred, truth, time, lat, lon, extra, w = _dims(pred, truth, dim, weights)
-    diff = pred.std(time, ddof=0, skipna=False) - truth.std(time, ddof=0, skipna=False)
-    err = (w * abs(diff)).mean([lat, lon, *extra], skipna=False)
-    return _named(err, "time_stddev_mae", truth)
+    diff, w, over, truth = _time_statistic_gap(pred, truth, dim, weights, "std")
+    err = (w * abs(diff)).mean(over, skipna=False)
+    return named_metric(err, "time_stddev_mae", truth.attrs.get("units"))
 
 
 def same_units(pred: xr.DataArray, truth: xr.DataArray, *, name: str = "pred") -> xr.DataArray:
     """``pred`` in ``truth``'s units: converted when both carry compatible units, else :class:`~xemu.UnitsError`.
 
     When one side carries no units there is nothing to compare and ``pred`` is used as it is.
-    ``name`` is what messages call ``pred`` (``"ens"`` for :mod:`xemu.probabilistic`).
+    ``name`` is what messages call ``pred`` (``"ens"`` for :mod:`xemu.metrics.probabilistic`).
     """
     from ..data.units import convert_units, parse_units, units_of
 
@@ -170,10 +204,10 @@ def _is_map(da: xr.DataArray) -> bool:
     return r.spatial is not None and r.time is not None
 
 
-def _named(da: xr.DataArray, name: str, truth: xr.DataArray) -> xr.DataArray:
+def named_metric(da: xr.DataArray, name: str, units: str | None, **attrs) -> xr.DataArray:
+    """``da`` named ``name``, with the metric's ``long_name``, ``xemu_metric``, ``attrs`` and ``units``."""
     da = da.rename(name)
-    units = truth.attrs.get("units")
-    da.attrs = {"long_name": name.replace("_", " "), "xemu_metric": name}
+    da.attrs = {"long_name": name.replace("_", " "), "xemu_metric": name, **attrs}
     if units is not None:
         da.attrs["units"] = units
     return da

@@ -43,9 +43,19 @@ from types import ModuleType
 import numpy as np
 import xarray as xr
 
-from ..data.coords import find_dim, roles
+from ..data.coords import roles
 from ..errors import ConfigError, DataError
-from .deterministic import area_weights, as_float64, same_units, score
+from .deterministic import (
+    as_float64,
+    check_has_dim,
+    check_same_labels,
+    extra_dims,
+    grid_dims,
+    latitude_weights,
+    named_metric,
+    same_units,
+    score,
+)
 
 __all__ = ["crps", "spread_skill_ratio", "rank_histogram", "rank_flatness", "ensemble_scores"]
 
@@ -88,44 +98,23 @@ def _check(ens, truth, member_dim: str, dim, weights=None) -> tuple:
         )
     if member_dim in truth.coords:  # a scalar label left by .sel(): not a dim, would clash
         truth = truth.drop_vars(member_dim)
-    time = find_dim(truth, "time", name="truth")
-    lat = find_dim(truth, "latitude", name="truth")
-    lon = find_dim(truth, "longitude", name="truth")
+    time, lat, lon = grid_dims(truth)
     for d in (time, lat, lon):
-        if d not in ens.dims:
-            raise DataError(f"ens: missing dimension {d!r} of truth; ens has dims {ens.dims}")
+        check_has_dim(ens, truth, d, name="ens")
     for d in sorted(set(ens.dims) & set(truth.dims), key=str):
-        if ens.sizes[d] != truth.sizes[d]:
-            raise DataError(f"ens: size {ens.sizes[d]} along {d!r} differs from truth's {truth.sizes[d]}")
-        if d in ens.indexes and d in truth.indexes and not ens.indexes[d].equals(truth.indexes[d]):
-            raise DataError(
-                f"ens: coordinate {d!r} differs from truth's (ens {ens[d].values[[0, -1]].tolist()}, "
-                f"truth {truth[d].values[[0, -1]].tolist()} at the ends); select the same labels, "
-                f"e.g. ens.sel({d}=truth.{d})"
-            )
-    extra = [dim] if isinstance(dim, str) else list(dim or [])
+        check_same_labels(ens, truth, d, name="ens")
+    extra = extra_dims(dim)
     for d in extra:
         if d == member_dim:
             raise DataError(f"dim: {d!r} is the member dim; members are pooled by the score itself")
         if d not in ens.dims and d not in truth.dims:
             raise DataError(f"dim: {d!r} is not a dimension of ens {ens.dims} or truth {truth.dims}")
     reduce = list(dict.fromkeys([time, lat, lon, *extra]))
-    if weights is None:
-        weights = area_weights(truth[lat])
-    elif isinstance(weights, str):
-        weights = area_weights(truth[lat], kind=weights)
+    weights = latitude_weights(truth[lat], weights)
     ens = as_float64(same_units(ens, truth, name="ens"))
     if ens.chunks is not None:
         ens = ens.chunk({member_dim: -1})
     return ens, as_float64(truth), reduce, weights, m
-
-
-def _named(da: xr.DataArray, name: str, units: str | None, **attrs) -> xr.DataArray:
-    da = da.rename(name)
-    da.attrs = {"long_name": name.replace("_", " "), "xemu_metric": name, **attrs}
-    if units is not None:
-        da.attrs["units"] = units
-    return da
 
 
 def crps(
@@ -183,7 +172,7 @@ def crps(
     # scores skips NaN members (it scores the others): a NaN member makes the point NaN here
     point = point.where(ens.notnull().all(member_dim))
     value = (w * point).mean(reduce, skipna=False)
-    return _named(
+    return named_metric(
         value,
         "crps",
         truth.attrs.get("units"),
@@ -233,7 +222,7 @@ def spread_skill_ratio(
     error = ens.mean(member_dim, skipna=False) - truth
     rmse = np.sqrt((w * error**2).mean(reduce, skipna=False))
     value = np.sqrt((m + 1) / m) * spread / rmse
-    return _named(value, "spread_skill_ratio", "1", n_members=m)
+    return named_metric(value, "spread_skill_ratio", "1", n_members=m)
 
 
 def rank_histogram(
@@ -421,38 +410,17 @@ def ensemble_scores(
         if not isinstance(obj, xr.Dataset):
             raise DataError(f"{label}: expected an xarray.Dataset; got {type(obj).__name__}")
     names = _variables(ens, truth, member_dim, variables)
-    members, target, m = {}, {}, None
-    for name in names:  # validate every variable before scoring any, and convert units once
-        e, t, _, _, m = _check(ens[name].rename(name), truth[name], member_dim, dim, weights)
-        members[name], target[name] = e, t
-    members, target = xr.Dataset(members), xr.Dataset(target)
+    members, target, m = _checked_variables(ens, truth, names, member_dim, dim, weights)
     per_member = score(members, target, variables=names, dim=dim, weights=weights)
-    of_mean = score(
-        members.mean(member_dim, skipna=False, keep_attrs=True),
-        target,
-        variables=names,
-        dim=dim,
-        weights=weights,
-    )
+    ens_mean = members.mean(member_dim, skipna=False, keep_attrs=True)
+    of_mean = score(ens_mean, target, variables=names, dim=dim, weights=weights)
     out = {}
     for name in [*names, "competition_score"]:
         if name not in per_member:
             continue
         da = per_member[name].transpose(member_dim, ...)
         out[name] = da
-        for suffix, value in (
-            ("member_mean", da.mean(member_dim, skipna=False)),
-            ("member_std", da.std(member_dim, ddof=1, skipna=False)),
-            ("ensemble_mean", of_mean[name]),
-        ):
-            what = {
-                "member_mean": "mean over members of",
-                "member_std": "std over members (ddof 1) of",
-                "ensemble_mean": "the ensemble mean's",
-            }[suffix]
-            out[f"{name}_{suffix}"] = value.rename(f"{name}_{suffix}").assign_attrs(
-                {**da.attrs, "long_name": f"{what} {da.attrs.get('long_name', name)}"}
-            )
+        out.update(_member_summaries(da, of_mean[name], name, member_dim))
         if name != "competition_score":
             kw = {"member_dim": member_dim, "dim": dim, "weights": weights}
             out[f"{name}_crps"] = crps(members[name], target[name], fair=fair, **kw).rename(f"{name}_crps")
@@ -462,3 +430,37 @@ def ensemble_scores(
     result = xr.Dataset(out)
     result.attrs = {"member_dim": member_dim, "n_members": m, "crps_estimator": "fair" if fair else "ecdf"}
     return result
+
+
+def _checked_variables(ens: xr.Dataset, truth: xr.Dataset, names: list[str], member_dim: str, dim,
+                       weights) -> tuple[xr.Dataset, xr.Dataset, int | None]:
+    """Every variable of ``ens`` and ``truth`` checked (``_check``) before any is scored, in
+    truth's units and float64; and the number of members."""
+    members, target, m = {}, {}, None
+    for name in names:
+        e, t, _, _, m = _check(ens[name].rename(name), truth[name], member_dim, dim, weights)
+        members[name], target[name] = e, t
+    return xr.Dataset(members), xr.Dataset(target), m
+
+
+#: The ``long_name`` prefix of each summary over members in :func:`ensemble_scores`.
+_SUMMARY_NAMES = {
+    "member_mean": "mean over members of",
+    "member_std": "std over members (ddof 1) of",
+    "ensemble_mean": "the ensemble mean's",
+}
+
+
+def _member_summaries(da: xr.DataArray, of_mean: xr.DataArray, name: str, member_dim: str) -> dict:
+    """``{name}_member_mean``, ``{name}_member_std`` (ddof 1) of the per-member scores ``da`` and
+    ``{name}_ensemble_mean`` (``of_mean``, the score of the ensemble mean), with long names."""
+    out = {}
+    for suffix, value in (
+        ("member_mean", da.mean(member_dim, skipna=False)),
+        ("member_std", da.std(member_dim, ddof=1, skipna=False)),
+        ("ensemble_mean", of_mean),
+    ):
+        out[f"{name}_{suffix}"] = value.rename(f"{name}_{suffix}").assign_attrs(
+            {**da.attrs, "long_name": f"{_SUMMARY_NAMES[suffix]} {da.attrs.get('long_name', name)}"}
+        )
+    return out

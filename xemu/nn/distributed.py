@@ -1,6 +1,6 @@
 """Data-parallel training over several processes with :mod:`torch.distributed`.
 
-:func:`xemu.training.train` uses this module when the process was started by ``torchrun``
+:func:`xemu.nn.training.train` uses this module when the process was started by ``torchrun``
 (or when a process group is already initialised) and ``TrainConfig.distributed`` allows it
 (``None``, the default, or ``True``). Each process (a *rank*) holds a copy of the network:
 
@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from .device import auto_device, check_device
 
 __all__ = ["LAUNCH_VARIABLES", "Context", "is_distributed", "is_main_process", "setup", "global_batch_norm"]
 
@@ -247,13 +248,8 @@ def setup(option: bool | None, device: str) -> Context | None:
 
 def _device(device: str, world: int, backend: str | None) -> torch.device:
     """The device type of a data-parallel run (index chosen by the caller), with clear errors."""
-    from .training import check_device
-
     check_device(device)
-    if device == "auto":
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        dev = torch.device(device)
+    dev = auto_device() if device == "auto" else torch.device(device)
     if dev.type == "mps":
         raise ConfigError(f"device: {device!r} cannot train with several processes (torch.distributed has no "
                           f"MPS backend); use 'cpu' or 'cuda', or distributed=False")

@@ -18,7 +18,7 @@ Progress is reported twice, for two readers:
   epoch's finished bar stays on screen.
 
 Started by ``torchrun`` (or with a :mod:`torch.distributed` process group initialised),
-training is data-parallel over the processes (:mod:`xemu.distributed`): each rank trains
+training is data-parallel over the processes (:mod:`xemu.nn.distributed`): each rank trains
 on its slice of every global batch of ``batch_size`` windows, gradients are averaged, and
 the result equals one process's training up to float rounding. Only rank 0 logs, draws
 the bar and writes the checkpoint.
@@ -40,10 +40,11 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..io.files import atomic_path
-from ..io.formats import check_state_dict, read_checkpoint
+from ..io.weights import check_state_dict, read_checkpoint
 from . import distributed as _dist
+from .device import check_device, choose_device
 
-__all__ = ["TrainConfig", "choose_device", "check_device", "train", "atomic_torch_save", "TrainResult", "logger",
+__all__ = ["TrainConfig", "train", "atomic_torch_save", "TrainResult", "logger",
            "interactive"]
 
 #: The logger of the training loop: one INFO record per epoch (losses, seconds, learning rate).
@@ -120,7 +121,7 @@ class TrainConfig:
         ``torch.set_num_threads`` for CPU runs.
     distributed : bool, optional
         Data-parallel training over the processes started by ``torchrun``
-        (:mod:`xemu.distributed`). ``None`` (default): when ``torchrun`` started this
+        (:mod:`xemu.nn.distributed`). ``None`` (default): when ``torchrun`` started this
         process or a process group is initialised; ``True``: required (a
         :class:`~xemu.ConfigError` names what is missing); ``False``: never. ``batch_size``
         is the global batch, cut into one equal slice per process.
@@ -197,42 +198,6 @@ class TrainResult:
     world_size: int = 1
 
 
-def check_device(device) -> None:
-    """Raise :class:`~xemu.ConfigError` unless ``device`` names a torch device type xemu can use.
-
-    Accepted: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``, ``"mps"``. Whether the
-    device is present is checked when it is used (:func:`choose_device`).
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:<n>' or 'mps'; got {device!r}")
-    if device == "auto":
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:<n>' or 'mps'; got {device!r}")
-
-
-def choose_device(device: str = "auto") -> torch.device:
-    """CUDA when available for ``"auto"``, else CPU; an unavailable device raises :class:`~xemu.ConfigError`."""
-    check_device(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"device: {device!r} asked for, but this machine has {torch.cuda.device_count()} "
-                          f"CUDA devices (0 .. {torch.cuda.device_count() - 1})")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device: {device!r} asked for, but MPS is not available here; use 'cpu' or 'auto'")
-    return dev
-
-
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
     with atomic_path(path) as tmp:
@@ -284,63 +249,89 @@ def train(
         Identifies the data and configuration; a checkpoint from another run raises
         :class:`~xemu.ConfigError` instead of being resumed.
     """
-    from tqdm.auto import tqdm
+    run = _Run(model, loss_fn, train_loader, val_loader, config, checkpoint, fingerprint)
+    if checkpoint is not None and run.checkpoint_exists():
+        run.resume(checkpoint)
+    net = model if run.ctx is None else run.ctx.wrap(model)  # DistributedDataParallel averages the gradients
+    t_start = time.perf_counter()
+    with _dist.global_batch_norm(model, run.ctx):
+        for epoch in range(run.start_epoch, config.epochs):
+            if config.patience is not None and run.bad_epochs >= config.patience:
+                run.stop_early(epoch)
+                break
+            record = run.train_epoch(net, epoch)
+            if val_loader is not None:
+                run.validate(record, epoch)
+            run.result.history.append(record)
+            if run.main:
+                _log_epoch(record, config.epochs)
+            if checkpoint is not None:
+                run.save_checkpoint(epoch)
+            if callback is not None:
+                callback(epoch, record)
+    run.finish()
+    run.result.seconds = time.perf_counter() - t_start
+    run.result.data_seconds = sum(r["data_seconds"] for r in run.result.history[run.start_epoch:])
+    return run.result
 
-    ctx = _dist.setup(config.distributed, config.device)  # None unless data-parallel
-    device = choose_device(config.device) if ctx is None else ctx.device
-    main = ctx is None or ctx.rank == 0  # only rank 0 logs, draws the bar, writes the checkpoint
-    world = 1 if ctx is None else ctx.world_size
-    amp = config.amp if config.amp is not None else device.type == "cuda"
-    if config.threads and device.type == "cpu":
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed if ctx is None else ctx.rank_seed(config.seed))
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    n_windows = len(train_loader.index)
-    per_epoch = min(n_windows, config.windows_per_epoch or n_windows)
-    steps_per_epoch = math.ceil(per_epoch / config.batch_size)
-    if ctx is not None:
-        n_val = len(val_loader.index) if val_loader is not None else 0
-        ctx.check_same(_dist.run_fingerprint(fingerprint, config, n_windows, n_val))
-        if config.batch_size % world:
-            raise ConfigError(f"batch_size: expected a multiple of the number of processes ({world}, WORLD_SIZE), "
-                              f"each taking an equal slice of every batch; got {config.batch_size} (e.g. "
-                              f"{max(1, round(config.batch_size / world)) * world})")
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, _lr_lambda(config.epochs * steps_per_epoch, config.warmup, config.schedule)
-    )
-    result = TrainResult(world_size=world)
-    start_epoch = 0
-    best_state = None
-    ema = _Ema(model, config.ema) if config.ema else None
-    if checkpoint is not None and (Path(checkpoint).exists() if ctx is None else ctx.check_exists(checkpoint)):
+
+class _Run:
+    """The state of one :func:`train` call, and its steps: set-up, resume, an epoch, validation,
+    the checkpoint, the end."""
+
+    def __init__(self, model, loss_fn, train_loader, val_loader, config: TrainConfig, checkpoint, fingerprint: str):
+        self.model, self.loss_fn, self.config = model, loss_fn, config
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.checkpoint, self.fingerprint = checkpoint, fingerprint
+        self.ctx = ctx = _dist.setup(config.distributed, config.device)  # None unless data-parallel
+        self.device = choose_device(config.device) if ctx is None else ctx.device
+        self.main = ctx is None or ctx.rank == 0  # only rank 0 logs, draws the bar, writes the checkpoint
+        self.world = world = 1 if ctx is None else ctx.world_size
+        self.amp = config.amp if config.amp is not None else self.device.type == "cuda"
+        if config.threads and self.device.type == "cpu":
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed if ctx is None else ctx.rank_seed(config.seed))
+        model.to(self.device)
+        self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        n_windows = len(train_loader.index)
+        self.per_epoch = min(n_windows, config.windows_per_epoch or n_windows)
+        steps_per_epoch = math.ceil(self.per_epoch / config.batch_size)
+        if ctx is not None:
+            n_val = len(val_loader.index) if val_loader is not None else 0
+            ctx.check_same(_dist.run_fingerprint(fingerprint, config, n_windows, n_val))
+            if config.batch_size % world:
+                raise ConfigError(f"batch_size: expected a multiple of the number of processes ({world}, WORLD_SIZE), "
+                                  f"each taking an equal slice of every batch; got {config.batch_size} (e.g. "
+                                  f"{max(1, round(config.batch_size / world)) * world})")
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, _lr_lambda(config.epochs * steps_per_epoch, config.warmup, config.schedule)
+        )
+        self.result = TrainResult(world_size=world)
+        self.start_epoch = 0
+        self.best_state = None
+        self.ema = _Ema(model, config.ema) if config.ema else None
+        self.bad_epochs = 0
+
+    def checkpoint_exists(self) -> bool:
+        """Whether the checkpoint file is there (every rank agreeing when data-parallel)."""
+        path = self.checkpoint
+        return Path(path).exists() if self.ctx is None else self.ctx.check_exists(path)
+
+    def resume(self, checkpoint) -> None:
+        """Continue from ``checkpoint`` when it was written by this run (same fingerprint, world size)."""
         state = read_checkpoint(checkpoint)
-        if state["fingerprint"] != fingerprint:
+        if state["fingerprint"] != self.fingerprint:
             raise ConfigError(
                 f"checkpoint: {str(checkpoint)!r} was written by another run (data or configuration "
                 f"differ); remove it or choose another path"
             )
-        if int(state.get("world_size", 1)) != world:
+        if int(state.get("world_size", 1)) != self.world:
             raise ConfigError(
                 f"checkpoint: {str(checkpoint)!r} was written by a run of {int(state['world_size'])} processes "
-                f"and this run has {world}; resume it with as many (torchrun --nproc-per-node), or remove it"
+                f"and this run has {self.world}; resume it with as many (torchrun --nproc-per-node), or remove it"
             )
         try:
-            check_state_dict(state["model"], model.state_dict(), f"checkpoint: {str(checkpoint)!r}",
-                             what="the model being trained", finite=False)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["rng"] if ctx is None else state.get("rng_ranks", [state["rng"]])[ctx.rank])
-            best_state = state.get("best_model")
-            if ema is not None:
-                ema.load(state["ema"])
-            result.history = list(state["history"])
-            result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
-            start_epoch = int(state["epoch"]) + 1
-            if main:
-                logger.info("resumed from the checkpoint %s after epoch %d/%d", checkpoint, start_epoch,
-                            config.epochs)
+            self._load(state, checkpoint)
         except DataError:
             raise
         except Exception as err:
@@ -348,100 +339,132 @@ def train(
                             f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); remove it "
                             f"(training then starts afresh) or choose another path") from None
         if state.get("done"):
-            start_epoch = config.epochs
-    bad_epochs = 0
-    if result.history and config.patience is not None:
-        bad_epochs = len(result.history) - 1 - result.best_epoch
-    net = model if ctx is None else ctx.wrap(model)  # DistributedDataParallel averages the gradients
-    t_start = time.perf_counter()
-    with _dist.global_batch_norm(model, ctx):
-        for epoch in range(start_epoch, config.epochs):
-            if config.patience is not None and bad_epochs >= config.patience:
-                result.stopped_early = True
-                if main:
-                    logger.info("stopped early after epoch %d/%d: no better validation loss for %d epochs (best: "
-                                "epoch %d, %.4g)", epoch, config.epochs, bad_epochs, result.best_epoch + 1,
-                                result.best_val)
-                break
-            model.train()
-            order = train_loader.order(epoch)[:per_epoch]
-            starts = range(0, order.size, config.batch_size)
+            self.start_epoch = self.config.epochs
+        if self.result.history and self.config.patience is not None:
+            self.bad_epochs = len(self.result.history) - 1 - self.result.best_epoch
+
+    def _load(self, state: dict, checkpoint) -> None:
+        """Weights, optimiser, schedule, random state, EMA and history from a checked checkpoint."""
+        ctx, result = self.ctx, self.result
+        check_state_dict(state["model"], self.model.state_dict(), f"checkpoint: {str(checkpoint)!r}",
+                         what="the model being trained", finite=False)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"] if ctx is None else state.get("rng_ranks", [state["rng"]])[ctx.rank])
+        self.best_state = state.get("best_model")
+        if self.ema is not None:
+            self.ema.load(state["ema"])
+        result.history = list(state["history"])
+        result.best_epoch, result.best_val = int(state["best_epoch"]), float(state["best_val"])
+        self.start_epoch = int(state["epoch"]) + 1
+        if self.main:
+            logger.info("resumed from the checkpoint %s after epoch %d/%d", checkpoint, self.start_epoch,
+                        self.config.epochs)
+
+    def stop_early(self, epoch: int) -> None:
+        """Mark the result as stopped early (patience spent) and say so in the log."""
+        self.result.stopped_early = True
+        if self.main:
+            logger.info("stopped early after epoch %d/%d: no better validation loss for %d epochs (best: "
+                        "epoch %d, %.4g)", epoch, self.config.epochs, self.bad_epochs, self.result.best_epoch + 1,
+                        self.result.best_val)
+
+    def _batches(self, epoch: int) -> list:
+        """This epoch's batches of window ids, each with its loss weight (this rank's slices when data-parallel)."""
+        config, ctx = self.config, self.ctx
+        order = self.train_loader.order(epoch)[: self.per_epoch]
+        starts = range(0, order.size, config.batch_size)
+        if ctx is None:
+            batches = [(order[b : b + config.batch_size], 1.0) for b in starts]
+        else:  # this rank's slice of each global batch, and its loss weight
+            batches = [s for b in starts if (s := ctx.shard(order[b : b + config.batch_size])) is not None]
+        if hasattr(self.train_loader, "plan"):  # a streaming loader prefetches what this rank will ask for
+            self.train_loader.plan([ids for ids, _ in batches])
+        return batches
+
+    def train_epoch(self, net, epoch: int) -> dict:
+        """One pass over the epoch's batches; the epoch's record (loss, seconds, learning rate)."""
+        from tqdm.auto import tqdm
+
+        config, device, model = self.config, self.device, self.model
+        model.train()
+        bar = tqdm(self._batches(epoch), disable=not (config.progress and interactive() and self.main),
+                   desc=f"epoch {epoch + 1}/{config.epochs}", leave=True)
+        total, n, data_s, t0 = 0.0, 0, 0.0, time.perf_counter()
+        for ids, weight in bar:
+            td = time.perf_counter()
+            batch = [t.to(device, non_blocking=True) if t is not None else None
+                     for t in self.train_loader.batch(ids)]
+            data_s += time.perf_counter() - td
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.amp):
+                pred = net(batch[0])
+            loss, _ = self.loss_fn(pred.float(), batch)
+            if weight != 1.0:  # an uneven last batch: the mean over its windows, across ranks
+                loss = loss * weight
+            self._step(loss)
+            total += float(loss.detach())
+            n += 1
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        ctx = self.ctx
+        train_loss = total / max(n, 1) if ctx is None else ctx.sum([total])[0] / self.world / max(n, 1)
+        return {"epoch": epoch, "train_loss": train_loss, "seconds": time.perf_counter() - t0,
+                "data_seconds": data_s, "lr": float(self.sched.get_last_lr()[0])}
+
+    def _step(self, loss) -> None:
+        """Back-propagate ``loss``, clip, step the optimiser, the schedule and the EMA."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    def validate(self, record: dict, epoch: int) -> None:
+        """The validation loss into ``record`` (EMA weights when kept); the best epoch and its weights."""
+        config, ctx, model, result = self.config, self.ctx, self.model, self.result
+        with _weights(model, self.ema):
             if ctx is None:
-                batches = [(order[b : b + config.batch_size], 1.0) for b in starts]
-            else:  # this rank's slice of each global batch, and its loss weight
-                batches = [s for b in starts if (s := ctx.shard(order[b : b + config.batch_size])) is not None]
-            if hasattr(train_loader, "plan"):  # a streaming loader prefetches what this rank will ask for
-                train_loader.plan([ids for ids, _ in batches])
-            bar = tqdm(batches, disable=not (config.progress and interactive() and main),
-                       desc=f"epoch {epoch + 1}/{config.epochs}", leave=True)
-            total, n, data_s, t0 = 0.0, 0, 0.0, time.perf_counter()
-            for ids, weight in bar:
-                td = time.perf_counter()
-                batch = [t.to(device, non_blocking=True) if t is not None else None
-                         for t in train_loader.batch(ids)]
-                data_s += time.perf_counter() - td
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                    pred = net(batch[0])
-                loss, _ = loss_fn(pred.float(), batch)
-                if weight != 1.0:  # an uneven last batch: the mean over its windows, across ranks
-                    loss = loss * weight
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                opt.step()
-                sched.step()
-                if ema is not None:
-                    ema.update(model)
-                total += float(loss.detach())
-                n += 1
-                bar.set_postfix(loss=f"{total / n:.4f}")
-            train_loss = total / max(n, 1) if ctx is None else ctx.sum([total])[0] / world / max(n, 1)
-            record = {"epoch": epoch, "train_loss": train_loss, "seconds": time.perf_counter() - t0,
-                      "data_seconds": data_s, "lr": float(sched.get_last_lr()[0])}
-            if val_loader is not None:
-                with _weights(model, ema):
-                    if ctx is None:
-                        record["val_loss"] = evaluate_loss(model, loss_fn, val_loader, device, amp,
-                                                           config.batch_size)
-                    else:  # each rank its share of the windows; every rank gets the same sums
-                        share = ctx.share(len(val_loader.index))
-                        v_total, v_n = ctx.sum(list(_loss_sum(model, loss_fn, val_loader, device, amp,
-                                                              config.batch_size, share)))
-                        record["val_loss"] = v_total / max(v_n, 1)
-                    improved = record["val_loss"] < result.best_val
-                    if improved:
-                        result.best_val, result.best_epoch = record["val_loss"], epoch
-                        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                bad_epochs = 0 if improved else bad_epochs + 1
-            result.history.append(record)
-            if main:
-                _log_epoch(record, config.epochs)
-            if checkpoint is not None:
-                rngs = ctx.all_gather(torch.get_rng_state()) if ctx is not None else None
-                if main:
-                    atomic_torch_save(
-                        {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "rng": torch.get_rng_state(), "history": result.history, "epoch": epoch,
-                         "best_epoch": result.best_epoch, "best_val": result.best_val, "best_model": best_state,
-                         "fingerprint": fingerprint, "done": epoch == config.epochs - 1,
-                         "ema": ema.state if ema is not None else None, "world_size": world,
-                         **({"rng_ranks": rngs} if rngs is not None else {})},
-                        checkpoint,
-                    )
-                if ctx is not None:
-                    ctx.barrier()  # the checkpoint is complete before any rank goes on
-            if callback is not None:
-                callback(epoch, record)
-    if config.restore_best and val_loader is not None and best_state is not None:
-        model.load_state_dict(best_state)
-    elif ema is not None:
-        model.load_state_dict(ema.state)
-    if ctx is not None:
-        ctx.broadcast_state(model)  # every rank ends with rank 0's weights (they are equal already)
-    result.seconds = time.perf_counter() - t_start
-    result.data_seconds = sum(r["data_seconds"] for r in result.history[start_epoch:])
-    return result
+                record["val_loss"] = evaluate_loss(model, self.loss_fn, self.val_loader, self.device, self.amp,
+                                                   config.batch_size)
+            else:  # each rank its share of the windows; every rank gets the same sums
+                share = ctx.share(len(self.val_loader.index))
+                v_total, v_n = ctx.sum(list(_loss_sum(model, self.loss_fn, self.val_loader, self.device, self.amp,
+                                                      config.batch_size, share)))
+                record["val_loss"] = v_total / max(v_n, 1)
+            improved = record["val_loss"] < result.best_val
+            if improved:
+                result.best_val, result.best_epoch = record["val_loss"], epoch
+                self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+
+    def save_checkpoint(self, epoch: int) -> None:
+        """Everything a resume needs, written atomically by rank 0 (every rank's random state kept)."""
+        ctx, result = self.ctx, self.result
+        rngs = ctx.all_gather(torch.get_rng_state()) if ctx is not None else None
+        if self.main:
+            atomic_torch_save(
+                {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "rng": torch.get_rng_state(), "history": result.history,
+                 "epoch": epoch, "best_epoch": result.best_epoch, "best_val": result.best_val,
+                 "best_model": self.best_state, "fingerprint": self.fingerprint,
+                 "done": epoch == self.config.epochs - 1, "ema": self.ema.state if self.ema is not None else None,
+                 "world_size": self.world, **({"rng_ranks": rngs} if rngs is not None else {})},
+                self.checkpoint,
+            )
+        if ctx is not None:
+            ctx.barrier()  # the checkpoint is complete before any rank goes on
+
+    def finish(self) -> None:
+        """The weights training ends with: the best epoch's (``restore_best``), else the EMA's."""
+        if self.config.restore_best and self.val_loader is not None and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        elif self.ema is not None:
+            self.model.load_state_dict(self.ema.state)
+        if self.ctx is not None:
+            self.ctx.broadcast_state(self.model)  # every rank ends with rank 0's weights (they are equal already)
 
 
 def interactive() -> bool:

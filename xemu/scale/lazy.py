@@ -34,7 +34,7 @@ import xarray as xr
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many"]
+__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
 
 #: Least number of months per block of :func:`time_blocks` when it is not told: the inputs'
 #: time chunks are merged until each block holds at least this many.
@@ -185,10 +185,22 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
         array chunked one sample by one block of months by the whole grid.
     """
     import dask
-    import dask.array as da
 
+    ds, names, sample_dims, time_dim = _check_inputs(em, ds)
+    window = int(em.meta["window"])
+    template = _template(em, ds.isel({**{d: slice(0, 1) for d in sample_dims}, time_dim: slice(0, window)}), options)
+    per_month = 4 * len(em.meta["channels"]) * len(em.meta["grid"]["lat"]) * len(em.meta["grid"]["lon"])
+    blocks = time_blocks(ds.sizes[time_dim], window, chunks=_time_chunks(ds, names, time_dim),
+                         time_chunk=time_chunk, min_months=max(window, BLOCK_BYTES // per_month))
+    key = emulator if emulator is not None else dask.delayed(em, pure=False)
+    nested = _block_tasks(em, ds, template, key, blocks, sample_dims, time_dim, options)
+    return _assemble(ds, template, nested, em.targets, sample_dims, time_dim)
+
+
+def _check_inputs(em, ds: xr.Dataset) -> tuple[xr.Dataset, list[str], list[str], str]:
+    """``ds`` reduced to the variables the emulator reads, their names, the sample dims and the time dim, checked."""
+    from ..data.checks import check_series, check_time
     from ..data.coords import roles
-    from ..data.prepare import check_series, check_time
 
     names = em._variables_read()
     missing = [n for n in names if n not in ds.data_vars]
@@ -204,23 +216,24 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
     if time_dim is None:
         raise DataError(f"ds: the inputs {names} have no time dimension")
     window = int(em.meta["window"])
-    n_time = ds.sizes[time_dim]
     check_time(ds[time_dim], argument=f"ds.{time_dim}")
     check_series(ds[time_dim], window, argument="ds")
     empty = [d for d in sample_dims if ds.sizes[d] == 0]
     if empty:
         raise DataError(f"ds: nothing selected along {empty} (size 0); select at least one label of each")
+    return ds, names, sample_dims, time_dim
 
-    template = _template(em, ds.isel({**{d: slice(0, 1) for d in sample_dims}, time_dim: slice(0, window)}), options)
-    per_month = 4 * len(em.meta["channels"]) * len(em.meta["grid"]["lat"]) * len(em.meta["grid"]["lon"])
-    blocks = time_blocks(n_time, window, chunks=_time_chunks(ds, names, time_dim), time_chunk=time_chunk,
-                         min_months=max(window, BLOCK_BYTES // per_month))
+
+def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_dims: list[str], time_dim: str,
+                 options: dict) -> dict[str, list]:
+    """Per target, the nested lists (sample dims, then months) of one dask array per sample and block."""
+    import dask
+    import dask.array as da
 
     targets = em.targets
-    key = emulator if emulator is not None else dask.delayed(em, pure=False)
+    window = int(em.meta["window"])
     block_task = dask.delayed(_predict_block, pure=False, nout=len(targets))
-    out_dims = template[targets[0]].dims
-    grid_shape = tuple(template.sizes[d] for d in out_dims[-2:])
+    grid_shape = tuple(template.sizes[d] for d in template[targets[0]].dims[-2:])
     sizes = [ds.sizes[d] for d in sample_dims]
     nested: dict[str, list] = {}
     for index in np.ndindex(*sizes):
@@ -233,6 +246,15 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
                                         dtype=template[name].dtype) for v, name in enumerate(targets)])
         for v, name in enumerate(targets):
             _place(nested.setdefault(name, []), index, [[[blk[v]]] for blk in row])
+    return nested
+
+
+def _assemble(ds: xr.Dataset, template: xr.Dataset, nested: dict[str, list], targets, sample_dims: list[str],
+              time_dim: str) -> xr.Dataset:
+    """The prediction: the blocks of each target joined, in the template's dims, coordinates and attributes."""
+    import dask.array as da
+
+    out_dims = template[targets[0]].dims
     order = list(out_dims[:-3])
     if sorted(order) != sorted(sample_dims):
         raise DataError(f"ds: the prediction's sample dims {order} differ from the inputs' {sample_dims}")
@@ -296,7 +318,7 @@ def predict_many(em, datasets: xr.Dataset | Mapping[str, xr.Dataset] | Sequence[
     --------
     >>> from dask.distributed import Client, LocalCluster  # doctest: +SKIP
     >>> with LocalCluster(n_workers=4) as cluster, Client(cluster) as client:  # doctest: +SKIP
-    ...     preds = xemu.lazy.predict_many(em, {s: ds.sel(ssp=[s]) for s in ds.ssp.values}, client=client)
+    ...     preds = xemu.scale.lazy.predict_many(em, {s: ds.sel(ssp=[s]) for s in ds.ssp.values}, client=client)
     ...     for s, pred in preds.items():
     ...         pred.to_zarr(f"pred-{s}.zarr")
     """
@@ -327,3 +349,14 @@ def predict_many(em, datasets: xr.Dataset | Mapping[str, xr.Dataset] | Sequence[
     if isinstance(datasets, Sequence) and not isinstance(datasets, str):
         return [one(v) for v in datasets]
     raise DataError(f"datasets: expected a Dataset, a dict or a list of Datasets; got {type(datasets).__name__}")
+
+
+def in_memory(ds: xr.Dataset, names: list[str]) -> xr.Dataset:
+    """``ds`` with the dask-backed variables of ``names`` read into memory, in one compute."""
+    lazy = [n for n in names if ds[n].chunks is not None]
+    if not lazy:
+        return ds
+    import dask
+
+    values = dask.compute(*[ds[n].data for n in lazy])
+    return ds.assign({n: ds[n].copy(data=v) for n, v in zip(lazy, values, strict=True)})

@@ -47,16 +47,19 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DataError
-from .core import (
-    KINDS,
-    _as_series,
-    _check_months,
-    _check_sample,
-    _fit_series,
-    _float_dtype,
-    _grid_dims,
-    _realizations,
-    _sample_label,
+from .residuals import (
+    as_series,
+    check_months,
+    check_params,
+    check_sample,
+    fit_series,
+    float_dtype,
+    grid_array,
+    grid_dims,
+    realizations,
+    sample_label,
+    saved_params,
+    with_units,
 )
 
 __all__ = ["BlockBootstrap", "MAX_YEARS", "METHODS"]
@@ -76,12 +79,12 @@ class BlockBootstrap:
     resampled.
 
     Build one with :meth:`fit` (from residuals) or :meth:`from_dataset` (from a saved
-    one); draw with :meth:`sample`. See :mod:`xemu.bootstrap`.
+    one); draw with :meth:`sample`. See :mod:`xemu.variability.bootstrap`.
 
     Examples
     --------
     >>> import xemu
-    >>> from xemu.bootstrap import BlockBootstrap
+    >>> from xemu.variability import BlockBootstrap
     >>> ds = xemu.synthetic_climate(n_years=4, n_lat=6, n_lon=8)
     >>> model = BlockBootstrap.fit(ds.tas - ds.tas_forced)
     >>> model
@@ -98,7 +101,6 @@ class BlockBootstrap:
         # private: use fit() or from_dataset(), which validate ``params``
         self._ds = params
         self.kind: str = str(params.attrs["kind"])
-        self._lat_dim, self._lon_dim = str(params.attrs["_lat"]), str(params.attrs["_lon"])
         values = params["residuals"].values
         self._shape = values.shape[2:]
         self._r = values.reshape(values.shape[0], 12, -1).astype(np.float32, copy=False)  # (Y, 12, P)
@@ -126,8 +128,8 @@ class BlockBootstrap:
         clip at 0), in expectation over draws.
         """
         sd = np.sqrt(np.mean(self._r.astype(np.float64) ** 2, axis=0))
-        return self._grid_array(sd.reshape(12, *self._shape), "sigma", "standard deviation of the kept residuals "
-                                "per calendar month and cell", self._ds.attrs.get("units", ""), month=True)
+        return grid_array(self._ds, sd, "sigma", "standard deviation of the kept residuals per calendar month "
+                          "and cell", self._ds.attrs.get("units", ""), month=True)
 
     @property
     def lag1(self) -> xr.DataArray:
@@ -141,16 +143,7 @@ class BlockBootstrap:
         den = (r**2).sum((0, 1))  # 12 pairs a year (with December-January), each of two months' variance
         with np.errstate(divide="ignore", invalid="ignore"):
             rho = np.where(den > 0, num / den, 0.0)
-        return self._grid_array(rho.reshape(self._shape), "lag1", "lag-1 autocorrelation of the noise", "1")
-
-    def _grid_array(self, values, name, long_name, units, month=False) -> xr.DataArray:
-        ds = self._ds
-        dims = ("month", self._lat_dim, self._lon_dim) if month else (self._lat_dim, self._lon_dim)
-        coords = {self._lat_dim: ds[self._lat_dim], self._lon_dim: ds[self._lon_dim]}
-        if month:
-            coords["month"] = ds["month"]
-        return xr.DataArray(values, dims=dims, coords=coords, name=name,
-                            attrs={"long_name": long_name, "units": units})
+        return grid_array(self._ds, rho, "lag1", "lag-1 autocorrelation of the noise", "1")
 
     def __repr__(self) -> str:
         return f"BlockBootstrap(kind={self.kind!r}, n_years={self.n_years}, grid={self._shape[0]}x{self._shape[1]})"
@@ -185,7 +178,7 @@ class BlockBootstrap:
             ``resid`` is not a DataArray, has partly NaN maps or infinite values, or no
             complete calendar year.
         """
-        r, x, months, mindex, valid = _fit_series(resid, kind, pred, "max_years", max_years)  # x: (S, T, P)
+        r, x, months, mindex, valid = fit_series(resid, kind, pred, "max_years", max_years)  # x: (S, T, P)
         years = resid[r.time].dt.year.values
         found = _complete_years(valid, months, mindex)  # (sample, index of the January)
         n_available = len(found)
@@ -198,14 +191,12 @@ class BlockBootstrap:
         kept = np.stack([x[s, t:t + 12] for s, t in found])  # (Y, 12, P)
         kept -= kept.mean(0)  # centred per calendar month and cell: the noise has mean 0
         del x
-        labels = [f"{_sample_label(resid, r, s)} {int(years[t]):04d}" if r.sample else f"{int(years[t]):04d}"
+        labels = [f"{sample_label(resid, r, s)} {int(years[t]):04d}" if r.sample else f"{int(years[t]):04d}"
                   for s, t in found]
         shape = (len(found), 12, resid.sizes[r.latitude], resid.sizes[r.longitude])
-        attrs = {"kind": kind, "method": "bootstrap", "variable": "" if resid.name is None else str(resid.name),
-                 "max_years": int(max_years), "n_years_available": n_available}
-        units = resid.attrs.get("units")
-        if isinstance(units, str) and units.strip():
-            attrs["units"] = units
+        attrs = with_units({"kind": kind, "method": "bootstrap", "variable": "" if resid.name is None
+                            else str(resid.name), "max_years": int(max_years), "n_years_available": n_available},
+                           resid)
         return cls(_build(kept.reshape(shape).astype(np.float32), labels, resid[r.latitude], resid[r.longitude], attrs))
 
     # ------------------------------------------------------------------ sample
@@ -223,24 +214,24 @@ class BlockBootstrap:
         Examples
         --------
         >>> import xemu
-        >>> from xemu.bootstrap import BlockBootstrap
+        >>> from xemu.variability import BlockBootstrap
         >>> ds = xemu.synthetic_climate(n_years=4, n_lat=6, n_lon=8)
         >>> model = BlockBootstrap.fit(ds.pr - ds.pr_forced, kind="precipitation")
         >>> draws = model.sample(ds.pr_forced.isel(scenario=0), 2, seed=1)
         >>> bool((draws >= 0).all()), bool((draws == model.sample(ds.pr_forced.isel(scenario=0), 2, seed=1)).all())
         (True, True)
         """
-        r = _check_sample(self._ds, pred, n, seed, realization_dim)
-        x, months, mindex = _as_series(pred, r, "pred")
+        r = check_sample(self._ds, pred, n, seed, realization_dim)
+        x, months, mindex = as_series(pred, r, "pred")
         segment = (mindex - (mindex[0] - months[0])) // 12  # calendar year of each step, from 0
         n_seg = int(segment.max()) + 1
-        out = np.empty((int(n), *x.shape), dtype=_float_dtype(pred))
+        out = np.empty((int(n), *x.shape), dtype=float_dtype(pred))
         for i, child in enumerate(np.random.SeedSequence(seed).spawn(int(n))):
             pick = np.random.default_rng(child).integers(self.n_years, size=(x.shape[0], n_seg))
             out[i] = x + self._r[pick[:, segment], months]  # (S, T, P): one kept year per calendar year
         if self.kind == "precipitation":
             np.maximum(out, 0.0, out=out)  # NaN stays NaN
-        return _realizations(out, pred, r, realization_dim,
+        return realizations(out, pred, r, realization_dim,
                              f"prediction plus internal variability drawn by xemu.bootstrap.BlockBootstrap "
                              f"(kind={self.kind}, {self.n_years} training years resampled, seed={seed!r})")
 
@@ -252,23 +243,17 @@ class BlockBootstrap:
         integers, CF ``scale_factor``), the ``year`` coordinate naming each year's sample
         and calendar year; attributes ``kind``, ``method``, ``variable``, ``units``.
         """
-        ds = self._ds.copy(deep=True)
-        ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("_lat", "_lon")}
-        return ds
+        return saved_params(self._ds)
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> BlockBootstrap:
         """Rebuild a model from :meth:`to_dataset`'s output, validated (:class:`~xemu.DataError`)."""
-        if not isinstance(ds, xr.Dataset):
-            raise DataError(f"ds: expected an xarray.Dataset of BlockBootstrap residuals; got {type(ds).__name__}")
-        kind = ds.attrs.get("kind")
-        if kind not in KINDS:
-            raise DataError(f"ds.attrs['kind']: expected one of {list(KINDS)}; got {kind!r}")
+        check_params(ds, "BlockBootstrap residuals")
         if "residuals" not in ds.data_vars:
             raise DataError(f"ds: missing variable 'residuals'; a BlockBootstrap needs it, got "
                             f"{sorted(map(str, ds.data_vars))}")
         da = ds["residuals"]
-        lat, lon = _grid_dims(ds, "residuals")
+        lat, lon = grid_dims(ds, "residuals")
         want = ("year", "month", lat, lon)
         if set(da.dims) != set(want) or da.ndim != 4:
             raise DataError(f"ds.residuals: expected dims {want}; got {da.dims}")
@@ -277,7 +262,7 @@ class BlockBootstrap:
             raise DataError("ds.residuals: expected finite numbers")
         if ds.sizes["year"] < 1:
             raise DataError("ds.year: expected at least one kept year; got 0")
-        _check_months(ds)
+        check_months(ds)
         labels = [str(v) for v in ds["year"].values] if "year" in ds.coords else [str(i) for i in range(ds.sizes["year"])]
         attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("_")}
         return cls(_build(values.astype(np.float32), labels, ds[lat], ds[lon], attrs))

@@ -1,0 +1,200 @@
+"""The commands: ``xemu demo``, ``fit``, ``predict`` and ``evaluate``; each takes the parsed
+arguments and returns the exit code (:func:`~xemu.cli.app.main` turns errors into codes)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from .declare import with_declared_units
+from .exit_codes import EXIT_OK
+from .paths import DEMO_MARK, check_out, demo_outputs, find_store, load_emulator, open_data
+from .selection import format_labels, select
+
+__all__ = ["cmd_demo", "cmd_fit", "cmd_predict", "cmd_evaluate", "check_device", "parse_split", "check_split"]
+
+
+def check_device(device: str) -> None:
+    """Raise :class:`~xemu.ConfigError` naming ``--device`` when the device is not on this machine."""
+    from xemu.errors import ConfigError
+    from xemu.nn.device import choose_device
+
+    try:
+        choose_device(device)
+    except ConfigError as err:
+        raise ConfigError(f"--device: {str(err).removeprefix('device: ')}") from None
+
+
+# -- demo -----------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    """``xemu demo``: train on a synthetic climate, print the scores, write the outputs."""
+    import xemu
+    from xemu.evaluate import format_table
+
+    t0 = time.perf_counter()
+    out = demo_outputs(args.out, args.overwrite)
+    ds = xemu.synthetic_climate(n_years=args.years, n_lat=24, n_lon=36, seed=args.seed)
+    holdout = {"scenario": "mid", "member": 0, "time": slice(f"{2015 + args.years - 3}-01", None)}
+    inputs, targets = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
+    print(f"xemu {xemu.__version__} demo: synthetic climate, {ds.sizes['scenario']} scenarios x "
+          f"{ds.sizes['member']} members x {ds.sizes['time']} months on a 24 x 36 grid; holdout {holdout}")
+    # the held-out months are also the scored ones: monitor them, choose nothing by them
+    em = ds.emu.fit(inputs, targets, holdout=holdout, epochs=args.epochs, seed=args.seed,
+                    windows_per_epoch=600, progress=not args.quiet, restore_best=False, patience=None)
+    print(f"trained {em.n_parameters:,} parameters in {em.meta['train_seconds']:.1f} s "
+          f"(the model after its last epoch, {em.history.sizes['epoch']}: no early stopping and no best-epoch "
+          f"weights, since the held-out months are the ones scored)")
+    pred, table = _demo_scores(ds, em, inputs, targets, holdout)
+    print("\nscores on the holdout (scenario 'mid', member 0, last 36 months; units K and mm/day):")
+    print(format_table(table))
+    # a rerun replaces what an earlier demo wrote (checked above), anything else only with --overwrite
+    _write_demo(out, pred, table, em)
+    print(f"\nwrote {out / 'predictions.nc'}, {out / 'scores.nc'} and the emulator {out / 'demo.xemu'} "
+          f"in {time.perf_counter() - t0:.0f} s")
+    return EXIT_OK
+
+
+def _demo_scores(ds, em, inputs: list[str], targets: list[str], holdout: dict):
+    """The demo's CNN-GRU prediction of scenario 'mid' and its table of scores on the holdout:
+    the CNN-GRU, the baselines, the true forced response and the noise floor."""
+    import xarray as xr
+
+    import xemu
+
+    lin = ds.emu.fit(["CO2", "CH4", "SO2", "BC"], targets, model="linear", holdout=holdout)
+    clim = ds.emu.fit(inputs, targets, model="climatology", holdout=holdout)
+    test = {"scenario": "mid", "member": 0, "time": holdout["time"]}
+    truth = ds[targets].sel(test)
+    forcing = ds.drop_vars(targets + ["tas_forced", "pr_forced"]).sel(scenario=["mid"])
+    pred = em.predict(forcing)
+    rows = {"xemu CNN-GRU": pred, "linear pattern scaling": lin.predict(forcing),
+            "climatology": clim.predict(forcing),
+            "the true forced response": ds[["tas_forced", "pr_forced"]].rename(
+                tas_forced="tas", pr_forced="pr").sel(scenario=["mid"])}
+    scores = [xemu.score(p.sel(scenario="mid", time=truth.time), truth).reset_coords(drop=True)
+              for p in rows.values()]
+    labels = list(rows)
+    nf = xemu.noise_floor(ds[targets].sel(scenario="mid", time=holdout["time"]), member=0, member_dim="member")
+    for label in nf.prediction.values.tolist():
+        scores.append(nf.sel(prediction=label, drop=True).reset_coords(drop=True))
+        labels.append(f"noise floor: {label}")
+    return pred, xr.concat(scores, dim=xr.DataArray(labels, dims="model", name="model"))
+
+
+def _write_demo(out, pred, table, em) -> None:
+    """Write the demo's outputs into ``out``, the netCDF files marked as the demo's."""
+    from xemu.io import write_netcdf
+
+    pred = pred.assign_attrs(xemu_written_by=DEMO_MARK)
+    table = table.assign_attrs(xemu_written_by=DEMO_MARK)
+    write_netcdf(pred, out / "predictions.nc", overwrite=True, argument="--out")
+    write_netcdf(table, out / "scores.nc", overwrite=True, argument="--out")
+    em.save(out / "demo.xemu", overwrite=True)
+
+
+# -- fit and predict ------------------------------------------------------------------------
+def cmd_fit(args) -> int:
+    """``xemu fit``: train an emulator (or a baseline) on a store and save it."""
+    from xemu.baselines import BASELINES
+
+    with open_data(args.data) as opened:  # closed when done: no file handle outlives the command
+        ds = with_declared_units(opened, args.declare)
+        if args.train_select:
+            ds = ds.sel(select(ds, args.train_select, "--train-select"))
+        what = "the training data (after --train-select)" if args.train_select else "the data"
+        holdout = select(ds, args.holdout, "--holdout", what) or None
+        check_out(args.out, args.overwrite, kind="baseline" if args.model in BASELINES else "emulator")
+        if args.model == "cnn-gru":
+            check_device(args.device)
+        opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet, "device": args.device,
+                "distributed": True if args.distributed else None}
+        variability = {"none": False}.get(args.variability, args.variability)
+        em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout, variability=variability,
+                        **({} if args.model != "cnn-gru" else {**opts, "checkpoint": args.checkpoint}))
+    from xemu.nn.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun every rank holds the same emulator: rank 0 saves it
+        return EXIT_OK
+    path = em.save(args.out, overwrite=args.overwrite)
+    print(f"{em!r}\nsaved to {path}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    """``xemu predict``: predict with a saved emulator and write netCDF."""
+    from xemu.emulator import Emulator
+    from xemu.io import write_netcdf
+
+    em = load_emulator(args.emulator)
+    network = isinstance(em, Emulator)  # the baselines run on numpy: no device
+    if network:
+        check_device(args.device)
+    with open_data(args.data) as opened:
+        ds = with_declared_units(opened, args.declare)
+        if args.select:
+            ds = ds.sel(select(ds, args.select, "--select"))
+        check_out(args.out, args.overwrite)
+        forcing = ds.drop_vars([t for t in em.targets if t in ds])
+        options = {"variability": args.variability, "samples": args.samples, "seed": args.seed,
+                   "anchor": args.anchor}
+        if network:
+            options["device"] = args.device
+        # a dask-backed store gives a lazy prediction, written chunk by chunk while the store is open
+        pred = em.predict(forcing, **options)
+        write_netcdf(pred, args.out, overwrite=args.overwrite, argument="--out")
+    print(f"wrote {args.out}: {', '.join(f'{k} {tuple(v.dims)}' for k, v in pred.data_vars.items())}")
+    return EXIT_OK
+
+
+# -- evaluate -------------------------------------------------------------------------------
+_SPLIT = re.compile(r"reference|scenario:(?P<ssp>\S+)|member:(?P<member>\d+)")
+
+
+def parse_split(split: str) -> re.Match:
+    """``--split`` checked for its form: ``reference``, ``scenario:<ssp>`` or ``member:<m>``."""
+    from xemu.errors import ConfigError
+
+    m = _SPLIT.fullmatch(split)
+    if m is None:
+        raise ConfigError(f"--split: expected reference, scenario:<ssp> or member:<m>; got {split!r}")
+    return m
+
+
+def check_split(ds, split: str) -> None:
+    """``--split`` checked against the store: its scenario or member is there."""
+    from xemu.errors import DataError
+
+    m = parse_split(split)
+    if m["ssp"] is not None and m["ssp"] not in ds.ssp.values.tolist():
+        raise DataError(f"--split: scenario {m['ssp']!r} is not in the data; ssp labels are "
+                        f"{format_labels(ds.ssp.values.tolist())}")
+    if m["member"] is not None and int(m["member"]) not in ds.member_id.values.tolist():
+        raise DataError(f"--split: member {m['member']} is not in the data; member_id labels are "
+                        f"{format_labels(ds.member_id.values.tolist())}")
+
+
+def cmd_evaluate(args) -> int:
+    """``xemu evaluate``: the study's protocol (or another split) on the CSE 151B store; prints the table."""
+    import xemu
+    from xemu.evaluate import evaluate, format_table
+    from xemu.io import write_netcdf
+
+    if args.out:
+        check_out(args.out, args.overwrite)
+    parse_split(args.split)
+    with xemu.open_cse151b(find_store(args.data)) as ds:
+        check_split(ds, args.split)
+        fit_options = {"epochs": args.epochs} if args.epochs else {}
+        if args.device:
+            fit_options["device"] = args.device
+        table = evaluate(ds, split=args.split, seeds=tuple(args.seeds), fit_options=fit_options,
+                         models=tuple(args.models)).load()
+    print()
+    print(format_table(table))
+    for key, value in table.attrs.items():
+        if key != "split_description":
+            print(f"{key}: {value}")
+    if args.out:
+        write_netcdf(table, args.out, overwrite=args.overwrite, argument="--out")
+        print(f"wrote {args.out}")
+    return EXIT_OK
