@@ -23,10 +23,9 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, load_baseline
-from .data.checks import check_dataset, check_grid, check_series, month_index, warn_outside_range
+from .data.checks import check_dataset, check_grid, check_series, warn_outside_range
 from .data.labels import to_dataset
-from .data.prepare import Prepared, holdout_mask, prepare
-from .data.windows import define_windows
+from .data.prepare import Prepared, prepare
 from .errors import ConfigError, DataError, NotFittedError
 from .io import (
     EMULATOR_FORMAT,
@@ -44,7 +43,7 @@ from .nn.training import TrainConfig, TrainResult, train
 from .recipe import (
     DEFAULT_LOSS,
     Trained,
-    check_baseline_options,
+    baseline_model_options,
     cnn_gru_options,
     emulator_record,
     fit_fingerprint,
@@ -53,6 +52,7 @@ from .recipe import (
     network_and_losses,
     options_dict,
     training_statistics,
+    training_windows,
     window_loaders,
 )
 from .scale.lazy import in_memory, is_lazy, predict_lazy
@@ -522,10 +522,7 @@ def fit(
     var_method = variability_method(variability)  # checked before training, used after it
 
     p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
-    held = holdout_mask(p, holdout)
-    months = month_index(p.time)
-    train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
-    val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
+    held, train_idx, val_idx = training_windows(p, holdout, window, stride)
     bl = None  # the baseline the network corrects, fitted on the training months only
     if baseline is not None:
         bl = BASELINES[baseline]().fit(ds, list(baseline_inputs or inputs), targets, holdout=holdout,
@@ -546,22 +543,18 @@ def fit(
     net.to("cpu").eval()
     var_model = fit_residual_model(net, x, p, stats, held, window, var_method) if var_method is not None else None
 
-    meta = emulator_record(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
+    meta = emulator_record(p, stats, inputs=inputs, encoding=encoding, window=window, stride=stride,
                            grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
-                           baseline_options=baseline_options, mean=stats.mean, std=stats.std, ranges=stats.ranges,
-                           scale=stats.scale, target_mean=stats.target_mean, cfg=cfg, preset_name=preset_name, tc=tc,
-                           specs=specs, holdout=holdout, n_train=len(train_idx),
-                           n_val=len(val_idx) if val_idx is not None else 0, result=result)
-    meta["variability"] = variability_meta(var_model)
+                           baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
+                           holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
+                           result=result, variability=variability_meta(var_model))
     return Emulator(meta, net, bl, var_model)
 
 
 def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, options: dict):
     """``fit(model="linear" | "climatology")``: the baseline as the model, with its own options checked."""
-    if train_config is not None:
-        raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
     return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                  **check_baseline_options(model, options))
+                                  **baseline_model_options(model, train_config, options))
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES
+from .data.checks import month_index
 from .data.labels import describe_selection
-from .data.prepare import Prepared
-from .data.windows import WindowLoader
+from .data.prepare import Prepared, holdout_mask
+from .data.windows import WindowLoader, define_windows
 from .errors import ConfigError, warn
 from .io.records import jsonable
 from .nn.device import choose_device
@@ -30,7 +31,7 @@ from .version import __version__
 
 __all__ = ["DEFAULT_LOSS", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
            "loss_function", "train_options_key", "check_loss", "channel_stats", "mean_and_std", "training_rows",
-           "input_ranges", "fit_fingerprint", "emulator_record", "Trained", "Statistics", "training_statistics",
+           "input_ranges", "fit_fingerprint", "emulator_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
            "window_loaders", "fit_residual_model"]
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
@@ -47,15 +48,16 @@ class Trained(NamedTuple):
     variability: object | None  # the model of internal variability
 
 
-def emulator_record(p: Prepared, *, inputs, encoding, window, stride, grid_alignment, baseline, baseline_inputs,
-                    baseline_options, mean, std, ranges, scale, target_mean, cfg, preset_name, tc, specs, holdout,
-                    n_train: int, n_val: int, result: TrainResult, notes=(), variability: dict | None = None) -> dict:
+def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, grid_alignment, baseline,
+                    baseline_inputs, baseline_options, cfg, preset_name, tc, specs, holdout, n_train: int, n_val: int,
+                    result: TrainResult, notes=(), variability: dict | None = None) -> dict:
     """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.scale.stream`).
 
-    ``notes`` are added to those of the data; ``variability`` is what the record keeps of the
-    model of internal variability (:func:`xemu.variability.core.variability_meta`).
+    ``stats`` holds what the fit learned before the network (``mean``, ``std``, ``ranges``,
+    ``scale``, ``target_mean``: :class:`Statistics`, or the streamed fit's own); ``notes`` are
+    added to those of the data; ``variability`` is what the record keeps of the model of
+    internal variability (:func:`xemu.variability.core.variability_meta`).
     """
-
     lat, lon = p.lat, p.lon
     return {
         "kind": "cnn-gru",
@@ -75,11 +77,11 @@ def emulator_record(p: Prepared, *, inputs, encoding, window, stride, grid_align
         "target_attrs": {k: jsonable(v) for k, v in p.target_attrs.items()},
         "grid": {"lat_dim": lat.dims[0], "lon_dim": lon.dims[0], "lat": lat.values.tolist(),
                  "lon": lon.values.tolist(), "lat_attrs": jsonable(lat.attrs), "lon_attrs": jsonable(lon.attrs)},
-        "input_mean": mean.tolist(),
-        "input_std": std.tolist(),
-        "input_ranges": ranges,
-        "target_scale": scale.tolist(),
-        "target_mean": target_mean.tolist() if target_mean is not None else None,
+        "input_mean": stats.mean.tolist(),
+        "input_std": stats.std.tolist(),
+        "input_ranges": stats.ranges,
+        "target_scale": stats.scale.tolist(),
+        "target_mean": stats.target_mean.tolist() if stats.target_mean is not None else None,
         "model": cfg.to_dict(),
         "preset": preset_name,
         "train": tc.to_dict(),
@@ -145,6 +147,24 @@ def fit_fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride
     for array in (p.inputs, p.targets):  # the content too: same shape and statistics is not the same data
         digest.update(hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=32).digest())
     return digest.hexdigest()
+
+
+def training_windows(p: Prepared, holdout, window: int, stride: int):
+    """The holdout mask ``(S_t, T)``, the training windows and the validation windows (``None``
+    without a holdout) of a fit."""
+    held = holdout_mask(p, holdout)
+    months = month_index(p.time)
+    train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
+    val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
+    return held, train_idx, val_idx
+
+
+def baseline_model_options(model: str, train_config, options: dict) -> dict:
+    """The checked options of ``fit(model="linear" | "climatology")``: a baseline alone has no
+    ``train_config``."""
+    if train_config is not None:
+        raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
+    return check_baseline_options(model, options)
 
 
 def options_dict(value, argument: str) -> dict:
@@ -266,9 +286,8 @@ def training_statistics(p: Prepared, held: np.ndarray, base: np.ndarray | None) 
     ``base`` is the baseline's prediction ``(S_in, T, V, H, W)``; without a baseline the network
     predicts each target around its training mean.
     """
-    train_rows = np.zeros(p.inputs.shape[:2], bool)
+    train_rows = training_rows(p, ~held)
     s_idx, t_idx = np.nonzero(~held)
-    train_rows[p.target_to_input[s_idx], t_idx] = True
     mean, std = channel_stats(p.inputs, train_rows)
     ranges = input_ranges(p, train_rows)
     y_train = p.targets[s_idx, t_idx]  # (N, V, H, W)

@@ -48,13 +48,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..baselines.linear import check_alpha
-from ..data.checks import check_dataset, month_index
+from ..data.checks import check_dataset
 from ..data.prepare import holdout_mask
-from ..data.windows import define_windows
 from ..errors import ConfigError
 from ..recipe import (
     Trained,
-    check_baseline_options,
+    baseline_model_options,
     cnn_gru_options,
     emulator_record,
     loss_function,
@@ -62,6 +61,7 @@ from ..recipe import (
     options_dict,
     train_options_key,
     training_rows,
+    training_windows,
 )
 from .blocks import PASS_BLOCKS, BlockSource, skeleton
 from .loader import StreamLoader
@@ -133,10 +133,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
 
     p = skeleton(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
     src = BlockSource(ds, p, inputs, targets, encoding, grid_alignment, opts)
-    held = holdout_mask(p, holdout)
-    months = month_index(p.time)
-    train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
-    val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
+    held, train_idx, val_idx = training_windows(p, holdout, window, stride)
 
     keyed = checkpoint is not None or is_distributed(tc.distributed)  # the checkpoint's key; what DDP's processes compare
     st = _statistics(src, ds, inputs, targets, ~held, holdout, baseline, baseline_inputs, baseline_options, keyed)
@@ -161,22 +158,18 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     note = (f"trained streamed from the Dataset in blocks of one sample and at least {opts['block_months']} months "
             f"({train_loader.n_blocks} training blocks; {opts['buffer_blocks']} shuffled together, "
             f"{opts['prefetch_blocks']} read ahead)")
-    meta = emulator_record(p, inputs=inputs, encoding=encoding, window=window, stride=stride,
+    meta = emulator_record(p, st, inputs=inputs, encoding=encoding, window=window, stride=stride,
                            grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
-                           baseline_options=baseline_options, mean=st.mean, std=st.std, ranges=st.ranges,
-                           scale=st.scale, target_mean=st.target_mean, cfg=cfg, preset_name=preset_name, tc=tc,
-                           specs=specs, holdout=holdout, n_train=len(train_idx),
-                           n_val=len(val_idx) if val_idx is not None else 0, result=result, notes=[note],
-                           variability=None)
+                           baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
+                           holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
+                           result=result, notes=[note])
     return Trained(meta, net, st.baseline, None)
 
 
 def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, variability,
                   options: dict, opts: dict):
     """``model="linear" | "climatology"`` streamed: the baseline alone, fitted from the sums of one pass."""
-    if train_config is not None:
-        raise ConfigError(f"train_config: does not apply to model={model!r} (a baseline has no training loop)")
-    options = check_baseline_options(model, options)
+    options = baseline_model_options(model, train_config, options)
     if options.pop("variability", variability):
         raise ConfigError(f"variability: {_REFUSED}")
     if model == "linear":
