@@ -73,3 +73,51 @@ def test_variant_rows_and_the_table_is_written(store, tmp_path):
     back.close()
     text = format_table(table)
     assert f"{held}: mean " in text and f"{held}: std " in text  # whole labels, however long
+
+
+def test_loso_never_trains_on_the_held_out_scenario(store, monkeypatch):
+    """Each fold's fits see only the other scenarios (asserted on what every fit received), every
+    member of the held-out scenario is scored over its last 240 months, and the mean is the folds'."""
+    import xemu.emulator
+    from xemu.evaluate import TRAIN_SSPS, loso_splits
+
+    seen = []
+    real = xemu.emulator.fit
+
+    def spy(ds, inputs, targets, **kw):
+        seen.append((ds.ssp.values.tolist(), kw.get("holdout"), ds.sizes["member_id"], ds.sizes["time"]))
+        return real(ds, inputs, targets, **kw)
+
+    monkeypatch.setattr(xemu.emulator, "fit", spy)
+    small = store.isel(y=slice(20, 28), x=slice(0, 12))
+    folds = loso_splits(small)
+    assert [sp.test["ssp"] for sp in folds] == TRAIN_SSPS
+    for sp in folds:
+        assert sp.test["ssp"] not in sp.train["ssp"] and sp.holdout is None
+        test = small.sel(sp.test)
+        assert test.sizes["time"] == 240 and test.sizes["member_id"] == 3
+        assert str(test.time.values[0])[:7] == "2080-02"
+    table = evaluate(small, split="loso", models=("linear-co2", "energy-balance"), log=lambda *a: None)
+    assert len(seen) == 2 * len(folds)
+    for i, sp in enumerate(folds):
+        for ssps, holdout, members, months in seen[2 * i: 2 * i + 2]:
+            assert sorted(ssps) == sorted(set(TRAIN_SSPS) - {sp.test["ssp"]}), (sp.test["ssp"], ssps)
+            assert holdout is None and members == 3 and months == small.sizes["time"]
+    assert table.fold.values.tolist() == [*TRAIN_SSPS, "mean"]
+    labels = table.model.values.tolist()
+    assert labels == ["linear pattern scaling on CO2 only, ridge (xemu)", "energy-balance pattern scaling (xemu)",
+                      "energy-balance pattern scaling (xemu), calibrated",
+                      "member floor: another member as the prediction"]
+    np.testing.assert_allclose(table.competition_score.sel(fold="mean"),
+                               table.competition_score.sel(fold=TRAIN_SSPS).mean("fold"))
+    assert "ssp126 energy-balance fit seconds" in table.attrs and table.attrs["split"] == "loso"
+    text = format_table(table)
+    assert text.count("held out: ") == 3 and "mean over the folds" in text
+
+
+def test_a_scenario_split_scores_every_member(store):
+    small = store.isel(y=slice(20, 28), x=slice(0, 12))
+    sp = make_split("scenario:ssp585", small)
+    assert sp.test == {"ssp": "ssp585", "time": slice("2080-02", None)}
+    with pytest.raises(ConfigError, match="split: expected a scenario with targets"):
+        make_split("scenario:ssp245", small)

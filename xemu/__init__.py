@@ -42,6 +42,7 @@ _LAZY = {
     "load": "emulator",
     "LinearPatternScaling": "baselines.linear",
     "Climatology": "baselines.climatology",
+    "EnergyBalancePatternScaling": "baselines.energy_balance",
     "evaluate": "evaluate",
     "ModelConfig": "nn.model",
     "TrainConfig": "nn.training",

@@ -43,6 +43,7 @@ from .nn.training import TrainConfig, TrainResult, train
 from .recipe import (
     DEFAULT_LOSS,
     Trained,
+    baseline_input_names,
     baseline_model_options,
     cnn_gru_options,
     emulator_record,
@@ -452,7 +453,7 @@ def fit(
     inputs, targets : list of str
         Variable names. Targets are maps with units; inputs are maps (on the target grid or
         one aligned to it, see ``grid_alignment``) or global series, with units.
-    model : {"cnn-gru", "linear", "climatology"}
+    model : {"cnn-gru", "linear", "energy-balance", "climatology"}
         The CNN-GRU emulator, or a baseline (:mod:`xemu.baselines`) with the same interface.
     holdout : dict, optional
         Months kept out of training and used for validation and early stopping, e.g.
@@ -468,10 +469,13 @@ def fit(
         Seasonal channels (:func:`xemu.encode_season`).
     grid_alignment : {"position", "interp", "exact"}
         How input maps on another grid are aligned (:func:`xemu.data.coords.align_grid`).
-    baseline : {"linear", "climatology", None}
+    baseline : {"linear", "energy-balance", "climatology", None}
         What the network corrects; ``None`` predicts the targets around their mean.
+        ``"energy-balance"`` (:class:`~xemu.EnergyBalancePatternScaling`) extrapolates to
+        scenarios never run better than ``"linear"`` (see the user guide's "Scenarios never run").
     baseline_inputs : list of str, optional
-        Inputs of the linear baseline (default: ``inputs``).
+        Inputs of the baseline (default: ``inputs``; for ``"energy-balance"``, those of
+        ``inputs`` it has a role for: CO2, CH4, SO2, BC).
     baseline_options : dict, optional
         Passed to the baseline's ``fit``, e.g. ``{"alpha": 0}`` for ordinary least squares
         instead of the cross-validated ridge of :class:`~xemu.LinearPatternScaling`.
@@ -525,7 +529,8 @@ def fit(
     held, train_idx, val_idx = training_windows(p, holdout, window, stride)
     bl = None  # the baseline the network corrects, fitted on the training months only
     if baseline is not None:
-        bl = BASELINES[baseline]().fit(ds, list(baseline_inputs or inputs), targets, holdout=holdout,
+        bl = BASELINES[baseline]().fit(ds, baseline_input_names(baseline, baseline_inputs, inputs), targets,
+                                       holdout=holdout,
                                        grid_alignment=grid_alignment, **{"variability": False, **baseline_options})
     stats = training_statistics(p, held, bl.predict_arrays(bl.prepare_predict(ds)) if bl is not None else None)
     cfg, specs = network_and_losses(p, preset_name, config, loss)

@@ -12,8 +12,12 @@ Splits (``split=``):
     The study's: train ssp126, ssp370, ssp585, members 0-2, all months except ssp370
     member 0's last 120; validate (and test) on those 120 months (2090-02 .. 2100-01).
 ``"scenario:<ssp>"``
-    Train on the other scenarios with targets (all members, all months); test on
-    ``<ssp>`` member 0 over its last 120 months. Nothing of the test scenario is seen.
+    Train on the other scenarios with targets (all members, all months); test on every
+    member of ``<ssp>`` over its last 240 months (2080-02 .. 2100-01), each metric the mean
+    over members. Nothing of the test scenario is seen.
+``"loso"``
+    Leave one scenario out: ``"scenario:<ssp>"`` for each scenario with targets in turn; one
+    table per fold on ``fold`` and their mean (``fold="mean"``).
 ``"member:<m>"``
     Train on every member but ``<m>`` of ssp126, ssp370, ssp585; test on ssp370 member
     ``<m>`` over its last 120 months.
@@ -30,8 +34,8 @@ import xarray as xr
 from .errors import ConfigError
 from .metrics.deterministic import METRICS, noise_floor, score
 
-__all__ = ["PUBLISHED", "Split", "make_split", "evaluate", "format_table", "FORCINGS", "FORCING_UNITS",
-           "BASELINE_ROWS"]
+__all__ = ["PUBLISHED", "Split", "make_split", "loso_splits", "evaluate", "format_table", "FORCINGS",
+           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS"]
 
 #: The study's published numbers on the reference validation window (data README).
 PUBLISHED = {
@@ -45,8 +49,16 @@ FORCINGS = ["CO2", "CH4", "SO2", "BC", "rsdt"]
 BASELINE_ROWS = {
     "linear": ("linear pattern scaling, ridge (xemu)", "linear", {}),
     "linear-ols": ("linear pattern scaling, least squares (xemu)", "linear", {"alpha": 0}),
+    "linear-co2": ("linear pattern scaling on CO2 only, ridge (xemu)", "linear", {}),
+    "energy-balance": ("energy-balance pattern scaling (xemu)", "energy-balance", {}),
     "climatology": ("climatology (xemu)", "climatology", {}),
 }
+#: Rows of ``split="loso"`` by default.
+LOSO_MODELS = ("linear-co2", "linear", "energy-balance", "cnn-gru")
+#: CNN-GRU options of ``split="loso"`` unless ``fit_options`` sets them: every other window
+#: start (the 12-month windows overlap by 10 months), which keeps each fold's training within
+#: 10 minutes on a 2-core CPU; a time budget, not a choice made on any score.
+LOSO_FIT_OPTIONS = {"stride": 2}
 TRAIN_SSPS = ["ssp126", "ssp370", "ssp585"]
 
 
@@ -80,16 +92,19 @@ def make_split(split: str, ds: xr.Dataset, n_test_months: int = 120) -> Split:
     kind, _, value = split.partition(":")
     if kind == "scenario" and value:
         with_targets = [s for s in TRAIN_SSPS if s != value]
-        if value not in ds.ssp.values:
-            raise ConfigError(f"split: scenario {value!r} not in the store {ds.ssp.values.tolist()}")
+        if value not in TRAIN_SSPS or value not in ds.ssp.values:
+            raise ConfigError(f"split: expected a scenario with targets among {TRAIN_SSPS} in the store; "
+                              f"got {value!r}")
+        first = ds.time.values[-2 * n_test_months]
+        t1 = f"{first.year:04d}-{first.month:02d}"
         return Split(
             split,
             train={"ssp": with_targets},
             holdout=None,
-            test={"ssp": value, "member_id": 0, "time": slice(t0, None)},
+            test={"ssp": value, "time": slice(t1, None)},
             noise_member=0,
-            description=f"train {'/'.join(with_targets)} (all members, all months); test on {value} "
-            f"member 0 from {t0}",
+            description=f"train {'/'.join(with_targets)} (all members, all months); test on every member of "
+            f"{value} from {t1} ({2 * n_test_months} months; each metric the mean over members)",
         )
     if kind == "member" and value:
         m = int(value)
@@ -102,14 +117,19 @@ def make_split(split: str, ds: xr.Dataset, n_test_months: int = 120) -> Split:
             noise_member=m,
             description=f"train members {others} of ssp126/ssp370/ssp585; test on ssp370 member {m} from {t0}",
         )
-    raise ConfigError(f"split: expected 'reference', 'scenario:<ssp>' or 'member:<m>'; got {split!r}")
+    raise ConfigError(f"split: expected 'reference', 'loso', 'scenario:<ssp>' or 'member:<m>'; got {split!r}")
+
+
+def loso_splits(ds: xr.Dataset) -> list[Split]:
+    """The folds of ``split="loso"``: ``"scenario:<ssp>"`` for each scenario with targets."""
+    return [make_split(f"scenario:{s}", ds) for s in TRAIN_SSPS]
 
 
 def evaluate(
     ds: xr.Dataset,
     *,
     split: str = "reference",
-    models: tuple[str, ...] = ("linear", "linear-ols", "climatology", "cnn-gru"),
+    models: tuple[str, ...] | None = None,
     seeds: tuple[int, ...] = (0,),
     inputs: list[str] | None = None,
     targets: tuple[str, ...] = ("tas", "pr"),
@@ -127,11 +147,14 @@ def evaluate(
         :data:`FORCING_UNITS` declared.
     split : str
         See the module documentation.
-    models : tuple of str
-        ``"linear"`` (pattern scaling on the global means of CO2, CH4, SO2, BC, with the
+    models : tuple of str, optional
+        Rows to fit (default ``("linear", "linear-ols", "climatology", "cnn-gru")``, and
+        :data:`LOSO_MODELS` for ``"loso"``): ``"linear"`` (pattern scaling on the global means of CO2, CH4, SO2, BC, with the
         cross-validated ridge of :class:`~xemu.LinearPatternScaling`: the baseline the
         CNN-GRU corrects), ``"linear-ols"`` (the same fitted by ordinary least squares: the
-        data README's reference row), ``"climatology"``, ``"cnn-gru"``.
+        data README's reference row), ``"linear-co2"`` (the ridge on CO2 alone),
+        ``"energy-balance"`` (:class:`~xemu.EnergyBalancePatternScaling`), ``"climatology"``,
+        ``"cnn-gru"`` (its baseline is ``fit_options["baseline"]``, by default ``"linear"``).
     seeds : tuple of int
         Training seeds of the CNN-GRU; one row per seed.
     fit_options : dict, optional
@@ -157,9 +180,18 @@ def evaluate(
         absolute error for a deterministic row, the fair ensemble CRPS for an ensemble);
         ``model_kind`` says whether a row is measured, published or the noise floor; attrs
         record the split, train seconds, parameter counts, spread-skill ratios and rank
-        histograms.
+        histograms. For ``"loso"``, every variable also runs on ``fold`` (the held-out
+        scenarios and ``"mean"``).
+
+        Where every member of the test scenario is scored (``"scenario:<ssp>"``, ``"loso"``),
+        the variants are the calibrated prediction only (no draws), and the noise floor is
+        the member floor: each member as the prediction of each other member.
     """
     ds = _with_forcing_units(ds)
+    if split == "loso":
+        return _evaluate_loso(ds, models=models, seeds=seeds, inputs=inputs, targets=targets,
+                              fit_options=fit_options, variants=variants, samples=samples, log=log)
+    models = models or ("linear", "linear-ols", "climatology", "cnn-gru")
     inputs = list(inputs or FORCINGS)
     sp = make_split(split, ds)
     train_ds = ds.sel(sp.train)
@@ -173,13 +205,34 @@ def evaluate(
         else:
             raise ConfigError(f"models: unknown model {name!r}; expected one of {[*BASELINE_ROWS, 'cnn-gru']}")
     if len(ds.member_id.values.tolist()) > 1:
-        _score_noise_floor(rows, ds, sp)
+        (_score_member_floor if rows.every_member else _score_noise_floor)(rows, ds, sp)
     table = rows.dataset()
     if sp.name == "reference":
         table = _with_published(table, list(targets))
     table.attrs = {"split": sp.name, "split_description": sp.description,
                    **{k: str(v) for k, v in rows.info.items()}}
     return table.compute()
+
+
+def _evaluate_loso(ds: xr.Dataset, *, models, log, **options) -> xr.Dataset:
+    """``split="loso"``: :func:`evaluate` on each ``"scenario:<ssp>"`` fold; the tables on ``fold``
+    with their mean (``fold="mean"``); each fold's attrs prefixed by its held-out scenario."""
+    tables, names, attrs = [], [], {"split": "loso"}
+    for sp in loso_splits(ds):
+        held = sp.test["ssp"]
+        log(f"fold: {held} held out")
+        table = evaluate(ds, split=sp.name, models=models or LOSO_MODELS, log=log,
+                         **{**options, "fit_options": {**LOSO_FIT_OPTIONS, **(options.get("fit_options") or {})}})
+        attrs[f"{held} split_description"] = table.attrs.get("split_description", "")
+        attrs.update({f"{held} {k}": v for k, v in table.attrs.items() if k not in ("split", "split_description")})
+        tables.append(table.drop_attrs() if hasattr(table, "drop_attrs") else table.assign_attrs({}))
+        names.append(held)
+    table = xr.concat(tables, dim=xr.DataArray(names, dims="fold", name="fold"))
+    mean = table.mean("fold", keep_attrs=False).expand_dims(fold=["mean"])
+    table = xr.concat([table, mean], dim="fold")
+    table.attrs = {**attrs, "split_description": "leave one scenario out: " + ", ".join(
+        f"{n} held out (train on the others, score every member over the last 240 months)" for n in names)}
+    return table
 
 
 def _with_forcing_units(ds: xr.Dataset) -> xr.Dataset:
@@ -202,6 +255,8 @@ class _Rows:
     def __init__(self, truth: xr.Dataset, targets, *, variants: bool, samples: int, log):
         self.truth, self.targets = truth, list(targets)
         self.variants, self.samples, self.log = variants, samples, log
+        #: every member of the test scenario is scored (each metric the mean over members)
+        self.every_member = "member_id" in truth.dims
         self.rows: list[xr.Dataset] = []
         self.labels: list[str] = []
         self.kinds: list[str] = []
@@ -216,9 +271,9 @@ class _Rows:
     def add(self, label: str, kind: str, pred: xr.Dataset) -> None:
         """Score a deterministic prediction: the metrics and its CRPS (the mean absolute error)."""
         pred = pred[self.targets].sel(time=self.truth.time)
-        row = score(pred, self.truth, variables=self.targets).reset_coords(drop=True).squeeze(drop=True)
+        row = _member_mean(score(pred, self.truth, variables=self.targets).reset_coords(drop=True))
         for v in self.targets:
-            row[f"{v}_crps"] = _point_crps(pred[v], self.truth[v])
+            row[f"{v}_crps"] = _member_mean(_point_crps(pred[v], self.truth[v]))
         self.append(row, label, kind)
         self.log(f"  {label}: score {float(row['competition_score']):.3f}")
 
@@ -232,6 +287,8 @@ class _Rows:
 
         samples = self.samples
         self.add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
+        if self.every_member:  # the draws are scored against one member only
+            return
         self.add_ensemble(f"{label}, {samples} draws", kind, apply(pred, variability, samples=samples, seed=0))
         # the same draws, each held to the forced response's mean over each calendar decade
         self.add_ensemble(f"{label}, {samples} draws, decadal means kept", kind,
@@ -279,13 +336,20 @@ def _score_baseline(rows: _Rows, name: str, ds: xr.Dataset, train_ds: xr.Dataset
     """Fit the baseline ``name`` of :data:`BASELINE_ROWS` and score it (with its variants: the ridge only)."""
     from .emulator import fit
 
+    from .baselines.energy_balance import role_inputs
+
     label, kind, options = BASELINE_ROWS[name]
+    if name == "linear-co2":
+        row_inputs = ["CO2"]
+    elif kind == "linear":
+        row_inputs = [v for v in inputs if v != "rsdt"]
+    else:
+        row_inputs = role_inputs(inputs) if kind == "energy-balance" else inputs
     t0 = time.perf_counter()
-    bl = fit(train_ds, [v for v in inputs if v != "rsdt"] if kind == "linear" else inputs,
-             rows.targets, model=kind, holdout=sp.holdout, **options)
+    bl = fit(train_ds, row_inputs, rows.targets, model=kind, holdout=sp.holdout, **options)
     pred = bl.predict(ds.sel(_test_members(sp)).drop_vars(rows.targets))
     rows.info[f"{name} fit seconds"] = round(time.perf_counter() - t0, 1)
-    rows.add_variants(label, "measured", pred, bl.variability if name == "linear" else None)
+    rows.add_variants(label, "measured", pred, bl.variability if name in ("linear", "energy-balance") else None)
 
 
 def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split, inputs: list[str],
@@ -306,7 +370,9 @@ def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
                           lazy=False)
         rows.info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
         rows.info["cnn-gru parameters"] = em.n_parameters
-        rows.add_variants(f"xemu CNN-GRU, seed {seed}", "measured", pred, em.variability)
+        on = opts.get("baseline", "linear")
+        rows.add_variants(f"xemu CNN-GRU, seed {seed}" + ("" if on == "linear" else f", on {on} pattern scaling"),
+                          "measured", pred, em.variability)
 
 
 def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
@@ -328,6 +394,30 @@ def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
         others = window.drop_sel(member_id=sp.noise_member).rename(member_id="realization")
         rows.add_ensemble(f"noise floor: the other {others.sizes['realization']} members as an ensemble",
                           "noise floor", others)
+
+
+def _member_mean(x):
+    """``x`` averaged over the test scenario's members (where it has them), squeezed."""
+    return (x.mean("member_id") if "member_id" in x.dims else x).squeeze(drop=True)
+
+
+def _score_member_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
+    """The member floor of a split scoring every member: each member as the prediction of
+    each other member, the metrics averaged over the ordered pairs."""
+    truth = rows.truth
+    members = truth.member_id.values.tolist()
+    pairs = []
+    for i in members:
+        for j in members:
+            if i != j:
+                pred, held = truth.sel(member_id=j, drop=True), truth.sel(member_id=i, drop=True)
+                row = score(pred, held, variables=rows.targets).reset_coords(drop=True).squeeze(drop=True)
+                for v in rows.targets:
+                    row[f"{v}_crps"] = _point_crps(pred[v], held[v])
+                pairs.append(row)
+    row = xr.concat(pairs, dim="pair").mean("pair")
+    rows.append(row, "member floor: another member as the prediction", "noise floor")
+    rows.log(f"  member floor: score {float(row['competition_score']):.3f}")
 
 
 def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
@@ -359,7 +449,12 @@ def _with_published(table: xr.Dataset, targets: list[str]) -> xr.Dataset:
 
 def format_table(table: xr.Dataset, targets: tuple[str, ...] = ("tas", "pr")) -> str:
     """The table as text: one row per model, the six metrics, the CRPS per variable (when
-    scored) and the competition score. Empty cells (``nan``) print as blanks."""
+    scored) and the competition score. Empty cells (``nan``) print as blanks. A table on
+    ``fold`` (``split="loso"``) prints one section per fold."""
+    if "fold" in table.dims:
+        return "\n\n".join(
+            (f"held out: {f}" if f != "mean" else "mean over the folds") + "\n"
+            + format_table(table.sel(fold=f, drop=True), targets) for f in table.fold.values.tolist())
     short = {"monthly_rmse": "monthly", "time_mean_rmse": "t-mean", "time_stddev_mae": "t-std"}
     crps = [v for v in targets if f"{v}_crps" in table]
     width = max([58, *(len(str(label)) + 1 for label in table.model.values)])  # whole labels, at least 58

@@ -70,7 +70,7 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
         "stride": stride,
         "grid_alignment": grid_alignment,
         "baseline": baseline,
-        "baseline_inputs": list(baseline_inputs or inputs) if baseline else None,
+        "baseline_inputs": baseline_input_names(baseline, baseline_inputs, inputs) if baseline else None,
         "baseline_options": baseline_options,
         "input_units": p.input_units,
         "target_units": p.target_units,
@@ -192,12 +192,12 @@ def check_baseline_options(kind: str, options: dict) -> dict:
 def cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict):
     """The checked :class:`TrainConfig` and baseline options of a CNN-GRU fit (``model`` must be one)."""
     if model != "cnn-gru":
-        raise ConfigError(f"model: expected 'cnn-gru', 'linear' or 'climatology'; got {model!r}")
+        raise ConfigError(f"model: expected 'cnn-gru' or one of {list(BASELINES)}; got {model!r}")
     if isinstance(train_config, TrainConfig):
         train_config = train_config.to_dict()
     tc = TrainConfig.from_options({**options_dict(train_config, "train_config"), **train_options}, argument="fit")
     if baseline is not None and baseline not in BASELINES:
-        raise ConfigError(f"baseline: expected 'linear', 'climatology' or None; got {baseline!r}")
+        raise ConfigError(f"baseline: expected one of {list(BASELINES)} or None; got {baseline!r}")
     if baseline is not None:
         baseline_options = check_baseline_options(baseline, baseline_options)
     return tc, baseline_options
@@ -327,3 +327,15 @@ def fit_residual_model(net: CNNGRU, x: torch.Tensor, p: Prepared, stats: Statist
         xs = x.view(p.inputs.shape[0], p.time.size, *p.inputs.shape[2:])
         out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
     return fit_variability(p, stats.base + out * scale32, held, method=method)
+
+
+def baseline_input_names(baseline: str, baseline_inputs, inputs) -> list[str]:
+    """The inputs of the baseline under the CNN-GRU: ``baseline_inputs`` when given, else
+    ``inputs`` (for ``"energy-balance"``: those of ``inputs`` it has a role for)."""
+    if baseline_inputs:
+        return list(baseline_inputs)
+    if baseline == "energy-balance":
+        from .baselines.energy_balance import role_inputs
+
+        return role_inputs(inputs)
+    return list(inputs)

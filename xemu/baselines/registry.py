@@ -7,13 +7,15 @@ import os
 from ..errors import DataError, XemuError
 from ..io.baseline_format import read_baseline_file
 from .climatology import Climatology
+from .energy_balance import EnergyBalancePatternScaling
 from .linear import LinearPatternScaling
 
 __all__ = ['BASELINES', 'load_baseline']
 
 
 #: Baselines by the name ``fit(model=...)`` takes.
-BASELINES = {"linear": LinearPatternScaling, "climatology": Climatology}
+BASELINES = {"linear": LinearPatternScaling, "climatology": Climatology,
+             "energy-balance": EnergyBalancePatternScaling}
 
 
 def load_baseline(path: str | os.PathLike):

@@ -147,16 +147,16 @@ def cmd_predict(args) -> int:
 
 
 # -- evaluate -------------------------------------------------------------------------------
-_SPLIT = re.compile(r"reference|scenario:(?P<ssp>\S+)|member:(?P<member>\d+)")
+_SPLIT = re.compile(r"reference|loso|scenario:(?P<ssp>\S+)|member:(?P<member>\d+)")
 
 
 def parse_split(split: str) -> re.Match:
-    """``--split`` checked for its form: ``reference``, ``scenario:<ssp>`` or ``member:<m>``."""
+    """``--split`` checked for its form: ``reference``, ``loso``, ``scenario:<ssp>`` or ``member:<m>``."""
     from xemu.errors import ConfigError
 
     m = _SPLIT.fullmatch(split)
     if m is None:
-        raise ConfigError(f"--split: expected reference, scenario:<ssp> or member:<m>; got {split!r}")
+        raise ConfigError(f"--split: expected reference, loso, scenario:<ssp> or member:<m>; got {split!r}")
     return m
 
 
@@ -187,8 +187,10 @@ def cmd_evaluate(args) -> int:
         fit_options = {"epochs": args.epochs} if args.epochs else {}
         if args.device:
             fit_options["device"] = args.device
+        if args.baseline:
+            fit_options["baseline"] = args.baseline
         table = evaluate(ds, split=args.split, seeds=tuple(args.seeds), fit_options=fit_options,
-                         models=tuple(args.models)).load()
+                         models=tuple(args.models) if args.models else None).load()
     print()
     print(format_table(table))
     for key, value in table.attrs.items():

@@ -178,11 +178,16 @@ def _add_evaluate(sub, fmt: dict) -> None:
     """``xemu evaluate`` and its options."""
     e = sub.add_parser("evaluate", help="the study's protocol (or another split) on the CSE 151B store", **fmt)
     e.add_argument("--data", default=None, help=_STORE_HELP)
-    e.add_argument("--split", default="reference", help="reference, scenario:<ssp> or member:<m>")
+    e.add_argument("--split", default="reference",
+                   help="reference, loso (each scenario held out in turn), scenario:<ssp> or member:<m>")
     e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds of the CNN-GRU, one row each")
-    e.add_argument("--models", nargs="+", default=["linear", "linear-ols", "climatology", "cnn-gru"],
-                   choices=["linear", "linear-ols", "climatology", "cnn-gru"],
-                   help="rows to fit (linear: ridge pattern scaling, xemu's default; linear-ols: least squares)")
+    e.add_argument("--models", nargs="+", default=None,
+                   choices=["linear", "linear-ols", "linear-co2", "energy-balance", "climatology", "cnn-gru"],
+                   help="rows to fit (linear: ridge pattern scaling; linear-ols: least squares; linear-co2: ridge "
+                   "on CO2 alone; energy-balance: patterns on an energy-balance model's global mean); default "
+                   "linear linear-ols climatology cnn-gru, and for loso linear-co2 linear energy-balance cnn-gru")
+    e.add_argument("--baseline", default=None, choices=["linear", "energy-balance", "climatology"],
+                   help="what the CNN-GRU corrects (default: xemu.fit's, linear)")
     e.add_argument("--epochs", type=_positive_int, default=None, help="CNN-GRU epochs (default: xemu.fit's)")
     e.add_argument("--device", default=None, help="cpu, cuda or auto (default: auto)")
     e.add_argument("--out", default=None, help="write the table to this netCDF file")

@@ -1,8 +1,9 @@
 """The format of a baseline's netCDF file, and its checks.
 
 A baseline file holds the baseline's parameters as variables (``coef_<target>`` and the
-inputs' ``input_mean``/``input_std`` for the linear pattern scaling, ``mean_<target>`` for
-the climatology) with the attributes ``xemu_kind``, ``xemu_lat``, ``xemu_lon`` and
+inputs' ``input_mean``/``input_std`` for the linear pattern scaling, ``coef_<target>`` and
+the global model's ``global_value`` for the energy-balance pattern scaling, ``mean_<target>``
+for the climatology) with the attributes ``xemu_kind``, ``xemu_lat``, ``xemu_lon`` and
 ``xemu_meta`` (JSON, checked with :data:`BASELINE_META_SCHEMA`; other keys are tolerated).
 
 * :func:`check_baseline_params` checks the parameters (before saving and after reading).
@@ -47,7 +48,7 @@ BASELINE_META_SCHEMA: dict[str, Any] = {
 }
 
 #: What a dimension's size counts, for the messages.
-_COUNTS = {"month": " (one per calendar month)", "term": " (one per input, plus the intercept)",
+_COUNTS = {"month": " (one per calendar month)", "term": " (one per input, plus the intercept; 2 for energy-balance)",
            "input": " (one per input)"}
 
 
@@ -96,6 +97,11 @@ def _needed_variables(kind: str, meta: Mapping, lat: str, lon: str) -> dict[str,
         need = {f"coef_{t}": ("month", "term", lat, lon) for t in meta["targets"]}
         need.update({"input_mean": ("input",), "input_std": ("input",)})
         return need
+    if kind == "energy-balance":
+        need = {f"coef_{t}": ("month", "term", lat, lon) for t in meta["targets"]}
+        need.update({"global_value": ("parameter",), "global_free": ("parameter",), "input_min": ("input",),
+                     "input_max": ("input",), "global_range": ("bound",)})
+        return need
     return {f"mean_{t}": ("month", lat, lon) for t in meta["targets"]}
 
 
@@ -132,7 +138,8 @@ def check_baseline_params(params, file: str) -> dict:
     kind = meta["kind"]
     lat, lon = _grid_dims(params, file)
     n_in = len(meta["inputs"])
-    sizes = {"month": 12, "term": n_in + 1, "input": n_in, lat: params.sizes[lat], lon: params.sizes[lon]}
+    sizes = {"month": 12, "term": 2 if kind == "energy-balance" else n_in + 1, "input": n_in,
+             "parameter": len(params.get("parameter", ())), "bound": 2, lat: params.sizes[lat], lon: params.sizes[lon]}
     need = _needed_variables(kind, meta, lat, lon)
     missing = [n for n in need if n not in params.data_vars]
     if missing:

@@ -9,7 +9,7 @@ __all__ = ["MARKER", "BASELINE_KINDS", "quote", "shorten", "name_list", "first_l
 #: The file that marks an emulator folder (written last by a save).
 MARKER = "emulator.json"
 #: The kinds of baseline xemu saves (a baseline file's ``xemu_kind``).
-BASELINE_KINDS = ("linear", "climatology")
+BASELINE_KINDS = ("linear", "climatology", "energy-balance")
 
 
 def quote(path) -> str:

@@ -121,6 +121,9 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     from ..nn.training import train
 
     ds = check_dataset(ds, argument="ds")
+    if "energy-balance" in (model, baseline):
+        raise ConfigError("stream: the energy-balance baseline is fitted in memory only (its global means are "
+                          "small: fit it with stream=False, or use baseline='linear' to stream)")
     opts = _stream_options(stream)
     baseline_options = options_dict(baseline_options, "baseline_options")
     if model in BASELINES:

@@ -1,0 +1,260 @@
+"""Energy-balance pattern scaling: a global-mean temperature from the forcings through an
+energy-balance model (:mod:`xemu.baselines.global_response`), and per grid cell and calendar
+month a linear pattern on that global mean (as MESMER does).
+
+Why this shape: with a few training scenarios, the maps attached to each forcing by
+:class:`~xemu.LinearPatternScaling` are barely identified (CH4, SO2 and BC trend together),
+and a scenario never run moves them outside their training range. Here the forcings meet
+only in one global number, whose response is constrained by physics and by priors, and the
+local maps hang on that number alone: a scenario never run changes how warm the world gets,
+and the map follows the global mean.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from ..data.checks import warn_outside_range
+from ..data.encoding import month_of
+from ..data.grid import area_weights
+from ..data.prepare import Prepared
+from ..errors import ConfigError, DataError
+from .base import Baseline
+from .global_response import (
+    DEFAULT_FREE,
+    EARTH_AREA,
+    PARAMETERS,
+    PRIORS,
+    SECONDS_PER_YEAR,
+    STRENGTHS,
+    Forcings,
+    GlobalResponse,
+    check_free,
+    choose_strength,
+    fit_global_response,
+)
+
+__all__ = ["EnergyBalancePatternScaling", "ROLES", "ROLE_UNITS", "role_inputs"]
+
+#: The forcing each role of the global model reads, by default.
+ROLES: dict[str, str] = {"co2": "CO2", "ch4": "CH4", "so2": "SO2", "bc": "BC"}
+#: Units each role is converted to, and the factor from them to the model's units.
+ROLE_UNITS: dict[str, tuple[str, float, str]] = {
+    "co2": ("Gt", 1.0, "cumulative CO2 emissions (Gt CO2)"),
+    "ch4": ("Gt yr-1", 1.0, "CH4 emissions (Gt CH4 per year)"),
+    "so2": ("kg m-2 s-1", EARTH_AREA * SECONDS_PER_YEAR / 1e9, "SO2 emission flux"),
+    "bc": ("kg m-2 s-1", EARTH_AREA * SECONDS_PER_YEAR / 1e9, "black carbon emission flux"),
+}
+TERMS = ["global_temperature", "intercept"]
+
+
+def role_inputs(inputs, roles=None) -> list[str]:
+    """The names in ``inputs`` that the global model reads (a role of ``roles``, default :data:`ROLES`)."""
+    names = set((roles or ROLES).values())
+    return [v for v in inputs if v in names]
+
+
+class EnergyBalancePatternScaling(Baseline):
+    """Per cell and calendar month: ``target = a + b * T_global``, where ``T_global`` is the
+    global-mean temperature an energy-balance model gives for the forcings.
+
+    Examples
+    --------
+    >>> import warnings, xemu
+    >>> ds = xemu.synthetic_climate(n_years=12, n_lat=4, n_lon=6)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     eb = xemu.EnergyBalancePatternScaling().fit(ds, ["CO2", "CH4", "SO2", "BC"], ["tas", "pr"])
+    >>> eb.params["coef_tas"].dims
+    ('month', 'term', 'lat', 'lon')
+    >>> sorted(eb.global_response.free)
+    ['aerosol', 'methane', 'tcre']
+    """
+
+    kind = "energy-balance"
+
+    def fit(self, ds, inputs, targets, *, holdout=None, grid_alignment="position", temperature: str = "tas",
+            roles: dict | None = None, free=DEFAULT_FREE, strength: float | str = "cv",
+            variability: bool | str = True) -> EnergyBalancePatternScaling:
+        """Fit the global response to the training months' global-mean ``temperature``, then
+        the patterns on the fitted global mean.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            Inputs and targets; every month outside ``holdout`` is a training month.
+        inputs : list of str
+            The forcings, each with a role in ``roles``: cumulative CO2 emissions (needed),
+            CH4 emissions, SO2 and black-carbon emission maps (their global means are used).
+        targets : list of str
+            Target maps; ``temperature`` must be one of them.
+        temperature : str
+            The target whose global mean the energy-balance model follows (default ``"tas"``).
+        roles : dict, optional
+            ``{"co2": name, "ch4": name, "so2": name, "bc": name}``: which input plays which
+            part (default :data:`ROLES`); a role without an input contributes nothing.
+        free : sequence of str
+            Parameters of the global model fitted to the data (default ``tcre``, ``aerosol``,
+            ``methane``); the others keep their prior means
+            (:data:`xemu.baselines.global_response.PRIORS`).
+        strength : float or "cv"
+            How strongly the free parameters are held to their priors; ``"cv"`` (default)
+            chooses it by leaving out one training forcing sample (scenario) at a time
+            (:func:`xemu.baselines.global_response.choose_strength`).
+        variability : bool or {"bootstrap", "parametric"}
+            Also learn internal variability from the training residuals (see :func:`xemu.fit`).
+        """
+        roles = _check_roles(roles, inputs)
+        free = check_free(free)
+        if temperature not in targets:
+            raise ConfigError(f"temperature: expected one of the targets {list(targets)}; got {temperature!r}")
+        if not (strength == "cv" or (isinstance(strength, int | float) and not isinstance(strength, bool)
+                                     and np.isfinite(strength) and strength >= 0)):
+            raise ConfigError(f"strength: expected a number >= 0 or 'cv'; got {strength!r}")
+        p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
+        forcings = _forcings(p, roles)
+        rows = Forcings(*(getattr(forcings, k)[p.target_to_input] for k in ("co2", "ch4", "so2", "bc")))
+        v = p.target_names.index(temperature)
+        w = area_weights(p.lat).values
+        glob = (p.targets[:, :, v].astype(np.float64) * w[None, None, :, None]).mean((-2, -1)) / w.mean()
+        if strength == "cv":
+            response = choose_strength(rows, glob, train, p.target_to_input, free=free)
+        else:
+            response = fit_global_response(rows, glob, train, free=free, strength=float(strength))
+        t_hat = response.predict(forcings)
+        coef = _patterns(p, train, t_hat)
+        x = p.inputs
+        params = xr.Dataset({
+            **{f"coef_{name}": xr.DataArray(
+                coef[:, :, i], dims=("month", "term", p.lat.dims[0], p.lon.dims[0]),
+                attrs={"long_name": f"pattern of {name} on the global-mean {temperature}",
+                       "units": p.target_units[name]}) for i, name in enumerate(p.target_names)},
+            **_response_variables(response),
+            "input_min": ("input", x.min((0, 1)), {"long_name": "training minimum of the global-mean inputs"}),
+            "input_max": ("input", x.max((0, 1)), {"long_name": "training maximum of the global-mean inputs"}),
+            "global_range": ("bound", [float(t_hat.min()), float(t_hat.max())],
+                             {"long_name": f"range of the fitted global-mean {temperature} over the training "
+                                           f"forcings", "units": p.target_units[temperature]}),
+        }, coords={"term": TERMS, "input": list(p.input_units), "parameter": list(PARAMETERS),
+                   "bound": ["min", "max"]})
+        if response.cv_error is not None:
+            params["cv_error"] = xr.DataArray(
+                response.cv_error, dims=("strength_tried", "left_out"),
+                coords={"strength_tried": list(STRENGTHS)},
+                attrs={"long_name": f"RMS error of the left-out sample's global means (K): {response.how}"})
+        self._set_params(params, p, holdout, grid_alignment)
+        self.params.attrs.update({"xemu_roles": json.dumps(roles), "xemu_temperature": temperature})
+        self._response = response
+        return self._fit_variability(p, train, variability)
+
+    @property
+    def global_response(self) -> GlobalResponse:
+        """The fitted global model (:class:`xemu.baselines.global_response.GlobalResponse`)."""
+        self._check_fitted()
+        if getattr(self, "_response", None) is None:
+            pr = self.params
+            free = tuple(n for n, f in zip(PARAMETERS, pr["global_free"].values, strict=True) if f)
+            self._response = GlobalResponse(
+                dict(zip(PARAMETERS, pr["global_value"].values.tolist(), strict=True)),
+                float(pr["global_value"].attrs["offset"]), free, float(pr["global_value"].attrs["strength"]),
+                str(pr["global_value"].attrs["strength_choice"]))
+        return self._response
+
+    def global_temperature(self, p: Prepared) -> np.ndarray:
+        """``(S_in, T)`` global-mean temperature of the prepared inputs ``p``."""
+        return self.global_response.predict(_forcings(p, json.loads(self.params.attrs["xemu_roles"])))
+
+    def predict_arrays(self, p: Prepared) -> np.ndarray:
+        """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
+        self._check_fitted()
+        t_hat = self.global_temperature(p)
+        months = month_of(p.time).values - 1
+        coef = np.stack([self.params[f"coef_{n}"].values for n in self.targets], axis=2)  # (12, 2, V, H, W)
+        a = coef[months, 1][None]  # (1, T, V, H, W)
+        b = coef[months, 0][None]
+        return (a + b * t_hat[:, :, None, None, None]).astype(np.float32)
+
+    def _check_ranges(self, p: Prepared) -> None:
+        """Warn for inputs and for a global-mean temperature outside the training range."""
+        super()._check_ranges(p)
+        t_hat = self.global_temperature(p)
+        lo, hi = self.params["global_range"].values.tolist()
+        temperature = self.params.attrs["xemu_temperature"]
+        warn_outside_range(f"the global-mean {temperature} of the energy-balance model", float(t_hat.min()),
+                           float(t_hat.max()), (lo, hi), units=self.meta["target_units"][temperature])
+
+
+def _check_roles(roles, inputs) -> dict:
+    """``roles`` completed from :data:`ROLES` and checked against ``inputs``."""
+    if roles is not None and (not isinstance(roles, dict) or set(roles) - set(ROLES)):
+        raise ConfigError(f"roles: expected a dict with keys among {list(ROLES)}; got {roles!r}")
+    full = {**ROLES, **(roles or {})}
+    used = {k: v for k, v in full.items() if v in inputs}
+    others = [v for v in inputs if v not in used.values()]
+    if others:
+        raise ConfigError(f"inputs: the energy-balance baseline reads only forcings with a role ({full}); "
+                          f"got {others} too (name their role with roles=, or leave them out)")
+    if "co2" not in used:
+        raise ConfigError(f"inputs: the energy-balance baseline needs cumulative CO2 emissions ({full['co2']!r}, "
+                          f"or roles={{'co2': <name>}}); got {list(inputs)}")
+    return used
+
+
+def _forcings(p: Prepared, roles: dict) -> Forcings:
+    """The prepared global-mean inputs as :class:`Forcings` in the model's units."""
+    from ..data.units import get_registry
+
+    ureg = get_registry()
+    names = list(p.input_units)
+    out = {}
+    for role, (units, factor, what) in ROLE_UNITS.items():
+        if role not in roles:
+            out[role] = np.zeros(p.inputs.shape[:2])
+            continue
+        name = roles[role]
+        try:
+            scale = ureg.Quantity(1.0, p.input_units[name]).to(units).magnitude * factor
+        except Exception:  # noqa: BLE001 (pint raises several kinds; all mean "not convertible")
+            raise DataError(f"inputs[{name!r}]: the energy-balance baseline reads it as {what}, in units "
+                            f"convertible to {units!r}; got {p.input_units[name]!r}") from None
+        out[role] = p.inputs[..., names.index(name)].astype(np.float64) * scale
+    return Forcings(out["co2"], out["ch4"], out["so2"], out["bc"])
+
+
+def _patterns(p: Prepared, train: np.ndarray, t_hat: np.ndarray) -> np.ndarray:
+    """``(12, 2, V, H, W)``: per calendar month, the least-squares slope and intercept of each
+    cell on the fitted global mean ``t_hat`` ``(S_in, T)`` over the training months."""
+    s_idx, t_idx = np.nonzero(train)
+    months = month_of(p.time).values[t_idx] - 1
+    x = t_hat[p.target_to_input[s_idx], t_idx]
+    shape = p.targets.shape[2:]
+    coef = np.zeros((12, 2, *shape))
+    for m in range(12):
+        sel = months == m
+        if sel.sum() < 2 or np.ptp(x[sel]) == 0:
+            raise DataError(f"ds: calendar month {m + 1} has {int(sel.sum())} training months with distinct "
+                            f"global means; the patterns need at least 2")
+        y = p.targets[s_idx[sel], t_idx[sel]].astype(np.float64).reshape(int(sel.sum()), -1)
+        xm = x[sel] - x[sel].mean()
+        slope = xm @ (y - y.mean(0)) / (xm @ xm)
+        coef[m, 0] = slope.reshape(shape)
+        coef[m, 1] = (y.mean(0) - slope * x[sel].mean()).reshape(shape)
+    return coef
+
+
+def _response_variables(r: GlobalResponse) -> dict:
+    """The global model's parameters as variables on ``parameter``."""
+    attrs = {"long_name": "parameters of the global response (xemu.baselines.global_response)",
+             "units_by_parameter": json.dumps({n: PRIORS[n][2] for n in PARAMETERS}),
+             "offset": r.offset, "offset_units": "K", "strength": r.strength, "strength_choice": r.how}
+    return {
+        "global_value": ("parameter", [r.values[n] for n in PARAMETERS], attrs),
+        "global_free": ("parameter", np.array([n in r.free for n in PARAMETERS], np.int8),
+                        {"long_name": "1 where the parameter was fitted, 0 where it kept its prior mean"}),
+        "global_prior_mean": ("parameter", [PRIORS[n][0] for n in PARAMETERS], {"long_name": "prior mean"}),
+        "global_prior_sd": ("parameter", [PRIORS[n][1] for n in PARAMETERS],
+                            {"long_name": "prior standard deviation"}),
+    }
