@@ -21,6 +21,7 @@ import torch
 import xemu
 from xemu.data.windows import WindowLoader
 from xemu.errors import ConfigError, DataError
+from xemu.io import CHECKPOINT_KEYS, read_checkpoint
 from xemu.nn.distributed import LAUNCH_VARIABLES, is_distributed, setup
 from xemu.nn.training import TrainConfig
 from xemu.testing import TINY_CONFIG as TINY
@@ -205,6 +206,14 @@ def test_resume_under_two_processes_equals_the_uninterrupted_run(ddp):
         assert [h["val_loss"] for h in res["resumed_history"]] == [h["val_loss"] for h in r0["history"]]
     state = torch.load(out / "run.ckpt", weights_only=True)
     assert state["world_size"] == 2 and len(state["rng_ranks"]) == 2
+
+
+def test_a_data_parallel_checkpoint_validates(ddp):
+    _, out = ddp
+    state = read_checkpoint(out / "run.ckpt")  # the checks of every checkpoint, and of its data-parallel entries
+    assert set(state) <= set(CHECKPOINT_KEYS), sorted(set(state) - set(CHECKPOINT_KEYS))
+    assert {"world_size", "rng_ranks"} <= set(state)
+    assert state["world_size"] == 2 and [r.dtype for r in state["rng_ranks"]] == [torch.uint8] * 2
 
 
 def test_a_checkpoint_of_two_processes_is_not_resumed_by_one(ddp):

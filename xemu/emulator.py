@@ -23,7 +23,7 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, load_baseline
-from .data.checks import check_dataset, check_grid, check_series, warn_outside_range
+from .data.checks import check_dataset, check_grid, check_prediction_memory, check_series, warn_outside_range
 from .data.labels import to_dataset
 from .data.prepare import Prepared, prepare
 from .errors import ConfigError, DataError, NotFittedError
@@ -71,7 +71,6 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
     "data_seconds": ("time spent assembling batches within the epoch", "s"),
     "lr": ("learning rate after the epoch's last step", "1"),
 }
-
 
 
 class Emulator:
@@ -177,7 +176,8 @@ class Emulator:
             variability learned from the training residuals: by default whole training
             years resampled by :class:`xemu.variability.bootstrap.BlockBootstrap`) on a new
             ``realization`` dim. Each draw varies like another member of the climate
-            model, on every time scale the residuals have.
+            model, on every time scale the residuals have. Refused (:class:`~xemu.ConfigError`) before
+            anything is allocated when it would need more than :data:`xemu.data.checks.MEMORY_FRACTION`.
         seed : int, optional
             Seeds the draws: the same seed gives the same samples (also after save and
             load); without one, a fresh seed is drawn and recorded in the ``realization``
@@ -239,6 +239,9 @@ class Emulator:
             pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
             return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
                                      anchor=anchor)
+        check_prediction_memory(ds, names, {d.dims[0]: d.size for d in self._grid()}, n_targets=len(self.targets),
+                                n_channels=len(self.meta["input_mean"]), samples=samples, anchor=anchor is not None,
+                                calibrated=variability == "calibrated", who="Emulator.predict", lazy=True)
         ds = in_memory(ds, names)
         dev = choose_device(device)
         p = self._prepare_inputs(ds)

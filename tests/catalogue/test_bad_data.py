@@ -3,11 +3,14 @@
 Each case feeds xemu one mistake a user makes and asserts what must come back: the error
 class and the words of its message, or the warning, or the correct result. Grouped by the
 issue's items: 2 (a well-posed baseline and what-if scenarios), 4 (units in scores),
-5 (the time axis), 6 (silent numerics), 7 (raw crashes), 8 (stale checkpoints).
+5 (the time axis), 6 (silent numerics), 7 (raw crashes), 8 (stale checkpoints); then the
+last raw errors of issue 23 (a latitude axis in the other order, a holdout of everything,
+memory asked for before it is taken).
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -16,7 +19,7 @@ import xarray as xr
 
 import xemu
 from xemu.emulator import Emulator
-from xemu.errors import ConfigError, CoordinateError, DataError, UnitsError
+from xemu.errors import ConfigError, CoordinateError, DataError, GridError, UnitsError
 from xemu.testing import TINY_CONFIG
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
@@ -378,7 +381,8 @@ def test_predict_batch_months(em, forcing, value):
 
 
 def test_unknown_model(ds):
-    with pytest.raises(ConfigError, match="model: expected 'cnn-gru', 'linear' or 'climatology'; got 'rf'"):
+    with pytest.raises(ConfigError, match=r"model: expected 'cnn-gru' or one of \['linear', 'climatology'.*\]; "
+                                          r"got 'rf'"):
         ds.emu.fit(INPUTS, TARGETS, model="rf")
 
 
@@ -413,3 +417,94 @@ def test_checkpoint_of_the_same_data_is_resumed(ds, tmp_path):
     b = _fit(ds, checkpoint=ckpt)  # finished run: resumed, nothing retrained
     np.testing.assert_array_equal(a.predict(ds.drop_vars(TARGETS)).tas.values,
                                   b.predict(ds.drop_vars(TARGETS)).tas.values)
+
+
+# --- issue 23: a latitude axis in the other order, a holdout of everything, memory asked for first
+
+
+def _north_to_south(data: xr.Dataset, dim: str = "lat") -> xr.Dataset:
+    return data.isel({dim: slice(None, None, -1)})
+
+
+@pytest.mark.parametrize("model", ["em", "lin"])
+def test_predict_north_to_south_with_a_model_fitted_south_to_north(model, forcing, request):
+    who = {"em": "the emulator", "lin": "the linear baseline"}[model]
+    with pytest.raises(GridError, match=rf"ds: grid 'lat' has 8 values in \[-78.75, 78.75\], stored north to south; "
+                                        rf"{who} was trained on the same 8 values stored south to north: the order "
+                                        rf"is the problem; reverse it with ds.sortby\('lat'\)$"):
+        request.getfixturevalue(model).predict(_north_to_south(forcing))
+
+
+def test_fit_north_to_south_then_predict_south_to_north(ds, forcing):
+    em = _fit(_north_to_south(ds))  # a grid stored north to south is a grid: fit and predict on it work
+    assert em.predict(_north_to_south(forcing)).lat.values[0] > 0
+    with pytest.raises(GridError, match=r"stored south to north; the emulator was trained on the same 8 values stored "
+                                        r"north to south: the order is the problem; reverse it with "
+                                        r"ds.sortby\('lat', ascending=False\)"):
+        em.predict(forcing)
+
+
+def test_predict_north_to_south_names_the_latitude_dim_of_the_data(ds):
+    data = ds.rename(lat="y", lon="x")  # the CSE 151B store's names for the target grid
+    em = _fit(data)
+    with pytest.raises(GridError, match=r"grid 'y' .* stored north to south; .* reverse it with ds.sortby\('y'\)"):
+        em.predict(_north_to_south(data.drop_vars(TARGETS), "y"))
+
+
+def test_input_grid_north_to_south_aligned_by_position(em, forcing):
+    so2 = forcing.SO2.rename(lat="latitude", lon="longitude")  # an input on its own grid, half a cell away
+    so2 = so2.assign_coords(latitude=so2.latitude.values + 0.5, longitude=so2.longitude.values + 0.5)
+    so2.latitude.attrs, so2.longitude.attrs = {"standard_name": "latitude"}, {"standard_name": "longitude"}
+    with pytest.raises(GridError, match=r"inputs\['SO2'\]: latitude 'latitude' is stored north to south and the "
+                                        r"target grid's 'lat' south to north, so their cells do not match by "
+                                        r"position: the order is the problem; reverse it with "
+                                        r"ds.sortby\('latitude'\)"):
+        em.predict(forcing.drop_vars("SO2").assign(SO2=_north_to_south(so2, "latitude")))
+
+
+@pytest.mark.parametrize("holdout", [
+    pytest.param({"scenario": ["low", "mid", "high"]}, id="every-scenario"),
+    pytest.param({"time": slice(None, None)}, id="every-month"),
+    pytest.param({"member": [0, 1, 2], "time": slice("2015-01", "2017-12")}, id="every-member-every-month"),
+])
+@pytest.mark.parametrize("model", ["cnn-gru", "linear"])
+def test_holdout_of_everything(ds, holdout, model):
+    options = FAST if model == "cnn-gru" else {}
+    with pytest.raises(DataError, match=r"^holdout: .* selects every month of the data \(every scenario \(low, mid, "
+                                        r"high\), every member \(0, 1, 2\), all 36 months\), which leaves nothing "
+                                        r"to train on; expected a part of it, e.g. holdout=\{'scenario': 'high'\}$"):
+        ds.emu.fit(INPUTS if model == "cnn-gru" else FORCINGS, TARGETS, model=model, holdout=holdout, **options)
+
+
+@pytest.mark.parametrize("model", ["em", "lin"])
+def test_predict_ten_million_samples_is_refused_before_it_allocates(model, forcing, request):
+    fitted = request.getfixturevalue(model)
+    who = {"em": "Emulator", "lin": "LinearPatternScaling"}[model]
+    lazy = "; lazy=True predicts the forced response block by block" if model == "em" else ""
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"^samples: {who}.predict with samples=10000000 on \(scenario 3, time 36, "
+                                          rf"lat 8, lon 12\) needs about [\d,.]+ GiB in memory \(the result "
+                                          rf"[\d,.]+ GiB, working arrays [\d,.]+ GiB\), more than the .* allowed "
+                                          rf"\(.*xemu.data.checks.MEMORY_(FRACTION|LIMIT)\); expected at most about "
+                                          rf"\d+ samples here: ask for fewer, or draw them in batches \(each with its "
+                                          rf"own seed\) and write each to disk{lazy}$"):
+        forcing.emu.predict(fitted, samples=10**7, seed=0)
+    assert time.perf_counter() - start < 1.0  # asked for before it is taken: nothing computed
+
+
+@pytest.mark.parametrize("model", ["em", "lin"])
+def test_predict_over_the_memory_limit(model, forcing, request, monkeypatch):
+    fitted = request.getfixturevalue(model)
+    limit = {"em": 2**19, "lin": 2**16}[model]  # 0.5 and 0.06 MiB: the whole forced response does not fit
+    monkeypatch.setattr(xemu.data.checks, "MEMORY_LIMIT", limit)
+    fix = (r"pass lazy=True \(or a dask-backed Dataset\) to predict block by block, or predict a part of ds at a "
+           r"time$" if model == "em"
+           else r"predict a part of ds at a time \(e.g. ds.isel\(time=slice\(0, n\)\) or one scenario\)$")
+    with pytest.raises(ConfigError, match=rf"^ds: \w+.predict on \(scenario 3, time 36, lat 8, lon 12\) needs about "
+                                          rf"[\d.]+ MiB in memory .* more than the {limit / 2**20:.1f} MiB allowed "
+                                          rf"\(xemu.data.checks.MEMORY_LIMIT\); {fix}"):
+        fitted.predict(forcing)
+    if model == "em":  # the way out it names: block by block, each block within the limit
+        lazy = forcing.emu.predict(fitted, lazy=True, time_chunk=12).compute()
+        monkeypatch.undo()
+        xr.testing.assert_allclose(lazy, fitted.predict(forcing))

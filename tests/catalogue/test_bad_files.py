@@ -20,7 +20,7 @@ import torch
 
 import xemu
 from xemu.errors import ConfigError, DataError, PathError
-from xemu.io import EMULATOR_SCHEMA, MAX_PARAMETERS, is_xemu_emulator_folder
+from xemu.io import CHECKPOINT_KEYS, EMULATOR_SCHEMA, MAX_PARAMETERS, is_xemu_emulator_folder, read_checkpoint
 from xemu.testing import TINY_CONFIG
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC"], ["tas", "pr"]
@@ -89,6 +89,18 @@ def test_save_onto_user_file_is_refused(fitted, tmp_path, overwrite):
     with pytest.raises(PathError, match="exists and is a file, not an xemu emulator folder"):
         fitted.save(target, overwrite=overwrite)
     assert target.read_bytes() == b"precious bytes\x00\x01"
+    _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("under", [pytest.param("x.xemu", id="in-it"), pytest.param("sub/x.xemu", id="deeper")])
+def test_save_under_a_file_is_refused(fitted, tmp_path, under):
+    (tmp_path / "a_file").write_bytes(b"precious bytes")
+    with pytest.raises(PathError, match=rf"^path: '.*a_file/{under}' lies under '.*a_file', which is a file, not a "
+                                        r"folder; xemu cannot save an emulator there \(it makes missing folders but "
+                                        r"never replaces a file\); expected a path whose parents are folders: "
+                                        r"choose another path$"):
+        fitted.save(tmp_path / "a_file" / under)
+    assert (tmp_path / "a_file").read_bytes() == b"precious bytes"
     _no_leftovers(tmp_path)
 
 
@@ -220,6 +232,15 @@ def test_baseline_save_onto_non_xemu_file_is_refused(fitted, tmp_path, overwrite
     with pytest.raises(PathError, match=r"exists and is not an xemu baseline file; xemu will not replace it"):
         fitted.baseline.save(target, overwrite=overwrite)
     assert target.read_text() == "station,temp\nA,3.5\n"
+    _no_leftovers(tmp_path)
+
+
+def test_baseline_save_under_a_file_is_refused(fitted, tmp_path):
+    (tmp_path / "a_file").write_bytes(b"precious bytes")
+    with pytest.raises(PathError, match=r"^path: '.*a_file/clim.nc' lies under '.*a_file', which is a file, not a "
+                                        r"folder; xemu cannot save a baseline there"):
+        fitted.baseline.save(tmp_path / "a_file" / "clim.nc")
+    assert (tmp_path / "a_file").read_bytes() == b"precious bytes"
     _no_leftovers(tmp_path)
 
 
@@ -562,6 +583,28 @@ def test_checkpoint_without_its_entries(small, tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "run.ckpt")
     with pytest.raises(DataError, match=r"is not an xemu checkpoint \(no 'model', 'optimizer', .*\); remove it"):
         _fit_with(small, tmp_path / "run.ckpt")
+
+
+def test_checkpoint_keys_name_every_entry_of_a_checkpoint(small, tmp_path):
+    state = read_checkpoint(_good_checkpoint(small, tmp_path))  # one process; the data-parallel one: test_distributed
+    assert set(state) <= set(CHECKPOINT_KEYS), sorted(set(state) - set(CHECKPOINT_KEYS))
+    assert state["world_size"] == 1 and "rng_ranks" not in state
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    pytest.param({"world_size": 2}, r"written by a run of 2 processes \(world_size\) but holds no 'rng_ranks' \(the "
+                 r"random state of each process\); remove it", id="two-processes-without-their-random-states"),
+    pytest.param({"world_size": 2, "rng_ranks": [torch.zeros(3, dtype=torch.uint8)]},
+                 r"entry 'rng_ranks' must be a list of 2 tensors \(the random state of each of the world_size "
+                 r"processes\); got 1 entries; remove it", id="one-random-state-for-two-processes"),
+    pytest.param({"world_size": 0}, r"entry 'world_size' \(the number of processes that trained\) must be an "
+                 r"integer >= 1; got 0; remove it", id="world-size-zero"),
+])
+def test_checkpoint_with_bad_data_parallel_entries(small, tmp_path, edit, message):
+    ckpt = _good_checkpoint(small, tmp_path)
+    torch.save({**torch.load(ckpt, weights_only=True), **edit}, ckpt)
+    with pytest.raises(DataError, match=r"^checkpoint: '.*run.ckpt': " + message):
+        _fit_with(small, ckpt)
 
 
 def test_checkpoint_of_another_run_is_still_a_config_error(small, tmp_path):

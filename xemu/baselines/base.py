@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..data.checks import check_grid, warn_outside_range
+from ..data.checks import check_dataset, check_grid, check_prediction_memory, warn_outside_range
 from ..data.labels import describe_selection, to_dataset
 from ..data.prepare import Prepared, holdout_mask, prepare
 from ..errors import DataError, NotFittedError
@@ -104,7 +104,9 @@ class Baseline:
 
         ``variability``, ``samples``, ``seed`` and ``anchor`` work as in :meth:`xemu.Emulator.predict`
         (a calibrated prediction, or stochastic realizations from the baseline's own
-        training residuals).
+        training residuals). A prediction that would need more than
+        :data:`xemu.data.checks.MEMORY_FRACTION` of the available memory raises
+        :class:`~xemu.ConfigError` before it allocates anything.
 
         Examples
         --------
@@ -114,6 +116,12 @@ class Baseline:
         >>> bl.predict(ds).tas.dims
         ('scenario', 'time', 'lat', 'lon')
         """
+        self._check_fitted()
+        grid = {d.dims[0]: d.size for d in self._grid()}
+        check_prediction_memory(check_dataset(ds, argument="ds"), self.inputs, grid,
+                                n_targets=len(self.targets), n_channels=0, samples=samples,
+                                anchor=anchor is not None, calibrated=variability == "calibrated",
+                                who=f"{type(self).__name__}.predict")
         p = self.prepare_predict(ds)
         self._check_ranges(p)
         values = self.predict_arrays(p)

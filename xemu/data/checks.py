@@ -1,19 +1,24 @@
 """Checks of a Dataset before anything is built from it: the Dataset, its variables, time,
-dtypes, missing and implausible values, the grid; and the warning for inputs outside the
-training range. Every error names the argument, what was expected and what came.
+dtypes, missing and implausible values, the grid; the warning for inputs outside the
+training range; and the memory a prediction in memory will ask for, checked before it is
+taken (:func:`~xemu.data.checks.check_prediction_memory`). Every error names the argument,
+what was expected and what came.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
-from ..errors import CoordinateError, DataError, GridError, warn
-from .coords import roles
+from ..errors import ConfigError, CoordinateError, DataError, GridError, warn
+from .coords import order_hint, roles
 
 __all__ = ["check_dataset", "check_variables", "month_index", "check_time", "check_series", "check_dtype",
            "check_plausible", "argument_name", "check_no_nan", "check_grid", "warn_outside_range",
-           "RANGE_TOLERANCE"]
+           "RANGE_TOLERANCE", "MEMORY_FRACTION", "MEMORY_LIMIT", "available_memory", "memory_limit",
+           "prediction_bytes", "prediction_sizes", "check_prediction_memory"]
 
 
 #: How far (as a fraction of the training range) an input may go beyond it before a warning.
@@ -210,14 +215,19 @@ def _date_label(t) -> str:
 
 
 def check_grid(ds: xr.Dataset, lat: xr.DataArray, lon: xr.DataArray, *, who: str) -> None:
-    """Raise :class:`~xemu.GridError` when ``ds`` has the grid's dims with other coordinates."""
+    """Raise :class:`~xemu.GridError` when ``ds`` has the grid's dims with other coordinates.
+
+    When they are the trained coordinates in another order (e.g. latitudes stored north to
+    south for an emulator trained south to north), the message says so and how to sort them.
+    """
     for ref in (lat, lon):
         dim = ref.dims[0]
         if dim in ds.dims and (ds.sizes[dim] != ref.size or not np.allclose(ds[dim].values, ref.values, atol=1e-6)):
+            order = order_hint(ds[dim].values, ref.values, str(dim), who, latitude=ref is lat)
             raise GridError(
                 f"ds: grid {dim!r} has {ds.sizes[dim]} values in [{float(ds[dim].min()):g}, "
-                f"{float(ds[dim].max()):g}]; {who} was trained on {ref.size} in "
-                f"[{float(ref.min()):g}, {float(ref.max()):g}]"
+                f"{float(ds[dim].max()):g}]" + (order or f"; {who} was trained on {ref.size} in "
+                                                         f"[{float(ref.min()):g}, {float(ref.max()):g}]")
             )
 
 
@@ -252,3 +262,168 @@ def warn_outside_range(name: str, low: float, high: float, trained: tuple[float,
     if parts:
         warn(f"{name}: {what} " + " and ".join(parts) + "; the emulator extrapolates there")
     return bool(parts)
+
+
+# -- memory asked for before it is taken ---------------------------------------------------------
+#: The share of the machine's available memory (:func:`available_memory`) that one prediction
+#: in memory may ask for: above it ``predict`` raises :class:`~xemu.ConfigError` before it
+#: allocates anything (:func:`check_prediction_memory`). Set it (e.g.
+#: ``xemu.data.checks.MEMORY_FRACTION = 0.95``) to allow more.
+MEMORY_FRACTION = 0.8
+
+#: A limit in bytes for one prediction in memory instead of :data:`MEMORY_FRACTION` of the
+#: available memory: ``None`` (default) uses the fraction, a number of bytes replaces it,
+#: ``math.inf`` turns the check off.
+MEMORY_LIMIT: float | None = None
+
+_GIB = 2.0**30
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now, or ``None`` when it cannot be told.
+
+    ``psutil.virtual_memory().available`` when psutil is installed, else ``MemAvailable`` of
+    ``/proc/meminfo`` (Linux); either is lowered to what a cgroup (v2) memory limit leaves.
+    """
+    free = None
+    try:
+        import psutil
+
+        free = int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or failing: Linux's own count
+        try:
+            with open("/proc/meminfo") as f:
+                free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            free = None
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit != "max":
+            left = max(int(limit) - used, 0)
+            free = left if free is None else min(free, left)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def memory_limit() -> tuple[float, str] | None:
+    """The bytes one prediction in memory may ask for, and how that limit was set (``None``: no limit known)."""
+    if MEMORY_LIMIT is not None:
+        return float(MEMORY_LIMIT), "xemu.data.checks.MEMORY_LIMIT"
+    free = available_memory()
+    if free is None:
+        return None
+    return (MEMORY_FRACTION * free, f"{MEMORY_FRACTION:.0%} of the {_size(free)} available now, "
+                                    f"xemu.data.checks.MEMORY_FRACTION")
+
+
+def prediction_bytes(n_values: int, *, n_targets: int, n_channels: int, samples: int | None = None,
+                     anchor: bool = False, calibrated: bool = False, itemsize: int = 4) -> tuple[int, int]:
+    """The bytes of a prediction in memory and of its working arrays: ``(result, working)``.
+
+    Parameters
+    ----------
+    n_values : int
+        Values of one target's forced response: series x months x grid cells.
+    n_targets : int
+        Target variables.
+    n_channels : int
+        The network's input channels (0 for a baseline, which reads global means).
+    samples : int, optional
+        Realizations drawn (the result is ``samples`` times the forced response).
+    anchor : bool
+        The draws are anchored (:func:`xemu.variability.anchor_draws`).
+    calibrated : bool
+        The calibrated prediction (``variability="calibrated"``).
+    itemsize : int
+        Bytes per value (float32).
+
+    Notes
+    -----
+    Fitted to the peak resident memory of ``predict`` on the synthetic climate (32 x 64
+    cells, 3 scenarios; ``tests/test_memory.py`` checks it within 2x): the
+    network's inputs twice (prepared, then normalised) and the forced response four times
+    (network output, baseline, sum, Dataset; a baseline alone: once); the calibrated
+    prediction five more forced responses; samples half their result again (the parametric
+    model's innovations; the bootstrap needs less) and one target's series in float64;
+    anchored samples eight times one target's draws (float64 copies).
+    """
+    field = n_values * itemsize
+    forced = n_targets * field
+    result = forced * (samples or 1)
+    working = 2 * n_channels * field + (4 if n_channels else 1) * forced + (5 * forced if calibrated else 0)
+    if samples:
+        working += result // 2 + 2 * field + (8 * samples * field if anchor else 0)
+    return int(result), int(working)
+
+
+def _size(n: float) -> str:
+    """Bytes for a message: ``"24,719 GiB"``, ``"15.8 GiB"``, ``"0.2 GiB"``, ``"30 MiB"``, ``"0.6 MiB"``."""
+    if n >= 100 * _GIB:
+        return f"{n / _GIB:,.0f} GiB"
+    if n >= 0.1 * _GIB:
+        return f"{n / _GIB:.1f} GiB"
+    return f"{n / 2**20:.0f} MiB" if n >= 10 * 2**20 else f"{n / 2**20:.1f} MiB"
+
+
+def prediction_sizes(ds: xr.Dataset, names, grid: dict[str, int]) -> dict[str, int] | None:
+    """The sizes of a prediction from ``ds``'s variables ``names`` on ``grid`` (``{dim: size}``):
+    the variables' sample dims, time, then the grid; ``None`` when they cannot be told (the
+    prediction's own checks then say why)."""
+    sample, time = {}, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # prepare warns (once) about what it finds odd
+            for name in names:
+                r = roles(ds[name], name=name)
+                time = time or r.time
+                sample.update({d: ds.sizes[d] for d in r.sample})
+    except Exception:  # an odd variable: prepare raises the error that explains it
+        return None
+    if time is None:
+        return None
+    return {**sample, time: ds.sizes[time], **grid}
+
+
+def check_prediction_memory(ds: xr.Dataset, names, grid: dict[str, int], *, n_targets: int, n_channels: int,
+                            samples: int | None, anchor: bool, who: str, calibrated: bool = False,
+                            lazy: bool = False) -> None:
+    """Raise :class:`~xemu.ConfigError` before a prediction in memory that would not fit.
+
+    The bytes are :func:`prediction_bytes`' for the sizes of :func:`prediction_sizes`, plus
+    the dask-backed variables of ``names`` (read into memory first); the limit is
+    :data:`MEMORY_LIMIT`, else :data:`MEMORY_FRACTION` of :func:`available_memory` (no check
+    when neither is known). The message names ``samples`` (or ``ds``), the sizes, the GiB
+    needed and what fits: fewer samples, ``lazy=True`` (``lazy``: ``who`` has it) or a part of
+    ``ds`` at a time.
+    """
+    sizes = prediction_sizes(ds, names, grid)
+    limit = memory_limit()
+    if sizes is None or limit is None or (samples is not None and (
+            isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1)):
+        return  # a bad ``samples`` is refused with its own message
+    n_values = int(np.prod(list(sizes.values()), dtype=np.float64))
+    read = sum(int(ds[n].nbytes) for n in names if ds[n].chunks is not None)
+    options = {"n_targets": n_targets, "n_channels": n_channels, "anchor": anchor, "calibrated": calibrated}
+    result, working = prediction_bytes(n_values, samples=samples, **options)
+    working += read
+    if result + working <= limit[0]:
+        return
+    shape = ", ".join(f"{d} {n}" for d, n in sizes.items())
+    need = (f"needs about {_size(result + working)} in memory (the result {_size(result)}, working arrays "
+            f"{_size(working)}), more than the {_size(limit[0])} allowed ({limit[1]})")
+    one = sum(prediction_bytes(n_values, samples=1, **options)) + read
+    if samples and one <= limit[0]:
+        per = max((result + working - one) / max(samples - 1, 1), 1.0)
+        fits = int((limit[0] - one) // per) + 1
+        also = "; lazy=True predicts the forced response block by block" if lazy else ""
+        raise ConfigError(f"samples: {who} with samples={samples} on ({shape}) {need}; expected at most about "
+                          f"{fits} samples here: ask for fewer, or draw them in batches (each with its own seed) "
+                          f"and write each to disk{also}")
+    part = "predict a part of ds at a time"
+    fix = (f"pass lazy=True (or a dask-backed Dataset) to predict block by block, or {part}" if lazy and not samples
+           else f"{part} (e.g. ds.isel(time=slice(0, n)) or one scenario)")
+    raise ConfigError(f"ds: {who}{f' with samples={samples}' if samples else ''} on ({shape}) {need}; {fix}")

@@ -252,6 +252,34 @@ def check_latitude(lat: xr.DataArray | np.ndarray, *, name: str = "latitude") ->
         )
 
 
+def _direction(values: np.ndarray, latitude: bool) -> str:
+    """How a grid axis runs: ``"south to north"`` or ``"north to south"`` (latitude), else
+    ``"increasing"`` or ``"decreasing"``."""
+    up = values[-1] > values[0]
+    if latitude:
+        return "south to north" if up else "north to south"
+    return "increasing" if up else "decreasing"
+
+
+def order_hint(values, ref, dim: str, who: str, *, latitude: bool) -> str | None:
+    """The end of a grid error when ``values`` are the coordinates ``ref`` of ``who`` in another order.
+
+    E.g. latitudes stored north to south for an emulator trained south to north: the text
+    says that the order is the problem and how to sort ``ds`` (``ds.sortby('lat')``, with
+    the dim's own name). ``None`` when ``values`` are other values than ``ref``'s.
+    """
+    values, ref = np.asarray(values, float), np.asarray(ref, float)
+    if values.shape != ref.shape or values.size < 2 or not np.allclose(np.sort(values), np.sort(ref), atol=1e-6):
+        return None
+    if np.allclose(values[::-1], ref, atol=1e-6):
+        fix = f"ds.sortby({dim!r}" + (")" if ref[-1] > ref[0] else ", ascending=False)")
+        return (f", stored {_direction(values, latitude)}; {who} was trained on the same {ref.size} values stored "
+                f"{_direction(ref, latitude)}: the order is the problem; reverse it with {fix}")
+    fix = f"ds.sortby({dim!r})" if np.all(np.diff(ref) > 0) else f"ds.reindex({dim}=...) in the trained order"
+    return (f"; {who} was trained on the same {ref.size} values in another order: the order is the problem; "
+            f"reorder them, e.g. {fix}")
+
+
 def roles(da: xr.DataArray, *, name: str | None = None) -> Roles:
     """The :class:`Roles` of a variable: its time, latitude, longitude and sample dims.
 
@@ -347,6 +375,7 @@ def align_grid(
             f"{label}: grid differs from the target grid by up to {offset:.4g} degrees; "
             f"expected identical coordinates (use method='position' or 'interp')"
         )
+    _check_latitude_order(lat_s, lat_t, src.latitude, tgt_lat, label=label)
     _check_position_offset(offset, lat_t, lon_t, max_offset, label=label)
     warn(
         f"{label}: aligned to the target grid by position; largest offset {offset:.3f} degrees "
@@ -367,6 +396,19 @@ def _position_offset(lat_s: np.ndarray, lon_s: np.ndarray, lat_t: np.ndarray, lo
             f"({lat_t.size}, {lon_t.size}); use method='interp' to interpolate"
         )
     return float(max(np.abs(lat_s - lat_t).max(), _lon_distance(lon_s, lon_t).max()))
+
+
+def _check_latitude_order(lat_s: np.ndarray, lat_t: np.ndarray, dim_s: str, dim_t: str, *, label: str) -> None:
+    """Raise :class:`~xemu.GridError` when the latitudes ``lat_s`` line up with the target's only
+    in reverse (one grid stored north to south, the other south to north), saying how to sort them."""
+    if lat_s.size < 2 or (lat_s[-1] > lat_s[0]) == (lat_t[-1] > lat_t[0]):
+        return
+    spacing = np.abs(np.diff(lat_t)).min()
+    if np.abs(lat_s[::-1] - lat_t).max() <= spacing / 2:
+        fix = f"ds.sortby({dim_s!r}" + (")" if lat_t[-1] > lat_t[0] else ", ascending=False)")
+        raise GridError(f"{label}: latitude {dim_s!r} is stored {_direction(lat_s, True)} and the target grid's "
+                        f"{dim_t!r} {_direction(lat_t, True)}, so their cells do not match by position: the order "
+                        f"is the problem; reverse it with {fix}")
 
 
 def _check_position_offset(offset: float, lat_t: np.ndarray, lon_t: np.ndarray, max_offset: float | None, *,

@@ -385,4 +385,26 @@ def holdout_mask(p: Prepared, holdout: dict | None) -> np.ndarray:
         raise DataError(f"holdout: cannot select {holdout!r} ({err})") from None
     if not mask.any():
         raise DataError(f"holdout: {holdout!r} selects no month")
+    if mask.all():
+        raise DataError(f"holdout: {holdout!r} selects every month of the data ({_extent(mask)}), which leaves "
+                        f"nothing to train on; expected a part of it, e.g. {_holdout_example(mask)}")
     return mask.values.reshape(shape)
+
+
+def _extent(mask: xr.DataArray) -> str:
+    """``"every scenario (low, mid, high), every member (0, 1, 2) and all 36 months"``: what ``mask`` spans."""
+    time_dim = mask.dims[-1]
+    parts = [f"every {d} ({', '.join(map(str, mask[d].values[:6]))}{', ...' if mask.sizes[d] > 6 else ''})"
+             for d in mask.dims[:-1]]
+    return ", ".join([*parts, f"all {mask.sizes[time_dim]} months"])
+
+
+def _holdout_example(mask: xr.DataArray) -> str:
+    """A holdout that leaves months to train on: one label of a sample dim, else the last years."""
+    for d in mask.dims[:-1]:
+        if mask.sizes[d] > 1:
+            return f"holdout={{{d!r}: {mask[d].values[-1].item()!r}}}"
+    time = mask[mask.dims[-1]].values
+    start = time[len(time) * 3 // 4]
+    label = f"{start.year:04d}-{start.month:02d}" if hasattr(start, "year") else str(start)[:7]
+    return f"holdout={{{mask.dims[-1]!r}: slice({label!r}, None)}} (the last years)"

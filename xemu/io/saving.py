@@ -39,6 +39,17 @@ __all__ = [
 EMULATOR_FILES = ("emulator.json", "weights.pt", "baseline.nc", "variability.nc")
 
 
+def _check_parent_folders(path: Path, *, argument: str = "path", what: str = "a baseline") -> None:
+    """Raise :class:`~xemu.PathError` when a parent of ``path`` is a file (no folder can be made under it)."""
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise PathError(f"{argument}: {quote(path)} lies under {quote(parent)}, which is a file, not a "
+                                f"folder; xemu cannot save {what} there (it makes missing folders but never "
+                                f"replaces a file); expected a path whose parents are folders: choose another path")
+            return
+
+
 # -- a baseline file ----------------------------------------------------------------------------
 def save_baseline_file(params, path: str | os.PathLike, *, overwrite: bool = False, argument: str = "path") -> Path:
     """Write a baseline's parameters to the netCDF file ``path``, atomically.
@@ -73,6 +84,7 @@ def check_baseline_target(path: str | os.PathLike, *, overwrite: bool, argument:
     """
     path = Path(path)
     hint = overwrite_hint(argument)
+    _check_parent_folders(path, argument=argument, what="a baseline")
     if path.is_dir():
         raise PathError(f"{argument}: {quote(path)} is a folder; a baseline is one netCDF file, and xemu never "
                         f"replaces a folder with a file; choose the path of a file")
@@ -98,6 +110,7 @@ def check_emulator_target(path: str | os.PathLike, *, overwrite: bool, argument:
         raise PathError(f"{argument}: {quote(path)} is a symbolic link; xemu does not replace links; save to "
                         f"the folder it points to ({quote(os.path.realpath(path))}) or choose another path")
     if not path.exists():
+        _check_parent_folders(path, argument=argument, what="an emulator")
         return "absent"
     if not path.is_dir():
         raise PathError(f"{argument}: {quote(path)} exists and is a file, not an xemu emulator folder; an emulator "

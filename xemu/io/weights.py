@@ -19,10 +19,14 @@ from .common import first_line, name_list, quote, shorten, type_name
 
 __all__ = ["check_state_dict", "load_weights_file", "read_checkpoint", "CHECKPOINT_KEYS"]
 
-#: The entries of a training checkpoint and whether each is required.
+#: The entries of a training checkpoint and whether each is required. ``world_size`` (the
+#: number of processes that trained, 1 when absent) and ``rng_ranks`` (the random state of
+#: every rank, in rank order) are those of data-parallel training (:mod:`xemu.nn.distributed`):
+#: a checkpoint of a data-parallel run holds both.
 CHECKPOINT_KEYS: dict[str, bool] = {
     "model": True, "optimizer": True, "scheduler": True, "rng": True, "history": True, "epoch": True,
     "best_epoch": True, "best_val": True, "fingerprint": True, "best_model": False, "done": False, "ema": False,
+    "world_size": False, "rng_ranks": False,
 }
 
 
@@ -120,8 +124,10 @@ def read_checkpoint(path: str | os.PathLike, *, argument: str = "checkpoint") ->
     PathError
         ``path`` is a folder.
     DataError
-        Unreadable (truncated, a text file, not a torch file) or without the entries of
-        :data:`CHECKPOINT_KEYS`; the message says to remove it (training then starts afresh).
+        Unreadable (truncated, a text file, not a torch file), without the entries of
+        :data:`CHECKPOINT_KEYS`, or with data-parallel entries that disagree (``world_size``
+        not a positive integer, ``rng_ranks`` not one random state per process); the
+        message says to remove it (training then starts afresh).
     """
     path = Path(path)
     fix = "remove it (training then starts afresh) or choose another checkpoint path"
@@ -142,4 +148,27 @@ def read_checkpoint(path: str | os.PathLike, *, argument: str = "checkpoint") ->
     if missing:
         raise DataError(f"{argument}: {quote(path)} is not an xemu checkpoint (no {name_list(map(repr, missing))}); "
                         f"{fix}")
+    _check_ranks(state, f"{argument}: {quote(path)}", fix)
     return state
+
+
+def _check_ranks(state: dict, where: str, fix: str) -> None:
+    """The data-parallel entries of a checkpoint: ``world_size`` an integer >= 1 and, when there,
+    ``rng_ranks`` one random state (a tensor) per process."""
+    import torch
+
+    world = state.get("world_size", 1)
+    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
+        raise DataError(f"{where}: entry 'world_size' (the number of processes that trained) must be an integer "
+                        f">= 1; got {shorten(world)}; {fix}")
+    ranks = state.get("rng_ranks")
+    if ranks is None:
+        if world > 1:
+            raise DataError(f"{where}: written by a run of {world} processes (world_size) but holds no 'rng_ranks' "
+                            f"(the random state of each process); {fix}")
+        return
+    if not isinstance(ranks, list | tuple) or len(ranks) != world \
+            or not all(isinstance(r, torch.Tensor) for r in ranks):
+        got = (f"{len(ranks)} entries" if isinstance(ranks, list | tuple) else type_name(ranks))
+        raise DataError(f"{where}: entry 'rng_ranks' must be a list of {world} tensors (the random state of each "
+                        f"of the world_size processes); got {got}; {fix}")
