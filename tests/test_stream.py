@@ -252,10 +252,14 @@ def test_ridge_from_sums_equals_arrays(groups):
 
 
 def test_stream_errors(stores):
-    with pytest.raises(xemu.ConfigError, match=r"variability: .*pass variability=False"):
-        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True)  # variability defaults to True
-    with pytest.raises(xemu.ConfigError, match=r"variability: .*pass variability=False"):
-        xemu.fit(stores["lazy"], INPUTS, TARGETS, model="linear", stream=True)
+    with pytest.raises(xemu.ConfigError, match=r"variability: expected False with model='linear' and stream=True "
+                                               r"\(.*\); got True"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, model="linear", stream=True)  # variability defaults to True
+    with pytest.raises(xemu.ConfigError, match=r"baseline_options\['variability'\]: expected False or absent with "
+                                               r"stream=True .*; got 'parametric'"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True, baseline_options={"variability": "parametric"})
+    with pytest.raises(xemu.ConfigError, match=r"variability: expected True .* got 'sometimes'"):
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True, variability="sometimes")  # before any pass
     with pytest.raises(xemu.ConfigError, match=r"stream: expected True, False or a dict"):
         xemu.fit(stores["lazy"], INPUTS, TARGETS, stream="yes", variability=False)
     with pytest.raises(xemu.ConfigError, match=r"stream\['block_months'\]: expected an integer >= 1; got 0"):
@@ -272,3 +276,90 @@ def test_blocks_follow_time_chunks(stores):
     assert _Layout(stores["lazy"], sk, 1).edges.tolist() == [0, 12, 24, 36]  # never inside a chunk
     assert _Layout(stores["lazy"], sk, 20).edges.tolist() == [0, 24, 36]
     assert _Layout(stores["eager"], sk, 20).edges.tolist() == [0, 20, 36]  # no chunks: months
+
+
+# -- internal variability, streamed ---------------------------------------------------------------
+@pytest.mark.filterwarnings(POORLY)
+@pytest.mark.parametrize("method", ["bootstrap", "parametric"])
+def test_streamed_variability_equals_in_memory_fit(stores, tmp_path, method):
+    """``fit(..., stream=True, variability=method)`` learns the in-memory fit's variability: the same residual
+    model and, for the same seed, the same samples and calibrated prediction (before and after save/load).
+
+    The networks train on the same tensors (test_streamed_fit_equals_in_memory_fit: weights to 1e-5; here
+    identical); the residual models then agree to float rounding (see test_streamed_variability_from_blocks for
+    what is bit for bit). The variance ratio of the calibrated prediction is the one part taken in float32 in
+    memory: rtol 1e-6, so the calibrated prediction agrees to a few float32 roundings of its values.
+    """
+    mem = _fit(stores["eager"], variability=method)
+    streamed = _fit(stores["lazy"], stream={"block_months": 24}, variability=method)
+    assert streamed.meta["variability"] == mem.meta["variability"]
+    a, b = mem.variability.to_dataset(), streamed.variability.to_dataset()
+    assert list(b.data_vars) == list(a.data_vars) and b.attrs == a.attrs
+    for name in a.data_vars:
+        assert b[name].dims == a[name].dims and b[name].dtype == a[name].dtype and b[name].attrs == a[name].attrs
+        ref = a[name].values
+        np.testing.assert_allclose(b[name].values, ref, rtol=1e-6 if name.endswith("variance_ratio") else 1e-9,
+                                   atol=1e-9 * np.abs(ref).max(), err_msg=name)
+    x = stores["eager"].sel(scenario=["mid", "high"])
+    again = xemu.load(streamed.save(tmp_path / "streamed.xemu"))
+    for em in (streamed, again):
+        samples, want = em.predict(x, samples=3, seed=7), mem.predict(x, samples=3, seed=7)
+        calibrated, want_calibrated = em.predict(x, variability="calibrated"), mem.predict(x, variability="calibrated")
+        for name in TARGETS:
+            scale = float(abs(want[name]).max())
+            np.testing.assert_allclose(samples[name].values, want[name].values, rtol=0, atol=1e-5 * scale)
+            np.testing.assert_allclose(calibrated[name].values, want_calibrated[name].values, rtol=0,
+                                       atol=1e-6 * scale)
+
+
+def _blocks_in_any_order(held: np.ndarray, n_time: int, size: int, seed: int) -> list[tuple[int, int, int]]:
+    """``(sample, start, stop)`` of blocks of ``size`` months of every sample, shuffled."""
+    blocks = [(s, a, min(a + size, n_time)) for s in range(held.shape[0]) for a in range(0, n_time, size)]
+    order = np.random.default_rng(seed).permutation(len(blocks))
+    return [blocks[k] for k in order]
+
+
+@pytest.mark.parametrize(("method", "n_lat", "n_lon", "budget", "exact"), [
+    ("bootstrap", 8, 12, 2**20, ("residuals",)),
+    ("parametric", 8, 12, 2**15, ("sigma", "quantiles")),  # N > P: the P x P Gram matrix summed over chunks
+    ("parametric", 16, 24, 2**15, ("sigma", "quantiles", "eofs", "pc_variance", "pc_phi", "remainder_variance",
+                                   "remainder_phi")),  # N < P: the maps read back whole, the in-memory fit
+])
+def test_streamed_variability_from_blocks(method, n_lat, n_lon, budget, exact):
+    """StreamedVariability, given the truth and one prediction block by block in shuffled order, learns what
+    fit_variability learns from the whole arrays: bit for bit where named (``exact``: the bootstrap's kept years;
+    the parametric scale and quantiles, and every parameter when there are fewer maps than cells); the EOF part
+    to 1e-11 when its Gram matrix is summed over chunks (a budget of a few rows); the variance ratio to float32
+    rounding (rtol 1e-6)."""
+    from xemu.variability.core import fit_variability
+    from xemu.variability.streamed import StreamedVariability
+
+    ds = xemu.synthetic_climate(n_years=3, n_lat=n_lat, n_lon=n_lon, seed=0)
+    p = prepare(ds, INPUTS, TARGETS)
+    held = holdout_mask(p, HOLDOUT)
+    rng = np.random.default_rng(1)
+    values = p.targets.reshape(3, 3, *p.targets.shape[1:]).mean(1) + rng.normal(size=(3, 1, 2, 1, 1))
+    values = np.maximum(values, 0).astype(np.float32)  # a prediction per scenario, non-negative
+    want = fit_variability(p, values, held, method=method).to_dataset()
+    acc = StreamedVariability.start(p, held, method, budget=budget)
+    for s, a, e in _blocks_in_any_order(held, p.time.size, 7, seed=2):
+        acc.add(s, a, p.targets[s, a:e], values[p.target_to_input[s], a:e])
+    got = acc.finish().to_dataset()
+    xr.testing.assert_identical(got.drop_vars(list(got.data_vars)), want.drop_vars(list(want.data_vars)))
+    for name in want.data_vars:
+        part = name.split("__", 1)[1]
+        assert got[name].attrs == want[name].attrs and got[name].dtype == want[name].dtype, name
+        if part in exact:
+            np.testing.assert_array_equal(got[name].values, want[name].values, err_msg=name)
+        else:
+            ref = want[name].values
+            np.testing.assert_allclose(got[name].values, ref, rtol=1e-6 if part == "variance_ratio" else 1e-11,
+                                       atol=1e-11 * np.abs(ref).max(), err_msg=name)
+
+
+def test_streamed_variability_unlearnable_warns(stores):
+    """Too few consecutive training months: the streamed fit warns as the in-memory fit does and keeps no model."""
+    holdout = {"time": slice("2016-01", None)}  # 12 training months per sample
+    with pytest.warns(UserWarning, match=r"variability: the longest run of consecutive training months is 12"):
+        em = _fit(stores["lazy"], stream=True, variability=True, holdout=holdout, epochs=1)
+    assert em.variability is None and em.meta["variability"] is None

@@ -503,7 +503,10 @@ def fit(
         Train from a dask-backed Dataset (e.g. ``xr.open_zarr(store)``) read block by block,
         with memory set by the blocks rather than by the number of samples and months
         (:mod:`xemu.scale.stream`): ``True``, or a dict of :data:`xemu.scale.stream.STREAM_OPTIONS`.
-        Needs ``variability=False``.
+        ``variability`` is learned from one more pass over the blocks after training
+        (:mod:`xemu.scale.variability`), equal to the in-memory fit's on data that fits in
+        memory; a baseline alone (``model="linear"`` or ``"climatology"``) needs
+        ``variability=False``.
 
     Returns
     -------

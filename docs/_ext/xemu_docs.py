@@ -49,11 +49,12 @@ API_MODULES = ["errors", "data", "data.coords", "data.units", "data.grid", "data
                "nn.device", "nn.training", "nn.distributed", "variability", "variability.residuals",
                "variability.copula", "variability.parametric_fit", "variability.parametric",
                "variability.bootstrap", "variability.calibration", "variability.anchor", "variability.core",
+               "variability.parametric_stream", "variability.streamed",
                "baselines", "baselines.base", "baselines.linear", "baselines.energy_balance",
                "baselines.global_response", "baselines.climatology",
                "baselines.registry", "baselines.regression", "recipe", "scale", "scale.blocks",
-               "scale.loader", "scale.passes", "scale.stream", "scale.lazy", "emulator", "evaluate", "plot",
-               "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
+               "scale.loader", "scale.passes", "scale.stream", "scale.variability", "scale.lazy", "emulator",
+               "evaluate", "plot", "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
                "cli.declare", "cli.paths", "cli.exit_codes"]
 #: Top-level names that are also modules (``xemu.evaluate`` is a function until ``import
 #: xemu.evaluate`` makes it the module): documented under their modules.

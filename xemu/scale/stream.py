@@ -34,8 +34,12 @@ the block holding its first month, read with the ``window - 1`` months after it;
 shuffles the blocks and the windows within a buffer of a few blocks, and a background
 thread reads the next blocks while the network trains.
 
-Internal variability (``variability=True``) needs the emulator's residuals of every
-training month at once; it is refused with ``stream=True`` (pass ``variability=False``).
+Internal variability (``variability=True``, ``"bootstrap"`` or ``"parametric"``) is learned
+after training from one more pass over the blocks (:mod:`xemu.scale.variability`): the trained
+network predicts every training month, and the residual model is learned from the blocks'
+residuals (:class:`xemu.variability.streamed.StreamedVariability`): on data that fits in memory
+it is the in-memory fit's, to float rounding (``tests/test_stream.py``). A baseline alone
+(``model="linear"`` or ``"climatology"``) learns no variability when streamed.
 """
 
 from __future__ import annotations
@@ -63,9 +67,11 @@ from ..recipe import (
     training_rows,
     training_windows,
 )
+from ..variability.core import variability_meta, variability_method
 from .blocks import PASS_BLOCKS, BlockSource, skeleton
 from .loader import StreamLoader
 from .passes import base_of, baseline_and_scale, input_pass
+from .variability import network_predictor, streamed_variability
 
 __all__ = ["StreamLoader", "STREAM_OPTIONS", "PASS_BLOCKS"]
 
@@ -75,8 +81,9 @@ __all__ = ["StreamLoader", "STREAM_OPTIONS", "PASS_BLOCKS"]
 #: blocks read ahead of the one being trained on.
 STREAM_OPTIONS: dict[str, int] = {"block_months": 120, "buffer_blocks": 4, "prefetch_blocks": 4}
 
-_REFUSED = ("internal variability is learned from the residuals of every training month at once, which "
-            "stream=True does not hold; pass variability=False")
+_REFUSED = ("a baseline streamed alone or under the network learns no internal variability of its own (the "
+            "streamed CNN-GRU learns the emulator's: fit(..., stream=True, variability=True)); stream=False fits "
+            "the baseline's in memory")
 
 
 def _stream_options(stream) -> dict:
@@ -104,8 +111,9 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
         **train_options):
     """The streaming path of :func:`xemu.fit` (``fit(..., stream=True)``); the arguments are those of ``fit``.
 
-    ``stream`` is ``True`` or a dict of :data:`STREAM_OPTIONS`. Internal variability is not
-    learned here: ``variability=True`` raises a :class:`~xemu.ConfigError`.
+    ``stream`` is ``True`` or a dict of :data:`STREAM_OPTIONS`. ``variability`` is learned from
+    a pass over the blocks after training (:mod:`xemu.scale.variability`); a baseline alone
+    (``model="linear"`` or ``"climatology"``) refuses it.
 
     Returns
     -------
@@ -130,8 +138,8 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
         return _fit_baseline(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,
                              train_config=train_config, variability=variability,
                              options={**baseline_options, **train_options}, opts=opts)
-    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options,
-                                            variability)
+    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
+    var_method = variability_method(variability)  # checked before training, used after it
     config = options_dict(config, "config")
 
     p = skeleton(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
@@ -157,6 +165,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
             if loader is not None:
                 loader.close()
     net.to("cpu").eval()
+    var_model = _variability(src, net, st, window, held, var_method, opts) if var_method is not None else None
 
     note = (f"trained streamed from the Dataset in blocks of one sample and at least {opts['block_months']} months "
             f"({train_loader.n_blocks} training blocks; {opts['buffer_blocks']} shuffled together, "
@@ -165,16 +174,27 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
                            grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
                            baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
                            holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
-                           result=result, notes=[note])
-    return Trained(meta, net, st.baseline, None)
+                           result=result, notes=[note], variability=variability_meta(var_model))
+    return Trained(meta, net, st.baseline, var_model)
+
+
+def _variability(src: BlockSource, net, st, window: int, held: np.ndarray, method: str, opts: dict):
+    """The trained emulator's residual model, from one pass over the blocks (:mod:`xemu.scale.variability`);
+    the parametric fit reads its residuals back in chunks of a few blocks' bytes (32 MiB at least)."""
+    p = src.p
+    budget = max(2**25, PASS_BLOCKS * opts["block_months"] * (len(p.channels) + len(p.target_names)) * p.lat.size
+                 * p.lon.size * 4)
+    return streamed_variability(src, network_predictor(src, net, st, window), held, method, budget=budget)
 
 
 def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, variability,
                   options: dict, opts: dict):
     """``model="linear" | "climatology"`` streamed: the baseline alone, fitted from the sums of one pass."""
     options = baseline_model_options(model, train_config, options)
-    if options.pop("variability", variability):
-        raise ConfigError(f"variability: {_REFUSED}")
+    value = options.pop("variability", variability)
+    if value:
+        raise ConfigError(f"variability: expected False with model={model!r} and stream=True ({_REFUSED}); "
+                          f"got {value!r}")
     if model == "linear":
         check_alpha(options.get("alpha", "cv"))
     p = skeleton(ds, inputs, targets, encoding="none", inputs_as="global_means", grid_alignment=grid_alignment)
@@ -184,16 +204,16 @@ def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, t
     return baseline_and_scale(src, model, p, means, train, holdout, options)[0]
 
 
-def _cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict, variability):
-    """The checked :class:`TrainConfig` and baseline options of a streamed CNN-GRU fit (no variability)."""
+def _cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict):
+    """The checked :class:`TrainConfig` and baseline options of a streamed CNN-GRU fit (the baseline
+    under the network learns no variability of its own)."""
     tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
     if baseline is not None:
         if baseline_options.get("variability"):
-            raise ConfigError(f"baseline_options['variability']: {_REFUSED}")
+            raise ConfigError(f"baseline_options['variability']: expected False or absent with stream=True "
+                              f"({_REFUSED}); got {baseline_options['variability']!r}")
         if baseline == "linear":
             check_alpha(baseline_options.get("alpha", "cv"))
-    if variability:
-        raise ConfigError(f"variability: {_REFUSED}")
     return tc, baseline_options
 
 

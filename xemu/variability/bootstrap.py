@@ -62,7 +62,7 @@ from .residuals import (
     with_units,
 )
 
-__all__ = ["BlockBootstrap", "MAX_YEARS", "METHODS"]
+__all__ = ["BlockBootstrap", "MAX_YEARS", "METHODS", "kept_years", "year_labels"]
 
 #: The most training years a :class:`BlockBootstrap` keeps by default.
 MAX_YEARS = 120
@@ -180,24 +180,25 @@ class BlockBootstrap:
         """
         r, x, months, mindex, valid = fit_series(resid, kind, pred, "max_years", max_years)  # x: (S, T, P)
         years = resid[r.time].dt.year.values
-        found = _complete_years(valid, months, mindex)  # (sample, index of the January)
-        n_available = len(found)
-        if not found:
-            raise DataError(f"resid: no complete calendar year (January to December, all twelve months finite) in "
-                            f"any sample; {int(valid.sum())} training months in all")
-        if len(found) > max_years:
-            pick = np.sort(np.random.default_rng(0).choice(len(found), size=int(max_years), replace=False))
-            found = [found[i] for i in pick]
+        found, n_available = kept_years(valid, months, mindex, max_years)  # (sample, index of the January)
         kept = np.stack([x[s, t:t + 12] for s, t in found])  # (Y, 12, P)
-        kept -= kept.mean(0)  # centred per calendar month and cell: the noise has mean 0
         del x
-        labels = [f"{sample_label(resid, r, s)} {int(years[t]):04d}" if r.sample else f"{int(years[t]):04d}"
-                  for s, t in found]
-        shape = (len(found), 12, resid.sizes[r.latitude], resid.sizes[r.longitude])
+        labels = year_labels(found, years, (lambda s: sample_label(resid, r, s)) if r.sample else None)
         attrs = with_units({"kind": kind, "method": "bootstrap", "variable": "" if resid.name is None
                             else str(resid.name), "max_years": int(max_years), "n_years_available": n_available},
                            resid)
-        return cls(_build(kept.reshape(shape).astype(np.float32), labels, resid[r.latitude], resid[r.longitude], attrs))
+        return cls.from_years(kept, labels, resid[r.latitude], resid[r.longitude], attrs)
+
+    @classmethod
+    def from_years(cls, kept: np.ndarray, labels: list[str], lat: xr.DataArray, lon: xr.DataArray,
+                   attrs: dict) -> BlockBootstrap:
+        """The model of the kept years ``kept`` ``(Y, 12, P)`` (float64, residuals of each year's
+        twelve months on flat cells; centred here, in place), labelled ``labels``, on the grid
+        ``lat`` x ``lon``, with the attrs of :meth:`fit`: what :meth:`fit` and the streamed fit
+        (:mod:`xemu.variability.streamed`) both end with."""
+        kept -= kept.mean(0)  # centred per calendar month and cell: the noise has mean 0
+        shape = (kept.shape[0], 12, lat.size, lon.size)
+        return cls(_build(kept.reshape(shape).astype(np.float32), labels, lat, lon, attrs))
 
     # ------------------------------------------------------------------ sample
     def sample(self, pred: xr.DataArray, n: int, *, seed: int | Sequence[int],
@@ -268,13 +269,31 @@ class BlockBootstrap:
         return cls(_build(values.astype(np.float32), labels, ds[lat], ds[lon], attrs))
 
 
-def _complete_years(valid: np.ndarray, months: np.ndarray, mindex: np.ndarray) -> list[tuple[int, int]]:
-    """(sample, step of the January) of every calendar year whose twelve months are all training months."""
+def kept_years(valid: np.ndarray, months: np.ndarray, mindex: np.ndarray, max_years: int):
+    """The years a :class:`BlockBootstrap` keeps: ``(sample, step of the January)`` of every
+    calendar year whose twelve months are training months (``valid`` ``(S, T)``; ``months``
+    the calendar month 0..11 and ``mindex`` the month count of each step), at most
+    ``max_years`` of them picked at random with a fixed seed; and how many there were. A
+    :class:`~xemu.DataError` when there is none."""
     found = []
     for t in np.nonzero(months == 0)[0]:
         if t + 12 <= len(months) and mindex[t + 11] - mindex[t] == 11:
             found += [(int(s), int(t)) for s in np.nonzero(valid[:, t:t + 12].all(1))[0]]
-    return sorted(found)
+    found = sorted(found)
+    n_available = len(found)
+    if not found:
+        raise DataError(f"resid: no complete calendar year (January to December, all twelve months finite) in "
+                        f"any sample; {int(valid.sum())} training months in all")
+    if len(found) > max_years:
+        pick = np.sort(np.random.default_rng(0).choice(len(found), size=int(max_years), replace=False))
+        found = [found[i] for i in pick]
+    return found, n_available
+
+
+def year_labels(found: list[tuple[int, int]], years: np.ndarray, label=None) -> list[str]:
+    """The label of each kept year ``(sample, step)``: ``label(sample)`` (``None`` without sample
+    dims) and the calendar year ``years[step]``."""
+    return [f"{label(s)} {int(years[t]):04d}" if label is not None else f"{int(years[t]):04d}" for s, t in found]
 
 
 def _build(values: np.ndarray, labels: list[str], lat: xr.DataArray, lon: xr.DataArray, attrs: dict) -> xr.Dataset:

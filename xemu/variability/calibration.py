@@ -13,7 +13,7 @@ import xarray as xr
 from ..data.coords import find_dim, roles
 from ..errors import DataError
 
-__all__ = ["BLOCK_MONTHS", "variance_ratio", "calibrate", "keep_mean_clip"]
+__all__ = ["BLOCK_MONTHS", "variance_ratio", "ratio_of_variances", "calibrate", "keep_mean_clip"]
 
 #: Months per block over which the variance ratio of a calibrated prediction is measured (a
 #: decade: the span over which the study's time-stddev metric is taken).
@@ -51,7 +51,14 @@ def variance_ratio(truth: xr.DataArray, pred: xr.DataArray, *, block: int = BLOC
 
     vt, vp = block_var(truth), block_var(pred)
     over = [d for d in vt.dims if d not in (r.latitude, r.longitude)]
-    ratio = np.sqrt(vt.mean(over, skipna=True) / vp.mean(over, skipna=True))
+    return ratio_of_variances(vt.mean(over, skipna=True), vp.mean(over, skipna=True), block)
+
+
+def ratio_of_variances(truth_var: xr.DataArray, pred_var: xr.DataArray, block: int) -> xr.DataArray:
+    """The ``variance_ratio`` of :func:`variance_ratio` from the truth's and the prediction's
+    variance per cell, each averaged over the blocks of ``block`` months (1 where it is not
+    positive and finite)."""
+    ratio = np.sqrt(truth_var / pred_var)
     ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)  # a constant prediction is left as it is
     ratio.attrs = {"long_name": f"ratio of the truth's to the prediction's standard deviation over {block} months",
                    "units": "1"}

@@ -23,7 +23,8 @@ from .calibration import BLOCK_MONTHS, calibrate, variance_ratio
 from .parametric import ResidualModel
 from .residuals import ResidualModelLike, check_seed
 
-__all__ = ["Variability", "apply", "OUTPUTS", "fit_variability", "variability_method", "variability_meta"]
+__all__ = ["Variability", "apply", "OUTPUTS", "fit_variability", "variability_method", "variability_meta",
+           "is_precipitation", "calibration_block", "truth_attrs", "warn_unlearnable"]
 
 
 class Variability:
@@ -64,7 +65,7 @@ class Variability:
         for name in truth.data_vars:
             t, p = truth[name], pred[name]
             ratios[name] = variance_ratio(t, p, block=block)
-            kind = "precipitation" if _is_precipitation(str(name), t) else "additive"
+            kind = "precipitation" if is_precipitation(str(name), t.attrs) else "additive"
             resid = (t - p).transpose(*t.dims)
             resid.attrs = {"units": t.attrs.get("units", "")}
             if method == "bootstrap":
@@ -184,10 +185,12 @@ def _main_variable(ds: xr.Dataset) -> str:
     return next(v for v in _MAIN_VARIABLES if v in ds.data_vars)
 
 
-def _is_precipitation(name: str, da: xr.DataArray) -> bool:
+def is_precipitation(name: str, attrs) -> bool:
+    """Whether the target ``name`` (with attrs ``attrs``) is a precipitation: its residual model
+    is then of kind ``"precipitation"`` (draws never negative)."""
     from ..data.units import PLAUSIBLE_RANGES
 
-    key = name if name in PLAUSIBLE_RANGES else str(da.attrs.get("standard_name", ""))
+    key = name if name in PLAUSIBLE_RANGES else str(attrs.get("standard_name", ""))
     return key in ("pr", "precipitation_flux", "lwe_precipitation_rate", "precipitation_amount")
 
 
@@ -283,19 +286,11 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
     when that is shorter (the block used is recorded); with
     fewer than 24 such months nothing is fitted (a warning says so) and ``None`` is returned.
     """
-    from ..data.checks import month_index
     from ..data.labels import to_dataset
-    from ..data.windows import runs
-    from ..errors import warn
 
-    months = month_index(p.time)
-    longest = max((b - a for s in range(held.shape[0]) for a, b in runs(~held[s], months)), default=0)
-    if longest < 24:
-        warn(f"variability: the longest run of consecutive training months is {longest}; at least 24 are "
-             f"needed to learn internal variability, so predict(..., samples=...) and "
-             f"variability='calibrated' are unavailable for this emulator")
+    block = calibration_block(p.time, held)
+    if block is None:
         return None
-    block = min(BLOCK_MONTHS, longest)  # recorded in the emulator's metadata ("variability": {"block": ...})
     pred = to_dataset(values, p, p.target_names, {n: {"units": p.target_units[n]} for n in p.target_names}, "")
     dims = (*p.target_sample_dims, p.time.dims[0], p.lat.dims[0], p.lon.dims[0])
     shape = [p.sample_coords[d].size for d in p.target_sample_dims] + [p.time.size, p.lat.size, p.lon.size]
@@ -304,14 +299,44 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
     mask = held[:, :, None, None]
     truth = xr.Dataset({
         name: xr.DataArray(np.where(mask, np.nan, p.targets[:, :, v]).reshape(shape), dims=dims, coords=coords,
-                           attrs={"units": p.target_units[name], **{k: val for k, val in p.target_attrs[name].items()
-                                                                      if k == "standard_name"}})
+                           attrs=truth_attrs(p, name))
         for v, name in enumerate(p.target_names)
     })
     try:
         return Variability.fit(truth, pred[list(p.target_names)].reset_coords(drop=True), block=block,
                                n_modes=n_modes, method=method)
     except DataError as err:
-        warn(f"variability: cannot be learned from the training residuals ({err}); predict(..., samples=...) "
-             f"and variability='calibrated' are unavailable for this emulator")
+        warn_unlearnable(err)
         return None
+
+
+def calibration_block(time, held: np.ndarray) -> int | None:
+    """The block of :func:`~xemu.variability.variance_ratio` of an emulator trained on the months
+    ``~held`` ``(S_t, T)`` of ``time``: :data:`~xemu.variability.BLOCK_MONTHS`, or the longest run
+    of consecutive training months when that is shorter; ``None`` (and a warning) when that run
+    is under 24 months."""
+    from ..data.checks import month_index
+    from ..data.windows import runs
+    from ..errors import warn
+
+    months = month_index(time)
+    longest = max((b - a for s in range(held.shape[0]) for a, b in runs(~held[s], months)), default=0)
+    if longest < 24:
+        warn(f"variability: the longest run of consecutive training months is {longest}; at least 24 are "
+             f"needed to learn internal variability, so predict(..., samples=...) and "
+             f"variability='calibrated' are unavailable for this emulator")
+        return None
+    return min(BLOCK_MONTHS, longest)  # recorded in the emulator's metadata ("variability": {"block": ...})
+
+
+def truth_attrs(p, name: str) -> dict:
+    """The attrs of the training truth of target ``name`` that its residual model reads (units, standard name)."""
+    return {"units": p.target_units[name], **{k: v for k, v in p.target_attrs[name].items() if k == "standard_name"}}
+
+
+def warn_unlearnable(err: Exception) -> None:
+    """Warn that internal variability cannot be learned from the training residuals (``err`` says why)."""
+    from ..errors import warn
+
+    warn(f"variability: cannot be learned from the training residuals ({err}); predict(..., samples=...) "
+         f"and variability='calibrated' are unavailable for this emulator")

@@ -259,8 +259,6 @@ class ResidualModel:
         z = x[valid]  # (N, P) float64 copy
         del x
         arrays = fit_parameters(z, row_month, pairs, resid[r.latitude].values, resid.sizes[r.longitude], n_modes, kind)
-        shape = (resid.sizes[r.latitude], resid.sizes[r.longitude])
-        arrays = {name: a if _DIMS[name][-1] != _LON else a.reshape(*a.shape[:-1], *shape) for name, a in arrays.items()}
         attrs = with_units({
             "kind": kind,
             "variable": "" if resid.name is None else str(resid.name),
@@ -268,8 +266,18 @@ class ResidualModel:
             "n_maps": int(z.shape[0]),
             "n_lag1_pairs": int(pairs.size),
         }, resid)
-        params = _build(arrays, resid[r.latitude], resid[r.longitude], QUANTILE_LEVELS, attrs)
-        return cls.from_dataset(params)
+        return cls.from_parameters(arrays, resid[r.latitude], resid[r.longitude], attrs)
+
+    @classmethod
+    def from_parameters(cls, arrays: dict[str, np.ndarray], lat: xr.DataArray, lon: xr.DataArray,
+                        attrs: dict) -> ResidualModel:
+        """The model of the parameters ``arrays`` on flat cells, as
+        :func:`~xemu.variability.parametric_fit.fit_parameters` gives them, on the grid ``lat`` x
+        ``lon``, with the attrs of :meth:`fit` (validated as :meth:`from_dataset` does): what
+        :meth:`fit` and the streamed fit (:mod:`xemu.variability.streamed`) both end with."""
+        shape = (lat.size, lon.size)
+        arrays = {name: a if _DIMS[name][-1] != _LON else a.reshape(*a.shape[:-1], *shape) for name, a in arrays.items()}
+        return cls.from_dataset(_build(arrays, lat, lon, QUANTILE_LEVELS, attrs))
 
     # ------------------------------------------------------------------ sample
     def sample(

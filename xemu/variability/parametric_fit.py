@@ -16,8 +16,8 @@ from ..data.grid import area_weights
 from ..errors import DataError
 from .copula import QUANTILE_LEVELS, unit_quantiles
 
-__all__ = ["PHI_MAX", "training_rows", "fit_parameters", "standardise", "eof_modes", "pooled_lag1",
-           "remainder_lag1"]
+__all__ = ["PHI_MAX", "training_rows", "fit_parameters", "standardise", "eof_modes", "eof_weights", "leading_modes",
+           "eof_signs", "pooled_lag1", "remainder_lag1", "assemble_parameters", "lag1_from_sums"]
 
 #: Lag-1 autocorrelations are clipped to ``[-PHI_MAX, PHI_MAX]`` when fitted.
 PHI_MAX: float = 0.99
@@ -54,11 +54,19 @@ def fit_parameters(z: np.ndarray, row_month: np.ndarray, pairs: np.ndarray, lat:
     eofs, pcs = eof_modes(z, lat, n_lon, n_modes)
     lam = (pcs**2).sum(0) / z.shape[0]
     phi = pooled_lag1(pcs, i0, i1)
+    return assemble_parameters(sigma, eofs, lam, phi, remainder_lag1(z, pcs, eofs, i0, i1), quantiles)
+
+
+def assemble_parameters(sigma: np.ndarray, eofs: np.ndarray, lam: np.ndarray, phi: np.ndarray, psi: np.ndarray,
+                        quantiles: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The parameters of :func:`fit_parameters`, in its order, from the scale ``sigma``, the EOFs, the PCs'
+    variances ``lam`` and lag-1 autocorrelations ``phi``, the remainder's ``psi`` and the quantiles; the
+    remainder's variance is what the EOF part leaves."""
     eof_var = (lam[:, None] * eofs**2).sum(0)
     varying = (sigma > 0).any(0)
     v = np.where(varying, np.clip(1.0 - eof_var, 0.0, None), 0.0)
     out = {"sigma": sigma, "eofs": eofs, "pc_variance": lam, "pc_phi": phi, "remainder_variance": v,
-           "remainder_phi": remainder_lag1(z, pcs, eofs, i0, i1)}
+           "remainder_phi": psi}
     if quantiles is not None:
         out["quantiles"] = quantiles
     return out
@@ -100,13 +108,29 @@ def standardise(z: np.ndarray, row_month: np.ndarray, kind: str):
 def eof_modes(z: np.ndarray, lat: np.ndarray, n_lon: int, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
     """EOF loadings (k, P) and PCs (N, k) of z, sqrt(cos lat)-weighted, from the smaller Gram matrix."""
     n, p = z.shape
-    w = np.sqrt(np.clip(area_weights(xr.DataArray(np.asarray(lat, float), dims="lat")).values, 0, None))
-    w = np.repeat(w, n_lon)  # per cell, (lat, lon) order
+    w = eof_weights(lat, n_lon)
     if p <= n:
         gram = z.T @ z
         gram *= w[:, None] * w[None, :]
     else:
         gram = (z * w**2) @ z.T
+    vals, vecs = leading_modes(gram, n_modes)
+    pcs = z @ (w[:, None] * vecs) if p <= n else vecs * np.sqrt(vals)
+    s2 = (pcs**2).sum(0)
+    eofs = (pcs.T @ z) / s2[:, None]  # least-squares loadings: exact even where w = 0
+    flip = eof_signs(eofs)
+    return eofs * flip[:, None], pcs * flip
+
+
+def eof_weights(lat: np.ndarray, n_lon: int) -> np.ndarray:
+    """The weight sqrt(cos lat) of each cell, in (lat, lon) order, of the EOFs' Gram matrix."""
+    w = np.sqrt(np.clip(area_weights(xr.DataArray(np.asarray(lat, float), dims="lat")).values, 0, None))
+    return np.repeat(w, n_lon)
+
+
+def leading_modes(gram: np.ndarray, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The leading (at most ``n_modes``) eigenvalues, decreasing, and eigenvectors of the Gram matrix
+    ``gram``, those below 1e-10 of the first dropped; a :class:`~xemu.DataError` when it is zero."""
     size = gram.shape[0]
     k = min(n_modes, size)
     if size > 200 and k < size // 4:  # Lanczos: the leading few of a large matrix, to machine precision
@@ -118,19 +142,25 @@ def eof_modes(z: np.ndarray, lat: np.ndarray, n_lon: int, n_modes: int) -> tuple
     if not vals.size or vals[0] <= 0:
         raise DataError("resid: the standardised residuals are all zero; nothing to model")
     keep = vals > 1e-10 * vals[0]
-    vals, vecs = vals[keep], vecs[:, keep]
-    pcs = z @ (w[:, None] * vecs) if p <= n else vecs * np.sqrt(vals)
-    s2 = (pcs**2).sum(0)
-    eofs = (pcs.T @ z) / s2[:, None]  # least-squares loadings: exact even where w = 0
-    flip = np.sign(eofs[np.arange(eofs.shape[0]), np.abs(eofs).argmax(1)])
-    return eofs * flip[:, None], pcs * flip
+    return vals[keep], vecs[:, keep]
+
+
+def eof_signs(eofs: np.ndarray) -> np.ndarray:
+    """The sign of each EOF's largest loading (the EOFs and PCs are multiplied by it)."""
+    return np.sign(eofs[np.arange(eofs.shape[0]), np.abs(eofs).argmax(1)])
 
 
 def pooled_lag1(x: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:
     """Lag-1 autocorrelation per column over the pairs (i0, i1), pooled, clipped to +-PHI_MAX."""
     a, b = x[i0], x[i1]
-    num = (a * b).sum(0)
-    den = 0.5 * ((a**2).sum(0) + (b**2).sum(0))
+    return lag1_from_sums((a * b).sum(0), (a**2).sum(0), (b**2).sum(0))
+
+
+def lag1_from_sums(ab: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> np.ndarray:
+    """The pooled lag-1 autocorrelation of :func:`pooled_lag1` from the sums over the pairs (a, b)
+    of ``a * b``, ``a**2`` and ``b**2``."""
+    num = ab
+    den = 0.5 * (aa + bb)
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = np.where(den > 0, num / den, 0.0)
     return np.clip(phi, -PHI_MAX, PHI_MAX)
