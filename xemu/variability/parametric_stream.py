@@ -1,8 +1,12 @@
 """Fitting :class:`~xemu.variability.ResidualModel`'s parameters from residual maps too many to
-hold: the streamed fit (:mod:`xemu.variability.streamed`) writes each training map of a
-variable's residuals once, as float32, to a temporary file (:class:`RowSpill`), and
-:func:`streamed_parameters` reads them back a chunk of rows at a time, in the order of the
-in-memory fit's rows (sample by sample, month by month), in passes:
+hold, in passes over a temporary file.
+
+The streamed fit (:mod:`xemu.variability.streamed`) writes each training map of a
+variable's residuals once, as float32, to a temporary file
+(:class:`~xemu.variability.parametric_stream.RowSpill`), and
+:func:`~xemu.variability.parametric_stream.streamed_parameters` reads them back a chunk of
+rows at a time, in the order of the in-memory fit's rows (sample by sample, month by
+month), in passes:
 
 1. each calendar month's mean per cell (a sum over the rows, added one row after another as
    :func:`numpy.mean` adds them: the same mean, bit for bit) and, for precipitation, the
@@ -46,9 +50,10 @@ __all__ = ["RowSpill", "MonthTiles", "streamed_parameters"]
 
 
 class RowSpill:
-    """The ``N`` training maps of ``P`` cells of one variable, float32, in the file ``path``:
-    written a range of rows at a time, in any order (:meth:`write`), read back in order
-    (:meth:`read`, :meth:`chunks`)."""
+    """The ``N`` training maps of ``P`` cells of one variable, float32, in the file ``path``.
+
+    Written a range of rows at a time, in any order (``write``), read back in order (``read``,
+    ``chunks``)."""
 
     def __init__(self, path: Path, n_rows: int, n_cells: int):
         self.path, self.n_rows, self.n_cells = Path(path), int(n_rows), int(n_cells)
@@ -81,9 +86,10 @@ class RowSpill:
 
 
 class MonthTiles:
-    """The maps of each calendar month of a :class:`RowSpill`, in a file per month of tiles of
-    ``tile_rows`` rows stored cell by cell, so that a group of cells is read without the others
-    (:meth:`columns`)."""
+    """The maps of each calendar month of a residual file, in a file per month of tiles stored cell by cell.
+
+    Each tile holds ``tile_rows`` rows, so that a group of cells is read without the others
+    (``columns``)."""
 
     def __init__(self, folder: Path, name: str, n_cells: int, tile_rows: int):
         self._files = [open(Path(folder) / f"{name}.month{m + 1:02d}", "w+b", buffering=0)  # noqa: SIM115
