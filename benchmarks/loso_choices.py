@@ -11,8 +11,8 @@ CNN-GRU per candidate and inner fold would take hours on a laptop CPU):
 
 * ``linear``: ridge pattern scaling on the global means of CO2, CH4, SO2 and BC;
 * ``linear-co2``: the same on CO2 alone;
-* ``energy-balance`` with the global model's free parameters ``tcre`` only; ``tcre``,
-  ``aerosol``, ``methane`` (xemu's default); and those plus ``feedback``.
+* ``energy-balance`` with the global model's free parameters ``tcre`` only (xemu's default,
+  chosen by this script); ``tcre``, ``aerosol``, ``methane``; and those plus ``feedback``.
 
 Each energy-balance fit also chooses its own prior strength by leaving out one training
 scenario (inside the outer fold's training scenarios); the script prints those inner errors
@@ -35,7 +35,8 @@ CANDIDATES = {
     "linear (ridge, CO2 CH4 SO2 BC)": ("linear", ["CO2", "CH4", "SO2", "BC"], {}),
     "linear on CO2 only (ridge)": ("linear", ["CO2"], {}),
     "energy-balance, free tcre": ("energy-balance", ["CO2", "CH4", "SO2", "BC"], {"free": ("tcre",)}),
-    "energy-balance, free tcre aerosol methane": ("energy-balance", ["CO2", "CH4", "SO2", "BC"], {}),
+    "energy-balance, free tcre aerosol methane": (
+        "energy-balance", ["CO2", "CH4", "SO2", "BC"], {"free": ("tcre", "aerosol", "methane")}),
     "energy-balance, free tcre aerosol methane feedback": (
         "energy-balance", ["CO2", "CH4", "SO2", "BC"], {"free": ("tcre", "aerosol", "methane", "feedback")}),
 }

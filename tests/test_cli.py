@@ -164,3 +164,24 @@ def test_device_option(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("xemu: error: --device: 'cuda' asked for, but CUDA is not available")
         assert not (tmp_path / "m").exists()
+
+
+def test_fit_command_energy_balance_model_and_baseline(tmp_path, capsys):
+    """``xemu fit --model energy-balance`` takes the forcings with a role by default (not rsdt);
+    ``--baseline energy-balance`` puts it under the CNN-GRU."""
+    data = tmp_path / "climate.nc"
+    xemu.synthetic_climate(n_years=12, n_lat=4, n_lon=6).to_netcdf(data)
+    model = tmp_path / "eb.nc"
+    assert main(["fit", "--data", str(data), "--model", "energy-balance", "--out", str(model), "--quiet",
+                 "--variability", "none"]) == 0
+    eb = xemu.load(model)
+    assert isinstance(eb, xemu.EnergyBalancePatternScaling) and eb.inputs == ["CO2", "CH4", "SO2", "BC"]
+    out = tmp_path / "pred.nc"
+    assert main(["predict", str(model), "--data", str(data), "--select", "scenario=high", "--out", str(out)]) == 0
+    with xr.open_dataset(out) as pred:
+        assert pred.tas.attrs["units"] == "K" and np.isfinite(pred.tas.values).all()
+    em_path = tmp_path / "em.xemu"
+    assert main(["fit", "--data", str(data), "--baseline", "energy-balance", "--epochs", "1", "--quiet",
+                 "--variability", "none", "--out", str(em_path)]) == 0
+    em = xemu.load(em_path)
+    assert em.meta["baseline"] == "energy-balance" and em.meta["baseline_inputs"] == ["CO2", "CH4", "SO2", "BC"]

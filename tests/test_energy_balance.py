@@ -164,3 +164,53 @@ def test_cnn_gru_on_the_energy_balance_baseline_takes_its_inputs_with_roles(clim
     pred = em.predict(climate)
     back = xemu.load(em.save(tmp_path / "em.xemu"))
     np.testing.assert_array_equal(back.predict(climate).tas.values, pred.tas.values)
+
+
+def test_network_inputs_are_held_to_their_training_range(climate):
+    """Outside the training range the network's correction stays at the edge of what it learned:
+    without a baseline, a prediction from far-out inputs is the prediction from those inputs
+    clipped to their training range; inside the range nothing changes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        em = xemu.fit(climate, ["CO2", "CH4"], ["tas"], baseline=None, epochs=1, progress=False,
+                      config={"conv_widths": (4, 4), "conv_strides": (2, 1), "hidden": 8, "head_hidden": 8},
+                      variability=False)
+    assert em.meta["clamp_inputs"] is True
+    far = climate.copy()
+    far["CO2"] = climate["CO2"] * 5
+    lo, hi = em.meta["input_ranges"]["CO2"]
+    clipped = far.copy()
+    clipped["CO2"] = far["CO2"].clip(lo, hi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(em.predict(far).tas.values, em.predict(clipped).tas.values)
+    meta = dict(em.meta)
+    meta.pop("clamp_inputs")
+    unclamped = xemu.Emulator(meta, em.net, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not np.array_equal(unclamped.predict(far).tas.values, em.predict(far).tas.values)
+    np.testing.assert_array_equal(unclamped.predict(climate).tas.values, em.predict(climate).tas.values)
+
+
+def test_patterns_on_a_global_mean_the_user_brings_and_another_models_layout(climate):
+    """The MESMER-style path (a global-mean temperature series as the input, no global model) and
+    data laid out as another model's: a ``realization`` dim, another grid size, a 360-day calendar."""
+    other = xemu.synthetic_climate(n_years=12, n_lat=6, n_lon=8, seed=5, calendar="360_day")
+    other = other.rename(member="realization")
+    w = np.cos(np.deg2rad(other.lat))
+    gmt = other.tas_forced.weighted(w).mean(("lat", "lon"))
+    other["gmt"] = (gmt - 273.15).assign_attrs(units="degC")
+    eb = xemu.fit(other, ["gmt"], ["tas", "pr"], model="energy-balance", roles={"gmt": "gmt"}, variability=False)
+    assert eb.global_response.free == () and "gmt" in eb.global_response.how
+    p = eb.prepare_predict(other)
+    np.testing.assert_allclose(eb.global_temperature(p), gmt.values, rtol=0, atol=1e-3)  # degC -> K
+    pred = eb.predict(other)
+    assert pred.tas.dims == ("scenario", "time", "lat", "lon") and pred.sizes["lat"] == 6
+    # the forced tas is linear in its own global mean by construction of the synthetic climate
+    err = float(abs(pred.tas - other.tas_forced).mean())
+    assert err < 0.5
+    with pytest.raises(ConfigError, match="with a global-mean temperature input"):
+        xemu.fit(other, ["gmt", "CO2"], ["tas"], model="energy-balance", roles={"gmt": "gmt"})
+    eb2 = _fit(other)  # the forcing path on the same layout
+    assert np.isfinite(eb2.predict(other).tas.values).all()

@@ -290,11 +290,18 @@ class Emulator:
                                    units=p.input_units.get(name))
 
     def _normalise(self, x: np.ndarray) -> np.ndarray:
+        """The network's input: each input variable held to its training range (emulators fitted
+        with ``clamp_inputs``, all since it was added), then normalised."""
         mean = np.asarray(self.meta["input_mean"], np.float32)[None, None, :, None, None]
         std = np.asarray(self.meta["input_std"], np.float32)[None, None, :, None, None]
         if x.shape[2] != mean.shape[2]:
             raise DataError(f"ds: {x.shape[2]} input channels; the emulator expects {mean.shape[2]}")
         out = np.asarray(x, np.float32) - mean  # float32 throughout, one array
+        if self.meta.get("clamp_inputs"):
+            for c, name in enumerate(self.inputs):
+                lo, hi = self.meta["input_ranges"][name]
+                np.clip(out[:, :, c], np.float32(lo) - mean[0, 0, c], np.float32(hi) - mean[0, 0, c],
+                        out=out[:, :, c])
         out /= std
         return out
 
@@ -535,9 +542,9 @@ def fit(
     held, train_idx, val_idx = training_windows(p, holdout, window, stride)
     bl = None  # the baseline the network corrects, fitted on the training months only
     if baseline is not None:
-        bl = BASELINES[baseline]().fit(ds, baseline_input_names(baseline, baseline_inputs, inputs), targets,
-                                       holdout=holdout,
-                                       grid_alignment=grid_alignment, **{"variability": False, **baseline_options})
+        bl_inputs = baseline_input_names(baseline, baseline_inputs, inputs, baseline_options)
+        bl = BASELINES[baseline]().fit(ds, bl_inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
+                                       **{"variability": False, **baseline_options})
     stats = training_statistics(p, held, bl.predict_arrays(bl.prepare_predict(ds)) if bl is not None else None)
     cfg, specs = network_and_losses(p, preset_name, config, loss)
     x, train_loader, val_loader = window_loaders(p, stats, train_idx, val_idx, tc)

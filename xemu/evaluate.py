@@ -35,7 +35,7 @@ from .errors import ConfigError
 from .metrics.deterministic import METRICS, noise_floor, score
 
 __all__ = ["PUBLISHED", "Split", "make_split", "loso_splits", "evaluate", "format_table", "FORCINGS",
-           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS"]
+           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS"]
 
 #: The study's published numbers on the reference validation window (data README).
 PUBLISHED = {
@@ -59,6 +59,7 @@ LOSO_MODELS = ("linear-co2", "linear", "energy-balance", "cnn-gru")
 #: start (the 12-month windows overlap by 10 months), which keeps each fold's training within
 #: 10 minutes on a 2-core CPU; a time budget, not a choice made on any score.
 LOSO_FIT_OPTIONS = {"stride": 2}
+#: The store's scenarios with targets: trained on, and held out in turn by ``"loso"``.
 TRAIN_SSPS = ["ssp126", "ssp370", "ssp585"]
 
 

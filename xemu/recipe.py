@@ -70,7 +70,8 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
         "stride": stride,
         "grid_alignment": grid_alignment,
         "baseline": baseline,
-        "baseline_inputs": baseline_input_names(baseline, baseline_inputs, inputs) if baseline else None,
+        "baseline_inputs": (baseline_input_names(baseline, baseline_inputs, inputs, baseline_options)
+                            if baseline else None),
         "baseline_options": baseline_options,
         "input_units": p.input_units,
         "target_units": p.target_units,
@@ -80,6 +81,9 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
         "input_mean": stats.mean.tolist(),
         "input_std": stats.std.tolist(),
         "input_ranges": stats.ranges,
+        # outside its training range the network's correction stays at the edge of what it
+        # learned; the baseline carries the extrapolation (xemu.Emulator.predict)
+        "clamp_inputs": True,
         "target_scale": stats.scale.tolist(),
         "target_mean": stats.target_mean.tolist() if stats.target_mean is not None else None,
         "model": cfg.to_dict(),
@@ -329,13 +333,14 @@ def fit_residual_model(net: CNNGRU, x: torch.Tensor, p: Prepared, stats: Statist
     return fit_variability(p, stats.base + out * scale32, held, method=method)
 
 
-def baseline_input_names(baseline: str, baseline_inputs, inputs) -> list[str]:
+def baseline_input_names(baseline: str, baseline_inputs, inputs, baseline_options=None) -> list[str]:
     """The inputs of the baseline under the CNN-GRU: ``baseline_inputs`` when given, else
-    ``inputs`` (for ``"energy-balance"``: those of ``inputs`` it has a role for)."""
+    ``inputs`` (for ``"energy-balance"``: those of ``inputs`` it has a role for, by the
+    ``roles`` of ``baseline_options``)."""
     if baseline_inputs:
         return list(baseline_inputs)
     if baseline == "energy-balance":
         from .baselines.energy_balance import role_inputs
 
-        return role_inputs(inputs)
+        return role_inputs(inputs, (baseline_options or {}).get("roles"))
     return list(inputs)

@@ -39,7 +39,9 @@ from .global_response import (
 
 __all__ = ["EnergyBalancePatternScaling", "ROLES", "ROLE_UNITS", "role_inputs"]
 
-#: The forcing each role of the global model reads, by default.
+#: The forcing each role of the global model reads, by default. A fifth role, ``"gmt"``, has
+#: no default: an input of global-mean temperature that replaces the global model (the
+#: MESMER-style workflow: patterns on a global mean the user brings, e.g. from FaIR).
 ROLES: dict[str, str] = {"co2": "CO2", "ch4": "CH4", "so2": "SO2", "bc": "BC"}
 #: Units each role is converted to, and the factor from them to the model's units.
 ROLE_UNITS: dict[str, tuple[str, float, str]] = {
@@ -47,13 +49,14 @@ ROLE_UNITS: dict[str, tuple[str, float, str]] = {
     "ch4": ("Gt yr-1", 1.0, "CH4 emissions (Gt CH4 per year)"),
     "so2": ("kg m-2 s-1", EARTH_AREA * SECONDS_PER_YEAR / 1e9, "SO2 emission flux"),
     "bc": ("kg m-2 s-1", EARTH_AREA * SECONDS_PER_YEAR / 1e9, "black carbon emission flux"),
+    "gmt": ("K", 1.0, "global-mean temperature"),
 }
 TERMS = ["global_temperature", "intercept"]
 
 
 def role_inputs(inputs, roles=None) -> list[str]:
     """The names in ``inputs`` that the global model reads (a role of ``roles``, default :data:`ROLES`)."""
-    names = set((roles or ROLES).values())
+    names = set({**ROLES, **(roles or {})}.values())
     return [v for v in inputs if v in names]
 
 
@@ -71,7 +74,7 @@ class EnergyBalancePatternScaling(Baseline):
     >>> eb.params["coef_tas"].dims
     ('month', 'term', 'lat', 'lon')
     >>> sorted(eb.global_response.free)
-    ['aerosol', 'methane', 'tcre']
+    ['tcre']
     """
 
     kind = "energy-balance"
@@ -96,9 +99,13 @@ class EnergyBalancePatternScaling(Baseline):
         roles : dict, optional
             ``{"co2": name, "ch4": name, "so2": name, "bc": name}``: which input plays which
             part (default :data:`ROLES`); a role without an input contributes nothing.
+            ``{"gmt": name}`` instead: ``name`` is a global-mean temperature series (an input
+            without spatial dims, in temperature units) on which the patterns are fitted and
+            predicted directly; no global model is fitted, and ``inputs`` is ``[name]``.
         free : sequence of str
-            Parameters of the global model fitted to the data (default ``tcre``, ``aerosol``,
-            ``methane``); the others keep their prior means
+            Parameters of the global model fitted to the data (default ``("tcre",)``, chosen by
+            nested leave-one-scenario-out: :data:`xemu.baselines.global_response.DEFAULT_FREE`;
+            e.g. ``("tcre", "aerosol", "methane")``); the others keep their prior means
             (:data:`xemu.baselines.global_response.PRIORS`).
         strength : float or "cv"
             How strongly the free parameters are held to their priors; ``"cv"`` (default)
@@ -116,15 +123,13 @@ class EnergyBalancePatternScaling(Baseline):
             raise ConfigError(f"strength: expected a number >= 0 or 'cv'; got {strength!r}")
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
         forcings = _forcings(p, roles)
-        rows = Forcings(*(getattr(forcings, k)[p.target_to_input] for k in ("co2", "ch4", "so2", "bc")))
-        v = p.target_names.index(temperature)
-        w = area_weights(p.lat).values
-        glob = (p.targets[:, :, v].astype(np.float64) * w[None, None, :, None]).mean((-2, -1)) / w.mean()
-        if strength == "cv":
-            response = choose_strength(rows, glob, train, p.target_to_input, free=free)
+        if "gmt" in roles:  # the user's global mean: no global model
+            response = GlobalResponse({n: PRIORS[n][0] for n in PARAMETERS}, 0.0, (), 0.0,
+                                      f"none: the global-mean temperature is the input {roles['gmt']!r}")
+            t_hat = forcings.gmt
         else:
-            response = fit_global_response(rows, glob, train, free=free, strength=float(strength))
-        t_hat = response.predict(forcings)
+            response = _fit_response(p, train, forcings, temperature, free, strength)
+            t_hat = response.predict(forcings)
         coef = _patterns(p, train, t_hat)
         x = p.inputs
         params = xr.Dataset({
@@ -164,8 +169,10 @@ class EnergyBalancePatternScaling(Baseline):
         return self._response
 
     def global_temperature(self, p: Prepared) -> np.ndarray:
-        """``(S_in, T)`` global-mean temperature of the prepared inputs ``p``."""
-        return self.global_response.predict(_forcings(p, json.loads(self.params.attrs["xemu_roles"])))
+        """``(S_in, T)`` global-mean temperature of the prepared inputs ``p`` (the global model's,
+        or the input of role ``"gmt"``)."""
+        forcings = _forcings(p, json.loads(self.params.attrs["xemu_roles"]))
+        return forcings.gmt if forcings.gmt is not None else self.global_response.predict(forcings)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
@@ -180,6 +187,8 @@ class EnergyBalancePatternScaling(Baseline):
     def _check_ranges(self, p: Prepared) -> None:
         """Warn for inputs and for a global-mean temperature outside the training range."""
         super()._check_ranges(p)
+        if "gmt" in json.loads(self.params.attrs["xemu_roles"]):
+            return  # the input's own range warning says it
         t_hat = self.global_temperature(p)
         lo, hi = self.params["global_range"].values.tolist()
         temperature = self.params.attrs["xemu_temperature"]
@@ -189,9 +198,14 @@ class EnergyBalancePatternScaling(Baseline):
 
 def _check_roles(roles, inputs) -> dict:
     """``roles`` completed from :data:`ROLES` and checked against ``inputs``."""
-    if roles is not None and (not isinstance(roles, dict) or set(roles) - set(ROLES)):
-        raise ConfigError(f"roles: expected a dict with keys among {list(ROLES)}; got {roles!r}")
+    if roles is not None and (not isinstance(roles, dict) or set(roles) - set(ROLE_UNITS)):
+        raise ConfigError(f"roles: expected a dict with keys among {list(ROLE_UNITS)}; got {roles!r}")
     full = {**ROLES, **(roles or {})}
+    if "gmt" in full:
+        if list(inputs) != [full["gmt"]]:
+            raise ConfigError(f"inputs: with a global-mean temperature input (roles={{'gmt': {full['gmt']!r}}}) the "
+                              f"patterns need no forcing; expected inputs [{full['gmt']!r}]; got {list(inputs)}")
+        return {"gmt": full["gmt"]}
     used = {k: v for k, v in full.items() if v in inputs}
     others = [v for v in inputs if v not in used.values()]
     if others:
@@ -212,16 +226,28 @@ def _forcings(p: Prepared, roles: dict) -> Forcings:
     out = {}
     for role, (units, factor, what) in ROLE_UNITS.items():
         if role not in roles:
-            out[role] = np.zeros(p.inputs.shape[:2])
+            out[role] = None if role == "gmt" else np.zeros(p.inputs.shape[:2])
             continue
         name = roles[role]
-        try:
-            scale = ureg.Quantity(1.0, p.input_units[name]).to(units).magnitude * factor
+        values = p.inputs[..., names.index(name)].astype(np.float64)
+        try:  # whole arrays: temperatures convert with an offset
+            out[role] = ureg.Quantity(values, p.input_units[name]).to(units).magnitude * factor
         except Exception:  # noqa: BLE001 (pint raises several kinds; all mean "not convertible")
             raise DataError(f"inputs[{name!r}]: the energy-balance baseline reads it as {what}, in units "
                             f"convertible to {units!r}; got {p.input_units[name]!r}") from None
-        out[role] = p.inputs[..., names.index(name)].astype(np.float64) * scale
-    return Forcings(out["co2"], out["ch4"], out["so2"], out["bc"])
+    return Forcings(out["co2"], out["ch4"], out["so2"], out["bc"], out["gmt"])
+
+
+def _fit_response(p: Prepared, train: np.ndarray, forcings: Forcings, temperature: str, free,
+                  strength) -> GlobalResponse:
+    """The global model fitted to the training months' area-weighted global mean of ``temperature``."""
+    rows = Forcings(*(getattr(forcings, k)[p.target_to_input] for k in ("co2", "ch4", "so2", "bc")))
+    v = p.target_names.index(temperature)
+    w = area_weights(p.lat).values
+    glob = (p.targets[:, :, v].astype(np.float64) * w[None, None, :, None]).mean((-2, -1)) / w.mean()
+    if strength == "cv":
+        return choose_strength(rows, glob, train, p.target_to_input, free=free)
+    return fit_global_response(rows, glob, train, free=free, strength=float(strength))
 
 
 def _patterns(p: Prepared, train: np.ndarray, t_hat: np.ndarray) -> np.ndarray:

@@ -20,8 +20,8 @@ The model, for one forcing series (monthly steps, ``dt = 1/12`` year):
 
 The global mean is ``offset + T_co2 + T``. The fit (:func:`fit_global_response`) minimises
 the squared error of 12-month means over the training series plus ``strength`` times the
-squared distance of the free parameters from their prior means in prior standard
-deviations (:data:`PRIORS`); ``strength`` is chosen by leaving out one training scenario
+squared distance of the free parameters (:data:`DEFAULT_FREE` unless chosen otherwise) from
+their prior means in prior standard deviations (:data:`PRIORS`); ``strength`` is chosen by leaving out one training scenario
 at a time (:func:`choose_strength`).
 """
 
@@ -33,8 +33,9 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["PRIORS", "PARAMETERS", "STRENGTHS", "DEFAULT_FREE", "DEFAULT_STRENGTH", "CH4_LIFETIME", "CH4_NATURAL",
-           "SPIN_UP_YEARS", "SECONDS_PER_YEAR", "EARTH_AREA", "Forcings", "effective_forcing", "two_layer",
+__all__ = ["PRIORS", "PARAMETERS", "STRENGTHS", "DEFAULT_FREE", "DEFAULT_STRENGTH", "ERROR_SCALE", "CH4_LIFETIME",
+           "CH4_NATURAL", "PPB_PER_GT_CH4", "SPIN_UP_YEARS", "SECONDS_PER_YEAR", "EARTH_AREA", "DT",
+           "methane_concentration", "check_free", "Forcings", "effective_forcing", "two_layer",
            "GlobalResponse", "fit_global_response", "choose_strength", "block_means"]
 
 #: Prior mean and standard deviation of each parameter, with its units.
@@ -50,8 +51,11 @@ PRIORS: dict[str, tuple[float, float, str]] = {
 }
 #: The parameters in their stored order (the offset, in K, is fitted too and never penalised).
 PARAMETERS: tuple[str, ...] = tuple(PRIORS)
-#: Parameters fitted by default; the others keep their prior means.
-DEFAULT_FREE: tuple[str, ...] = ("tcre", "aerosol", "methane")
+#: Parameters fitted by default; the others keep their prior means. Chosen by nested
+#: leave-one-scenario-out on the CSE 151B store (``benchmarks/loso_choices.py``): in each
+#: outer fold, the training scenarios' inner folds preferred ``tcre`` alone to
+#: ``tcre, aerosol, methane`` and to those plus ``feedback``.
+DEFAULT_FREE: tuple[str, ...] = ("tcre",)
 #: Prior strengths tried by :func:`choose_strength`.
 STRENGTHS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 #: The strength used when fewer than two training scenarios leave nothing to choose it by.
@@ -59,12 +63,19 @@ DEFAULT_STRENGTH = 1e-3
 #: The error scale of the fit's data term (K): strength 1 weighs one prior standard deviation
 #: like a 0.1 K error of every 12-month mean.
 ERROR_SCALE = 0.1
-CH4_LIFETIME = 9.3  # years
-CH4_NATURAL = 0.19  # Gt CH4 per year
+#: Lifetime of a methane perturbation in the one-box model (years).
+CH4_LIFETIME = 9.3
+#: Natural methane emissions (Gt CH4 per year), added to the input's.
+CH4_NATURAL = 0.19
+#: Methane concentration per mass in the atmosphere: 2.78 Tg per ppb.
 PPB_PER_GT_CH4 = 1000.0 / 2.78
+#: Years of the two-layer model's spin-up before the first month.
 SPIN_UP_YEARS = 165
+#: Seconds per (365-day) year, for emission fluxes per second.
 SECONDS_PER_YEAR = 365.0 * 86400.0
-EARTH_AREA = 5.1e14  # m2
+#: The Earth's surface area (m2), for global emissions from a global-mean flux.
+EARTH_AREA = 5.1e14
+#: The model's time step (years): one month.
 DT = 1.0 / 12.0
 
 
@@ -73,13 +84,15 @@ class Forcings:
     """One forcing series per sample, in the units the model uses.
 
     ``co2`` cumulative emissions (Gt CO2), ``ch4`` emissions (Gt CH4 yr-1), ``so2`` and
-    ``bc`` global emissions (Tg yr-1); arrays ``(S, T)`` (zeros for a forcing not given).
+    ``bc`` global emissions (Tg yr-1); arrays ``(S, T)`` (zeros for a forcing not given);
+    ``gmt``: a global-mean temperature input (K) that replaces the model, or ``None``.
     """
 
     co2: np.ndarray
     ch4: np.ndarray
     so2: np.ndarray
     bc: np.ndarray
+    gmt: np.ndarray | None = None  # a global-mean temperature given as an input (K), if any
 
 
 def methane_concentration(ch4: np.ndarray) -> np.ndarray:

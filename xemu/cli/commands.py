@@ -109,8 +109,12 @@ def cmd_fit(args) -> int:
         opts = {"epochs": args.epochs, "seed": args.seed, "progress": not args.quiet, "device": args.device,
                 "distributed": True if args.distributed else None}
         variability = {"none": False}.get(args.variability, args.variability)
-        em = ds.emu.fit(args.inputs, args.targets, model=args.model, holdout=holdout, variability=variability,
-                        **({} if args.model != "cnn-gru" else {**opts, "checkpoint": args.checkpoint}))
+        inputs = args.inputs or (["CO2", "CH4", "SO2", "BC"] if args.model == "energy-balance"
+                                 else ["CO2", "CH4", "SO2", "BC", "rsdt"])
+        if args.model == "cnn-gru":
+            opts.update(checkpoint=args.checkpoint, baseline=None if args.baseline == "none" else args.baseline)
+        em = ds.emu.fit(inputs, args.targets, model=args.model, holdout=holdout, variability=variability,
+                        **(opts if args.model == "cnn-gru" else {}))
     from xemu.nn.distributed import is_main_process
 
     if not is_main_process():  # under torchrun every rank holds the same emulator: rank 0 saves it

@@ -127,9 +127,13 @@ def _add_fit(sub, fmt: dict) -> None:
     """``xemu fit`` and its options."""
     f = sub.add_parser("fit", help="train an emulator on a store and save it", **fmt)
     f.add_argument("--data", default=None, help=_STORE_HELP)
-    f.add_argument("--inputs", nargs="+", default=["CO2", "CH4", "SO2", "BC", "rsdt"], help="input variables")
+    f.add_argument("--inputs", nargs="+", default=None,
+                   help="input variables (default: CO2 CH4 SO2 BC rsdt; CO2 CH4 SO2 BC for energy-balance)")
     f.add_argument("--targets", nargs="+", default=["tas", "pr"], help="target variables (maps)")
-    f.add_argument("--model", default="cnn-gru", choices=["cnn-gru", "linear", "climatology"], help="what to fit")
+    f.add_argument("--model", default="cnn-gru", choices=["cnn-gru", "linear", "energy-balance", "climatology"],
+                   help="what to fit")
+    f.add_argument("--baseline", default="linear", choices=["linear", "energy-balance", "climatology", "none"],
+                   help="what the CNN-GRU corrects (energy-balance: for scenarios never run; see the user guide)")
     f.add_argument("--train-select", nargs="*", help=f"selection of the training data, {_SELECTION_HELP}")
     f.add_argument("--holdout", nargs="*", help=f"validation months within the training data, {_SELECTION_HELP}; "
                    "e.g. ssp=ssp370 member_id=0 time=2090-02:")

@@ -141,6 +141,8 @@ EMULATOR_SCHEMA: dict[str, Any] = {
         "notes": STRINGS,
         "input_ranges": {"description": "{input: [min, max]} in training",
                          "type": "object", "additionalProperties": {**NUMBERS, "minItems": 2, "maxItems": 2}},
+        "clamp_inputs": {"description": "the network's inputs are held to input_ranges at prediction",
+                         "type": "boolean"},
         "baseline_options": {"description": "keyword options of the baseline's fit", **OBJECT},
         "variability": {"description": "the model of internal variability in variability.nc, or null",
                         "oneOf": [{"type": "null"},
