@@ -226,7 +226,7 @@ def _evaluate_loso(ds: xr.Dataset, *, models, log, **options) -> xr.Dataset:
                          **{**options, "fit_options": {**LOSO_FIT_OPTIONS, **(options.get("fit_options") or {})}})
         attrs[f"{held} split_description"] = table.attrs.get("split_description", "")
         attrs.update({f"{held} {k}": v for k, v in table.attrs.items() if k not in ("split", "split_description")})
-        tables.append(table.drop_attrs() if hasattr(table, "drop_attrs") else table.assign_attrs({}))
+        tables.append(table)
         names.append(held)
     table = xr.concat(tables, dim=xr.DataArray(names, dims="fold", name="fold"))
     mean = table.mean("fold", keep_attrs=False).expand_dims(fold=["mean"])
@@ -271,10 +271,7 @@ class _Rows:
 
     def add(self, label: str, kind: str, pred: xr.Dataset) -> None:
         """Score a deterministic prediction: the metrics and its CRPS (the mean absolute error)."""
-        pred = pred[self.targets].sel(time=self.truth.time)
-        row = _member_mean(score(pred, self.truth, variables=self.targets).reset_coords(drop=True))
-        for v in self.targets:
-            row[f"{v}_crps"] = _member_mean(_point_crps(pred[v], self.truth[v]))
+        row = _scored(pred[self.targets].sel(time=self.truth.time), self.truth, self.targets)
         self.append(row, label, kind)
         self.log(f"  {label}: score {float(row['competition_score']):.3f}")
 
@@ -334,10 +331,10 @@ class _Rows:
 
 def _score_baseline(rows: _Rows, name: str, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
                     inputs: list[str]) -> None:
-    """Fit the baseline ``name`` of :data:`BASELINE_ROWS` and score it (with its variants: the ridge only)."""
-    from .emulator import fit
-
+    """Fit the baseline ``name`` of :data:`BASELINE_ROWS` and score it (with its variants: the
+    four-forcing ridge and the energy-balance pattern scaling only)."""
     from .baselines.energy_balance import role_inputs
+    from .emulator import fit
 
     label, kind, options = BASELINE_ROWS[name]
     if name == "linear-co2":
@@ -397,6 +394,15 @@ def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
                           "noise floor", others)
 
 
+def _scored(pred: xr.Dataset, truth: xr.Dataset, targets: list[str]) -> xr.Dataset:
+    """One deterministic row: the metrics of ``pred`` against ``truth`` and each target's CRPS
+    (its mean absolute error), averaged over the members of ``truth`` where it has them."""
+    row = _member_mean(score(pred, truth, variables=targets).reset_coords(drop=True))
+    for v in targets:
+        row[f"{v}_crps"] = _member_mean(_point_crps(pred[v], truth[v]))
+    return row
+
+
 def _member_mean(x):
     """``x`` averaged over the test scenario's members (where it has them), squeezed."""
     return (x.mean("member_id") if "member_id" in x.dims else x).squeeze(drop=True)
@@ -411,11 +417,8 @@ def _score_member_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
     for i in members:
         for j in members:
             if i != j:
-                pred, held = truth.sel(member_id=j, drop=True), truth.sel(member_id=i, drop=True)
-                row = score(pred, held, variables=rows.targets).reset_coords(drop=True).squeeze(drop=True)
-                for v in rows.targets:
-                    row[f"{v}_crps"] = _point_crps(pred[v], held[v])
-                pairs.append(row)
+                pairs.append(_scored(truth.sel(member_id=j, drop=True), truth.sel(member_id=i, drop=True),
+                                     rows.targets))
     row = xr.concat(pairs, dim="pair").mean("pair")
     rows.append(row, "member floor: another member as the prediction", "noise floor")
     rows.log(f"  member floor: score {float(row['competition_score']):.3f}")

@@ -241,7 +241,7 @@ def _forcings(p: Prepared, roles: dict) -> Forcings:
 def _fit_response(p: Prepared, train: np.ndarray, forcings: Forcings, temperature: str, free,
                   strength) -> GlobalResponse:
     """The global model fitted to the training months' area-weighted global mean of ``temperature``."""
-    rows = Forcings(*(getattr(forcings, k)[p.target_to_input] for k in ("co2", "ch4", "so2", "bc")))
+    rows = forcings.take(p.target_to_input)
     v = p.target_names.index(temperature)
     w = area_weights(p.lat).values
     glob = (p.targets[:, :, v].astype(np.float64) * w[None, None, :, None]).mean((-2, -1)) / w.mean()

@@ -94,6 +94,11 @@ class Forcings:
     bc: np.ndarray
     gmt: np.ndarray | None = None  # a global-mean temperature given as an input (K), if any
 
+    def take(self, rows) -> Forcings:
+        """The forcings of the samples ``rows`` (an index or a boolean mask on ``S``)."""
+        return Forcings(self.co2[rows], self.ch4[rows], self.so2[rows], self.bc[rows],
+                        None if self.gmt is None else self.gmt[rows])
+
 
 def methane_concentration(ch4: np.ndarray) -> np.ndarray:
     """``(S, T)`` CH4 concentration (ppb) of a one-box model at equilibrium before the first month."""
@@ -225,9 +230,8 @@ def choose_strength(f: Forcings, temperature: np.ndarray, mask: np.ndarray, grou
     for i, s in enumerate(strengths):
         for j, g in enumerate(labels):
             out = groups == g
-            sub = Forcings(*(getattr(f, k)[~out] for k in ("co2", "ch4", "so2", "bc")))
-            fitted = fit_global_response(sub, temperature[~out], mask[~out], free=free, strength=s)
-            left = Forcings(*(getattr(f, k)[out] for k in ("co2", "ch4", "so2", "bc")))
+            fitted = fit_global_response(f.take(~out), temperature[~out], mask[~out], free=free, strength=s)
+            left = f.take(out)
             y, ok = block_means(temperature[out], mask[out])
             p, _ = block_means(fitted.predict(left))
             err = np.where(ok, y - p, np.nan)[:, -last_blocks:]
