@@ -3,7 +3,9 @@ import pytest
 
 import xemu
 from xemu.baselines import Climatology, LinearPatternScaling
-from xemu.errors import GridError, NotFittedError
+from xemu.baselines.registry import resolve_baseline
+from xemu.errors import ConfigError, GridError, NotFittedError
+from xemu.testing import TINY_CONFIG
 
 FORCINGS = ["CO2", "CH4", "SO2", "BC"]
 
@@ -130,3 +132,31 @@ def test_predict_warns_when_inputs_leave_the_training_range(synthetic):
     forcing = synthetic.drop_vars(["tas", "pr"])
     with pytest.warns(UserWarning, match=r"inputs\['CO2'\]: global-mean values reach .* Gt, beyond the training range"):
         lin.predict(forcing.sel(scenario=["high"]))
+
+
+def test_auto_baseline_is_energy_balance_where_it_can_be_fitted():
+    """``baseline="auto"``: the energy-balance baseline with cumulative CO2 emissions among the
+    inputs and tas among the targets, in memory, on the inputs the fit chooses; else linear."""
+    inputs, targets = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
+    assert resolve_baseline("auto", inputs, targets) == "energy-balance"
+    assert resolve_baseline("auto", ["CO2"], ["tas"]) == "energy-balance"
+    assert resolve_baseline("auto", ["CH4", "SO2", "rsdt"], targets) == "linear"  # no CO2
+    assert resolve_baseline("auto", inputs, ["pr"]) == "linear"  # no temperature to fit the global model to
+    assert resolve_baseline("auto", inputs, targets, stream=True) == "linear"  # not streamed
+    assert resolve_baseline("auto", inputs, targets, baseline_inputs=["CO2", "CH4"]) == "linear"
+    for name in ("linear", "energy-balance", "climatology", None):  # a named baseline is kept
+        assert resolve_baseline(name, ["x"], ["y"]) == name
+    with pytest.raises(ConfigError, match=r"baseline: expected 'auto', one of .* or None; got 'ridge'"):
+        resolve_baseline("ridge", inputs, targets)
+
+
+def test_fit_resolves_auto_baseline(synthetic):
+    """What ``fit`` does with the default: the energy-balance baseline on the synthetic climate's
+    forcings, linear pattern scaling when CO2 is not an input; the emulator says which."""
+    kw = dict(epochs=1, windows_per_epoch=4, batch_size=4, progress=False, config=TINY_CONFIG,
+              variability=False)
+    em = synthetic.emu.fit(["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"], **kw)
+    assert em.baseline.kind == "energy-balance" and em.baseline.inputs == ["CO2", "CH4", "SO2", "BC"]
+    assert em.meta["baseline"] == "energy-balance"
+    em = synthetic.emu.fit(["CH4", "SO2", "rsdt"], ["tas", "pr"], **kw)
+    assert em.baseline.kind == "linear" and em.meta["baseline"] == "linear"

@@ -149,7 +149,7 @@ def test_fit_logs_every_epoch_on_stderr_and_quiet_does_not(tmp_path, capsys):
     out = tmp_path / "pred.nc"
     assert main(["predict", str(tmp_path / "a.xemu"), "--data", str(data), "--out", str(out), "--device", "cpu"]) == 0
     with xr.open_dataset(out) as pred:
-        assert pred.attrs["source"] == f"xemu {xemu.__version__} cnn-gru emulator (baseline linear)"
+        assert pred.attrs["source"] == f"xemu {xemu.__version__} cnn-gru emulator (baseline energy-balance)"
 
 
 def test_device_option(tmp_path, capsys):

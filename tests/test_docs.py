@@ -144,6 +144,23 @@ def test_gallery_page_with_figures(html, script):
     assert f"sphx_glr_{script.stem}_001.png" in page.read_text(encoding="utf-8")
 
 
+def test_gallery_figures_say_what_makes_them_results(html):
+    """The three figures the gallery's header points to first print the number that makes
+    each a result, and the size it ran at (here the docs build's fast mode)."""
+    if not HAS_STORE:
+        pytest.skip("the CSE 151B store is absent: the real-data examples are shown without running")
+    pages = {name: _text(html / "auto_examples" / f"{name}.html")
+             for name in ("plot_scenario_never_run", "plot_reference_evaluation", "plot_whatif_so2")}
+    assert "tas time-mean RMSE" in pages["plot_scenario_never_run"]
+    assert "12 x 18 grid (the store coarsened 4 x 4): the CNN-GRU scores" in pages["plot_reference_evaluation"]
+    assert "the CNN-GRU is drawn" in pages["plot_whatif_so2"]  # it beat its baseline on months it never saw
+    out = html.parent / "examples-output"  # what the examples wrote ($XEMU_EXAMPLES_OUT)
+    png = out / "whatif_so2.png"
+    assert png.is_file() and png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with xr.open_dataset(out / "whatif_so2.nc") as maps:
+        assert set(maps.data_vars) == {"baseline", "cnn_gru"} and maps.cnn_gru.attrs["units"] == "K"
+
+
 def test_encoding_figure_is_drawn(html):
     figures = list((html / "_images").glob("encoding-*.png")) + list((html / "plot_directive").rglob("encoding-*.png"))
     assert figures and all(f.stat().st_size > 1000 for f in figures)

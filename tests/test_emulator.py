@@ -36,15 +36,23 @@ def test_fit_predict_keeps_coords_units_and_attrs(fitted, forcing, synthetic):
         assert np.isfinite(da.values).all()
     assert pred.pr.attrs["units"] == "mm/day"
     assert "xemu" in pred.attrs["history"] and "holdout" in pred.attrs["history"]
-    assert pred.attrs["source"].endswith("cnn-gru emulator (baseline linear)")
+    assert pred.attrs["source"].endswith("cnn-gru emulator (baseline energy-balance)")
     np.testing.assert_array_equal(fitted.predict(forcing).tas.values, pred.tas.values)
 
 
-def test_untrained_emulator_is_its_linear_baseline(synthetic, forcing):
+@pytest.mark.parametrize("baseline", ["auto", "linear"])
+def test_untrained_emulator_is_its_baseline(synthetic, forcing, baseline):
+    """The default (``"auto"``, here the energy-balance baseline on CO2, CH4, SO2, BC) and
+    ``"linear"``: an emulator whose network never moved predicts its baseline."""
     em = synthetic.emu.fit(INPUTS, TARGETS, epochs=1, windows_per_epoch=8, batch_size=8, lr=0.0,
-                           progress=False, config=TINY)
-    lin = synthetic.emu.fit(INPUTS, TARGETS, model="linear")
-    np.testing.assert_allclose(em.predict(forcing).tas.values, lin.predict(forcing).tas.values, atol=1e-3)
+                           progress=False, config=TINY, baseline=baseline)
+    if baseline == "auto":
+        assert isinstance(em.baseline, xemu.EnergyBalancePatternScaling)
+        base = synthetic.emu.fit(INPUTS[:4], TARGETS, model="energy-balance")
+    else:
+        assert isinstance(em.baseline, xemu.LinearPatternScaling)
+        base = synthetic.emu.fit(INPUTS, TARGETS, model="linear")
+    np.testing.assert_allclose(em.predict(forcing).tas.values, base.predict(forcing).tas.values, atol=1e-3)
 
 
 def test_normalisation_uses_training_months_only(synthetic):

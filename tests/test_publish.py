@@ -79,7 +79,7 @@ def test_cnn_gru_prediction_has_only_true_attributes(tmp_path):
     em = ds.emu.fit(["CO2", "CH4", "SO2", "BC"], ["tas", "pr"], epochs=1, windows_per_epoch=8, batch_size=8,
                     progress=False, config=TINY)
     pred = em.predict(ds.drop_vars(["tas", "pr"]))
-    _check_published(pred, ds, "cnn-gru emulator (baseline linear)")
+    _check_published(pred, ds, "cnn-gru emulator (baseline energy-balance)")
     xemu.io.write_netcdf(pred, tmp_path / "pred.nc")
     _reopen_cleanly(tmp_path / "pred.nc")
 

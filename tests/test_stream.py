@@ -150,9 +150,17 @@ def test_truncated_epochs_restart_the_schedule():
 
 
 def _fit(ds, **kw):
+    # baseline "linear": what "auto" is when streamed (the energy-balance baseline is fitted in memory only)
     options = dict(config=TINY_CONFIG, epochs=2, windows_per_epoch=64, batch_size=16, seed=0, progress=False,
-                   variability=False, shuffle=False, holdout=HOLDOUT)
+                   variability=False, shuffle=False, holdout=HOLDOUT, baseline="linear")
     return xemu.fit(ds, INPUTS, TARGETS, **{**options, **kw})
+
+
+@pytest.mark.filterwarnings(POORLY)
+def test_streamed_auto_baseline_is_linear(stores):
+    """Streamed, ``baseline="auto"`` (the default) is linear pattern scaling, fitted from sums over blocks."""
+    em = _fit(stores["lazy"], stream={"block_months": 24}, baseline="auto", epochs=1, windows_per_epoch=8)
+    assert em.baseline.kind == "linear" and em.meta["baseline"] == "linear"
 
 
 @pytest.mark.filterwarnings(POORLY)

@@ -6,9 +6,10 @@ target grid, the baseline it corrects, and a record of how it was trained. Predi
 are Datasets on the input Dataset's samples and time, on the target grid, in the target
 units, with the targets' attrs and a provenance note.
 
-By default the CNN-GRU predicts a *correction* to linear pattern scaling
-(``baseline="linear"``): the network's heads start at zero, so an untrained emulator is
-the baseline, and training only has to learn what the baseline misses.
+By default the CNN-GRU predicts a *correction* to energy-balance pattern scaling, or to
+linear pattern scaling where that cannot be fitted (``baseline="auto"``): the network's
+heads start at zero, so an untrained emulator is the baseline, and training only has to
+learn what the baseline misses.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, load_baseline
+from .baselines.registry import resolve_baseline
 from .data.checks import check_dataset, check_grid, check_prediction_memory, check_series, warn_outside_range
 from .data.labels import to_dataset
 from .data.prepare import Prepared, prepare
@@ -443,7 +445,7 @@ def fit(
     stride: int = 1,
     encoding: str = "sincos",
     grid_alignment: str = "position",
-    baseline: str | None = "linear",
+    baseline: str | None = "auto",
     baseline_inputs=None,
     baseline_options: Mapping | None = None,
     checkpoint: str | os.PathLike | None = None,
@@ -479,10 +481,10 @@ def fit(
         Seasonal channels (:func:`xemu.encode_season`).
     grid_alignment : {"position", "interp", "exact"}
         How input maps on another grid are aligned (:func:`xemu.data.coords.align_grid`).
-    baseline : {"linear", "energy-balance", "climatology", None}
+    baseline : {"auto", "energy-balance", "linear", "climatology", None}
         What the network corrects; ``None`` predicts the targets around their mean.
-        ``"energy-balance"`` (:class:`~xemu.EnergyBalancePatternScaling`) extrapolates to
-        scenarios never run better than ``"linear"`` (see the user guide's "Scenarios never run").
+        ``"auto"`` (the default): ``"energy-balance"`` with CO2 among ``inputs`` and tas among
+        ``targets``, else ``"linear"`` (:func:`~xemu.baselines.registry.resolve_baseline`).
     baseline_inputs : list of str, optional
         Inputs of the baseline (default: ``inputs``; for ``"energy-balance"``, those of
         ``inputs`` it has a role for: CO2, CH4, SO2, BC).
@@ -507,13 +509,10 @@ def fit(
         Training options; keyword arguments (``epochs=``, ``seed=``, ``device=``,
         ``progress=``, ...) override them.
     stream : bool or dict
-        Train from a dask-backed Dataset (e.g. ``xr.open_zarr(store)``) read block by block,
-        with memory set by the blocks rather than by the number of samples and months
+        Train from a dask-backed Dataset (e.g. ``xr.open_zarr(store)``) read block by block
         (:mod:`xemu.scale.stream`): ``True``, or a dict of :data:`xemu.scale.stream.STREAM_OPTIONS`.
-        ``variability`` is learned from one more pass over the blocks after training
-        (:mod:`xemu.scale.variability`), equal to the in-memory fit's on data that fits in
-        memory; a baseline alone (``model="linear"`` or ``"climatology"``) needs
-        ``variability=False``.
+        ``variability`` is learned from one more pass over the blocks (:mod:`xemu.scale.variability`);
+        a baseline alone needs ``variability=False``; ``baseline="auto"`` is ``"linear"``.
 
     Returns
     -------
@@ -529,6 +528,7 @@ def fit(
                               baseline_options=baseline_options, checkpoint=checkpoint, callback=callback,
                               train_config=train_config, variability=variability, stream=stream, **train_options)
         return Emulator(*fitted) if isinstance(fitted, Trained) else fitted  # else a baseline alone
+    baseline = resolve_baseline(baseline, inputs, targets, baseline_inputs=baseline_inputs)
     baseline_options = options_dict(baseline_options, "baseline_options")
     if model in BASELINES:
         return _fit_baseline(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,

@@ -149,13 +149,14 @@ def evaluate(
     split : str
         See the module documentation.
     models : tuple of str, optional
-        Rows to fit (default ``("linear", "linear-ols", "climatology", "cnn-gru")``, and
+        Rows to fit (default ``("linear", "linear-ols", "energy-balance", "climatology", "cnn-gru")``, and
         :data:`LOSO_MODELS` for ``"loso"``): ``"linear"`` (pattern scaling on the global means of CO2, CH4, SO2, BC, with the
         cross-validated ridge of :class:`~xemu.LinearPatternScaling`: the baseline the
         CNN-GRU corrects), ``"linear-ols"`` (the same fitted by ordinary least squares: the
         data README's reference row), ``"linear-co2"`` (the ridge on CO2 alone),
         ``"energy-balance"`` (:class:`~xemu.EnergyBalancePatternScaling`), ``"climatology"``,
-        ``"cnn-gru"`` (its baseline is ``fit_options["baseline"]``, by default ``"linear"``).
+        ``"cnn-gru"`` (its baseline is ``fit_options["baseline"]``, by default ``"auto"``: the
+        energy-balance one; the row's label names it).
     seeds : tuple of int
         Training seeds of the CNN-GRU; one row per seed.
     fit_options : dict, optional
@@ -192,7 +193,7 @@ def evaluate(
     if split == "loso":
         return _evaluate_loso(ds, models=models, seeds=seeds, inputs=inputs, targets=targets,
                               fit_options=fit_options, variants=variants, samples=samples, log=log)
-    models = models or ("linear", "linear-ols", "climatology", "cnn-gru")
+    models = models or ("linear", "linear-ols", "energy-balance", "climatology", "cnn-gru")
     inputs = list(inputs or FORCINGS)
     sp = make_split(split, ds)
     train_ds = ds.sel(sp.train)
@@ -368,9 +369,9 @@ def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
                           lazy=False)
         rows.info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
         rows.info["cnn-gru parameters"] = em.n_parameters
-        on = opts.get("baseline", "linear")
-        rows.add_variants(f"xemu CNN-GRU, seed {seed}" + ("" if on == "linear" else f", on {on} pattern scaling"),
-                          "measured", pred, em.variability)
+        kind = getattr(em.baseline, "kind", None)
+        on = "no baseline" if kind is None else f"on {kind}" + (" pattern scaling" if kind != "climatology" else "")
+        rows.add_variants(f"xemu CNN-GRU, seed {seed}, {on}", "measured", pred, em.variability)
 
 
 def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:

@@ -201,7 +201,7 @@ def cnn_gru_options(model, train_config, train_options: dict, baseline, baseline
         train_config = train_config.to_dict()
     tc = TrainConfig.from_options({**options_dict(train_config, "train_config"), **train_options}, argument="fit")
     if baseline is not None and baseline not in BASELINES:
-        raise ConfigError(f"baseline: expected one of {list(BASELINES)} or None; got {baseline!r}")
+        raise ConfigError(f"baseline: expected 'auto', one of {list(BASELINES)} or None; got {baseline!r}")
     if baseline is not None:
         baseline_options = check_baseline_options(baseline, baseline_options)
     return tc, baseline_options

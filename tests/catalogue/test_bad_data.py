@@ -121,9 +121,12 @@ def test_bad_ridge_strength(ds, alpha):
         ds.emu.fit(FORCINGS, ["tas"], model="linear", alpha=alpha)
 
 
-def test_unknown_baseline_option(ds):
-    with pytest.raises(ConfigError, match=r"options \['alfa'\] do not apply to the 'linear' baseline"):
-        ds.emu.fit(INPUTS, TARGETS, baseline_options={"alfa": 0}, **FAST)
+@pytest.mark.parametrize("baseline", ["auto", "linear"])
+def test_unknown_baseline_option(ds, baseline):
+    """The message names the baseline the option was given to (``"auto"`` is energy-balance here)."""
+    name = "energy-balance" if baseline == "auto" else baseline
+    with pytest.raises(ConfigError, match=rf"options \['alfa'\] do not apply to the '{name}' baseline"):
+        ds.emu.fit(INPUTS, TARGETS, baseline=baseline, baseline_options={"alfa": 0}, **FAST)
 
 
 # --- item 4: units in scores

@@ -32,6 +32,11 @@ _VARIABILITY = "variability__"
 
 class Baseline:
     kind = "baseline"
+    #: Whether the prediction of a month depends on the months before it (not only on its own
+    #: inputs). Such a baseline also has ``global_temperature(p)`` and
+    #: ``predict_arrays(p, global_temperature=...)``: a lazy prediction computes the series once
+    #: per sample over its whole length and gives each block its part (:mod:`xemu.scale.lazy`).
+    history = False
 
     def __init__(self):
         self.params: xr.Dataset | None = None

@@ -174,10 +174,17 @@ class EnergyBalancePatternScaling(Baseline):
         forcings = _forcings(p, json.loads(self.params.attrs["xemu_roles"]))
         return forcings.gmt if forcings.gmt is not None else self.global_response.predict(forcings)
 
-    def predict_arrays(self, p: Prepared) -> np.ndarray:
-        """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
+    @property
+    def history(self) -> bool:
+        """The global model has memory (its ocean layers): a month's prediction depends on every
+        month before it in the series; not so with a global-mean temperature input (``"gmt"``)."""
+        return "gmt" not in json.loads(self.params.attrs["xemu_roles"])
+
+    def predict_arrays(self, p: Prepared, *, global_temperature: np.ndarray | None = None) -> np.ndarray:
+        """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs; on
+        ``global_temperature`` (``(S_in, T)``) instead of the one of ``p`` when it is given."""
         self._check_fitted()
-        t_hat = self.global_temperature(p)
+        t_hat = self.global_temperature(p) if global_temperature is None else np.asarray(global_temperature)
         months = month_of(p.time).values - 1
         coef = np.stack([self.params[f"coef_{n}"].values for n in self.targets], axis=2)  # (12, 2, V, H, W)
         a = coef[months, 1][None]  # (1, T, V, H, W)

@@ -62,12 +62,14 @@ def _demo_scores(ds, em, inputs: list[str], targets: list[str], holdout: dict):
     import xemu
 
     lin = ds.emu.fit(["CO2", "CH4", "SO2", "BC"], targets, model="linear", holdout=holdout)
+    eb = ds.emu.fit(["CO2", "CH4", "SO2", "BC"], targets, model="energy-balance", holdout=holdout)
     clim = ds.emu.fit(inputs, targets, model="climatology", holdout=holdout)
     test = {"scenario": "mid", "member": 0, "time": holdout["time"]}
     truth = ds[targets].sel(test)
     forcing = ds.drop_vars(targets + ["tas_forced", "pr_forced"]).sel(scenario=["mid"])
     pred = em.predict(forcing)
-    rows = {"xemu CNN-GRU": pred, "linear pattern scaling": lin.predict(forcing),
+    rows = {"xemu CNN-GRU": pred, "energy-balance pattern scaling": eb.predict(forcing),
+            "linear pattern scaling": lin.predict(forcing),
             "climatology": clim.predict(forcing),
             "the true forced response": ds[["tas_forced", "pr_forced"]].rename(
                 tas_forced="tas", pr_forced="pr").sel(scenario=["mid"])}

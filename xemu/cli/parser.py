@@ -132,8 +132,9 @@ def _add_fit(sub, fmt: dict) -> None:
     f.add_argument("--targets", nargs="+", default=["tas", "pr"], help="target variables (maps)")
     f.add_argument("--model", default="cnn-gru", choices=["cnn-gru", "linear", "energy-balance", "climatology"],
                    help="what to fit")
-    f.add_argument("--baseline", default="linear", choices=["linear", "energy-balance", "climatology", "none"],
-                   help="what the CNN-GRU corrects (energy-balance: for scenarios never run; see the user guide)")
+    f.add_argument("--baseline", default="auto", choices=["auto", "energy-balance", "linear", "climatology", "none"],
+                   help="what the CNN-GRU corrects (auto: energy-balance when the inputs include CO2 and the "
+                   "targets tas, else linear; see the user guide's Scenarios never run)")
     f.add_argument("--train-select", nargs="*", help=f"selection of the training data, {_SELECTION_HELP}")
     f.add_argument("--holdout", nargs="*", help=f"validation months within the training data, {_SELECTION_HELP}; "
                    "e.g. ssp=ssp370 member_id=0 time=2090-02:")
@@ -189,9 +190,10 @@ def _add_evaluate(sub, fmt: dict) -> None:
                    choices=["linear", "linear-ols", "linear-co2", "energy-balance", "climatology", "cnn-gru"],
                    help="rows to fit (linear: ridge pattern scaling; linear-ols: least squares; linear-co2: ridge "
                    "on CO2 alone; energy-balance: patterns on an energy-balance model's global mean); default "
-                   "linear linear-ols climatology cnn-gru, and for loso linear-co2 linear energy-balance cnn-gru")
-    e.add_argument("--baseline", default=None, choices=["linear", "energy-balance", "climatology"],
-                   help="what the CNN-GRU corrects (default: xemu.fit's, linear)")
+                   "linear linear-ols energy-balance climatology cnn-gru, and for loso linear-co2 linear "
+                   "energy-balance cnn-gru")
+    e.add_argument("--baseline", default=None, choices=["auto", "energy-balance", "linear", "climatology"],
+                   help="what the CNN-GRU corrects (default: xemu.fit's, auto: energy-balance on the store)")
     e.add_argument("--epochs", type=_positive_int, default=None, help="CNN-GRU epochs (default: xemu.fit's)")
     e.add_argument("--device", default=None, help="cpu, cuda or auto (default: auto)")
     e.add_argument("--out", default=None, help="write the table to this netCDF file")

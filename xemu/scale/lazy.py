@@ -16,6 +16,12 @@ that slice and keeps its own months, which are the months the in-memory predicti
 whole series gives (to float32 rounding: the network sees the same windows, in batches of
 another size).
 
+A baseline with history (:attr:`xemu.baselines.base.Baseline.history`: the energy-balance
+baseline, whose ocean remembers every month before) is not cut into blocks: one task per
+sample computes its global-mean temperature over the whole series from the baseline's
+inputs (global means: small; the reading of its maps is the cost), and each block's
+baseline part is the pattern on that series' months.
+
 Blocks follow the inputs' own time chunks, merged until each block's network input is
 about :data:`BLOCK_BYTES` (fewer, larger tasks), or regular blocks of ``time_chunk`` months
 when one is given.
@@ -128,10 +134,29 @@ class _Unread:
         return self.ds.compute(scheduler="synchronous")
 
 
-def _predict_block(em, part: _Unread, keep: slice, options: dict) -> tuple[np.ndarray, ...]:
-    """The in-memory prediction of one sample's slice of months; the months ``keep`` of each target."""
-    pred = em.predict(part.read(), lazy=False, **options)
-    return tuple(np.ascontiguousarray(pred[name].values[..., keep, :, :]) for name in em.targets)
+def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -> tuple[np.ndarray, ...]:
+    """The in-memory prediction of one sample's slice of months; the months ``keep`` of each target.
+
+    ``series``: the global-mean temperature of a baseline with history over the block's months,
+    from :func:`_baseline_series` on the whole series; the baseline's part of the block's
+    prediction (from the block alone, which starts the global model at the block's first month)
+    is replaced by the baseline on it.
+    """
+    data = part.read()
+    pred = em.predict(data, lazy=False, **options)
+    values = [pred[name].values[..., keep, :, :] for name in em.targets]
+    if series is not None:
+        bl = em.baseline
+        p = bl.prepare_predict(data)
+        fix = (bl.predict_arrays(p, global_temperature=series) - bl.predict_arrays(p))[:, keep]
+        values = [v + fix[:, :, i].reshape(v.shape) for i, v in enumerate(values)]
+    return tuple(np.ascontiguousarray(v) for v in values)
+
+
+def _baseline_series(em, whole: _Unread) -> np.ndarray:
+    """``(1, T)``: the global-mean temperature of the emulator's baseline over one sample's whole series."""
+    bl = em.baseline
+    return bl.global_temperature(bl.prepare_predict(whole.read()))
 
 
 def _template(em, first: xr.Dataset, options: dict) -> xr.Dataset:
@@ -233,15 +258,20 @@ def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_d
     targets = em.targets
     window = int(em.meta["window"])
     block_task = dask.delayed(_predict_block, pure=False, nout=len(targets))
+    history = getattr(em.baseline, "history", False)  # e.g. the energy-balance baseline's ocean
     grid_shape = tuple(template.sizes[d] for d in template[targets[0]].dims[-2:])
     sizes = [ds.sizes[d] for d in sample_dims]
     nested: dict[str, list] = {}
     for index in np.ndindex(*sizes):
         row = []
+        sample = ds.isel({d: slice(i, i + 1) for d, i in zip(sample_dims, index, strict=True)})
+        series = (dask.delayed(_baseline_series, pure=False)(key, _Unread(sample[em.baseline.inputs]))
+                  if history else None)
         for a, b in blocks:
             lo, hi = max(0, a - (window - 1)), max(b, window)
-            part = ds.isel({**{d: slice(i, i + 1) for d, i in zip(sample_dims, index, strict=True)}, time_dim: slice(lo, hi)})
-            task = block_task(key, _Unread(part), slice(a - lo, b - lo), options)
+            part = sample.isel({time_dim: slice(lo, hi)})
+            task = block_task(key, _Unread(part), slice(a - lo, b - lo), options,
+                              series[:, lo:hi] if history else None)
             row.append([da.from_delayed(task[v], shape=(1,) * len(sample_dims) + (b - a, *grid_shape),
                                         dtype=template[name].dtype) for v, name in enumerate(targets)])
         for v, name in enumerate(targets):

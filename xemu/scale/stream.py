@@ -106,7 +106,7 @@ def _stream_options(stream) -> dict:
 
 # -- fit -----------------------------------------------------------------------------------------
 def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="compact", config=None, loss=None,
-        window=12, stride=1, encoding="sincos", grid_alignment="position", baseline="linear", baseline_inputs=None,
+        window=12, stride=1, encoding="sincos", grid_alignment="position", baseline="auto", baseline_inputs=None,
         baseline_options=None, checkpoint=None, callback=None, train_config=None, variability=True, stream=True,
         **train_options):
     """The streaming path of :func:`xemu.fit` (``fit(..., stream=True)``); the arguments are those of ``fit``.
@@ -124,11 +124,13 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     import torch
 
     from ..baselines import BASELINES
+    from ..baselines.registry import resolve_baseline
     from ..nn.distributed import is_distributed
     from ..nn.model import CNNGRU
     from ..nn.training import train
 
     ds = check_dataset(ds, argument="ds")
+    baseline = resolve_baseline(baseline, inputs, targets, stream=True, baseline_inputs=baseline_inputs)
     if "energy-balance" in (model, baseline):
         raise ConfigError("stream: the energy-balance baseline is fitted in memory only (its global means are "
                           "small: fit it with stream=False, or use baseline='linear' to stream)")
