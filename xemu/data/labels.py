@@ -64,7 +64,7 @@ def to_dataset(values: np.ndarray, p: Prepared, names: Sequence[str], attrs: dic
         What made the prediction, e.g. ``"predicted tas, pr with xemu 0.1.0 ..."``; it becomes
         a dated line of the global ``history`` (see :func:`prediction_attrs`).
     source : str, optional
-        The global ``source`` attribute, e.g. ``"xemu 0.1.0 cnn-gru emulator (baseline linear)"``.
+        The global ``source`` attribute, e.g. ``"xemu 0.1.0 cnn-gru emulator (baseline energy-balance)"``.
     input_attrs : dict, optional
         The input Dataset's global attributes: its ``history``, when there is one, is kept and
         the new line appended.
