@@ -13,7 +13,7 @@ trained with ``restore_best=False, patience=None`` (no early stopping, no best-e
 weights), and every row is the model after its last epoch.
 
 **Size.** Full size (``XEMU_EXAMPLES_FAST`` unset) it trains five models on the 48 x 72
-grid (about 15 minutes on a 2-core CPU) and gives one seed of the table in
+grid (about 8 minutes on a 2-core CPU: 457 s measured) and gives one seed of the table in
 :doc:`/user-guide/results`. In the docs build and the tests (``XEMU_EXAMPLES_FAST=1``) it
 runs on the store coarsened 4 x 4 (12 x 18 cells, every month and member; the same
 training, xemu's defaults), and says so in the figure's title. The scores at that size
