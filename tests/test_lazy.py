@@ -190,3 +190,23 @@ def test_folded_network_follows_the_current_weights(data):
     finally:
         em.net.load_state_dict(saved)
     assert np.allclose(em.predict(forcing).tas.values, before, atol=1e-5)
+
+
+def test_global_range_warning_is_the_in_memory_one(data):
+    """A baseline with history warns about its global-mean series once, over the whole series,
+    as in memory; not about each block's series, which restarts at the block's first month."""
+    ds, em = data
+    assert em.baseline.history  # the energy-balance default
+    hot = _inputs(ds).isel(scenario=[0]).copy()
+    hot["CO2"] = hot.CO2 * 3  # the world warms beyond the training range
+    hot["CO2"].attrs = ds.CO2.attrs
+
+    def messages(**options):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            em.predict(hot, **options).compute()
+        return [str(w.message) for w in caught if "of the energy-balance model" in str(w.message)]
+
+    eager = messages()
+    assert len(eager) == 1 and "beyond the training range" in eager[0], eager
+    assert messages(lazy=True, time_chunk=12) == eager

@@ -7,6 +7,8 @@ sets ``kind``, and writes ``fit`` (which ends in ``_set_params``) and ``predict_
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 from pathlib import Path
@@ -29,13 +31,38 @@ __all__ = ['Baseline']
 
 _VARIABILITY = "variability__"
 
+_WHOLE_SERIES_CHECKED = contextvars.ContextVar("xemu_whole_series_checked", default=False)
+
+
+@contextlib.contextmanager
+def whole_series_checked():
+    """Within it (in this thread only), a baseline with history does not check the range of the
+    global-mean series it computes: the caller computed and checked it over the whole series.
+
+    A lazy prediction's blocks run in it (:mod:`xemu.scale.lazy`): a block restarts the global
+    model at its own first month, and a range warning on that series would differ from the
+    in-memory prediction's. A context variable, not a warnings filter: dask runs blocks in
+    threads, and warnings filters are process-wide.
+    """
+    token = _WHOLE_SERIES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _WHOLE_SERIES_CHECKED.reset(token)
+
+
+def series_check_skipped() -> bool:
+    """Whether this thread is inside :func:`whole_series_checked`."""
+    return _WHOLE_SERIES_CHECKED.get()
+
 
 class Baseline:
     kind = "baseline"
     #: Whether the prediction of a month depends on the months before it (not only on its own
     #: inputs). Such a baseline also has ``global_temperature(p)`` and
     #: ``predict_arrays(p, global_temperature=...)``: a lazy prediction computes the series once
-    #: per sample over its whole length and gives each block its part (:mod:`xemu.scale.lazy`).
+    #: per sample over its whole length and gives each block its part (:mod:`xemu.scale.lazy`),
+    #: and checks that series' range with ``check_global_range`` (:func:`whole_series_checked`).
     history = False
 
     def __init__(self):
@@ -171,6 +198,18 @@ class Baseline:
                 warn_outside_range(f"inputs[{name!r}]", float(values.min()), float(values.max()),
                                    (float(self.params["input_min"][k]), float(self.params["input_max"][k])),
                                    units=p.input_units.get(name), what="global-mean values")
+        self.check_derived_ranges(p)
+
+    def check_derived_ranges(self, p: Prepared) -> None:
+        """Warn for what the baseline derives from its inputs leaving its training range: nothing
+        for most baselines; the energy-balance model's global-mean temperature."""
+
+    def predict_under_network(self, ds: xr.Dataset) -> np.ndarray:
+        """``(S_in, T, V, H, W)``: the baseline's part of an emulator's prediction of ``ds``, with
+        the warnings of :meth:`check_derived_ranges` (the emulator checks its inputs itself)."""
+        p = self.prepare_predict(ds)
+        self.check_derived_ranges(p)
+        return self.predict_arrays(p)
 
     def _source(self) -> str:
         """The global ``source`` of a prediction: xemu's version and the kind of baseline."""

@@ -22,7 +22,7 @@ from ..data.encoding import month_of
 from ..data.grid import area_weights
 from ..data.prepare import Prepared
 from ..errors import ConfigError, DataError
-from .base import Baseline
+from .base import Baseline, series_check_skipped
 from .global_response import (
     DEFAULT_FREE,
     EARTH_AREA,
@@ -191,12 +191,15 @@ class EnergyBalancePatternScaling(Baseline):
         b = coef[months, 0][None]
         return (a + b * t_hat[:, :, None, None, None]).astype(np.float32)
 
-    def _check_ranges(self, p: Prepared) -> None:
-        """Warn for inputs and for a global-mean temperature outside the training range."""
-        super()._check_ranges(p)
+    def check_derived_ranges(self, p: Prepared) -> None:
+        """Warn for a global-mean temperature of the global model outside the training range."""
         if "gmt" in json.loads(self.params.attrs["xemu_roles"]):
             return  # the input's own range warning says it
-        t_hat = self.global_temperature(p)
+        if not series_check_skipped():  # else the caller checks the whole series (lazy blocks)
+            self.check_global_range(self.global_temperature(p))
+
+    def check_global_range(self, t_hat: np.ndarray) -> None:
+        """Warn when the global-mean temperature ``t_hat`` (``(S, T)``) leaves the training range."""
         lo, hi = self.params["global_range"].values.tolist()
         temperature = self.params.attrs["xemu_temperature"]
         warn_outside_range(f"the global-mean {temperature} of the energy-balance model", float(t_hat.min()),

@@ -20,7 +20,8 @@ A baseline with history (:attr:`xemu.baselines.base.Baseline.history`: the energ
 baseline, whose ocean remembers every month before) is not cut into blocks: one task per
 sample computes its global-mean temperature over the whole series from the baseline's
 inputs (global means: small; the reading of its maps is the cost), and each block's
-baseline part is the pattern on that series' months.
+baseline part is the pattern on that series' months. The task warns if that series leaves
+the training range, as the in-memory prediction does; the blocks do not check their own.
 
 Blocks follow the inputs' own time chunks, merged until each block's network input is
 about :data:`BLOCK_BYTES` (fewer, larger tasks), or regular blocks of ``time_chunk`` months
@@ -38,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..baselines.base import whole_series_checked
 from ..errors import ConfigError, DataError
 
 __all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
@@ -143,7 +145,11 @@ def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -
     is replaced by the baseline on it.
     """
     data = part.read()
-    pred = em.predict(data, lazy=False, **options)
+    if series is None:
+        pred = em.predict(data, lazy=False, **options)
+    else:
+        with whole_series_checked():  # _baseline_series checked the whole series' range
+            pred = em.predict(data, lazy=False, **options)
     values = [pred[name].values[..., keep, :, :] for name in em.targets]
     if series is not None:
         bl = em.baseline
@@ -154,9 +160,12 @@ def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -
 
 
 def _baseline_series(em, whole: _Unread) -> np.ndarray:
-    """``(1, T)``: the global-mean temperature of the emulator's baseline over one sample's whole series."""
+    """``(1, T)``: the global-mean temperature of the emulator's baseline over one sample's whole
+    series, with the baseline's warning if it leaves the training range (as in memory)."""
     bl = em.baseline
-    return bl.global_temperature(bl.prepare_predict(whole.read()))
+    series = bl.global_temperature(bl.prepare_predict(whole.read()))
+    bl.check_global_range(series)
+    return series
 
 
 def _template(em, first: xr.Dataset, options: dict) -> xr.Dataset:
