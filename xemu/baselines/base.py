@@ -62,7 +62,7 @@ class Baseline:
     #: inputs). Such a baseline also has ``global_temperature(p)`` and
     #: ``predict_arrays(p, global_temperature=...)``: a lazy prediction computes the series once
     #: per sample over its whole length and gives each block its part (:mod:`xemu.scale.lazy`),
-    #: and checks that series' range with ``check_global_range`` (:func:`whole_series_checked`).
+    #: and checks that series' range with ``check_global_range`` (``whole_series_checked``).
     history = False
 
     def __init__(self):
