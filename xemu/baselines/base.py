@@ -31,38 +31,38 @@ __all__ = ['Baseline']
 
 _VARIABILITY = "variability__"
 
-_WHOLE_SERIES_CHECKED = contextvars.ContextVar("xemu_whole_series_checked", default=False)
+_GIVEN_SERIES: contextvars.ContextVar = contextvars.ContextVar("xemu_given_series", default=None)
 
 
 @contextlib.contextmanager
-def whole_series_checked():
-    """Within it (in this thread only), a baseline with history does not check the range of the
-    global-mean series it computes: the caller computed and checked it over the whole series.
+def given_series(series: np.ndarray):
+    """Within it (in this thread only), a baseline with history takes ``series`` (``(S, T)``) as
+    the global-mean temperature of what it predicts, instead of computing it from the inputs, and
+    does not check its range: the caller computed and checked it over a longer series.
 
-    A lazy prediction's blocks run in it (:mod:`xemu.scale.lazy`): a block restarts the global
-    model at its own first month, and a range warning on that series would differ from the
-    in-memory prediction's. A context variable, not a warnings filter: dask runs blocks in
-    threads, and warnings filters are process-wide.
+    A lazy prediction's blocks run in it (:mod:`xemu.scale.lazy`): a block alone would restart
+    the global model at its own first month. A context variable, not an argument of
+    :meth:`xemu.Emulator.predict` (no user passes it) nor a warnings filter (dask runs blocks
+    in threads, and warnings filters are process-wide).
     """
-    token = _WHOLE_SERIES_CHECKED.set(True)
+    token = _GIVEN_SERIES.set(np.asarray(series))
     try:
         yield
     finally:
-        _WHOLE_SERIES_CHECKED.reset(token)
+        _GIVEN_SERIES.reset(token)
 
 
-def series_check_skipped() -> bool:
-    """Whether this thread is inside :func:`whole_series_checked`."""
-    return _WHOLE_SERIES_CHECKED.get()
+def series_given() -> np.ndarray | None:
+    """The series of the :func:`given_series` this thread is in, else None."""
+    return _GIVEN_SERIES.get()
 
 
 class Baseline:
     kind = "baseline"
     #: Whether the prediction of a month depends on the months before it (not only on its own
-    #: inputs). Such a baseline also has ``global_temperature(p)`` and
-    #: ``predict_arrays(p, global_temperature=...)``: a lazy prediction computes the series once
-    #: per sample over its whole length and gives each block its part (:mod:`xemu.scale.lazy`),
-    #: and checks that series' range with ``check_global_range`` (``whole_series_checked``).
+    #: inputs). Such a baseline also has ``global_temperature(p)`` and ``check_global_range``:
+    #: a lazy prediction computes and checks the series once per sample over its whole length,
+    #: and gives each block its part (``given_series``, :mod:`xemu.scale.lazy`).
     history = False
 
     def __init__(self):

@@ -22,7 +22,7 @@ from ..data.encoding import month_of
 from ..data.grid import area_weights
 from ..data.prepare import Prepared
 from ..errors import ConfigError, DataError
-from .base import Baseline, series_check_skipped
+from .base import Baseline, series_given
 from .global_response import (
     DEFAULT_FREE,
     EARTH_AREA,
@@ -170,7 +170,13 @@ class EnergyBalancePatternScaling(Baseline):
 
     def global_temperature(self, p: Prepared) -> np.ndarray:
         """``(S_in, T)`` global-mean temperature of the prepared inputs ``p`` (the global model's,
-        or the input of role ``"gmt"``)."""
+        or the input of role ``"gmt"``); within :func:`~xemu.baselines.base.given_series`, its series."""
+        given = series_given()
+        if given is not None:
+            if given.shape != (p.inputs.shape[0], p.time.size):
+                raise DataError(f"given_series: expected the global-mean temperature of {p.inputs.shape[0]} "
+                                f"samples x {p.time.size} months; got shape {given.shape}")
+            return given
         forcings = _forcings(p, json.loads(self.params.attrs["xemu_roles"]))
         return forcings.gmt if forcings.gmt is not None else self.global_response.predict(forcings)
 
@@ -180,11 +186,10 @@ class EnergyBalancePatternScaling(Baseline):
         month before it in the series; not so with a global-mean temperature input (``"gmt"``)."""
         return "gmt" not in json.loads(self.params.attrs["xemu_roles"])
 
-    def predict_arrays(self, p: Prepared, *, global_temperature: np.ndarray | None = None) -> np.ndarray:
-        """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs; on
-        ``global_temperature`` (``(S_in, T)``) instead of the one of ``p`` when it is given."""
+    def predict_arrays(self, p: Prepared) -> np.ndarray:
+        """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
         self._check_fitted()
-        t_hat = self.global_temperature(p) if global_temperature is None else np.asarray(global_temperature)
+        t_hat = self.global_temperature(p)
         months = month_of(p.time).values - 1
         coef = np.stack([self.params[f"coef_{n}"].values for n in self.targets], axis=2)  # (12, 2, V, H, W)
         a = coef[months, 1][None]  # (1, T, V, H, W)
@@ -195,7 +200,7 @@ class EnergyBalancePatternScaling(Baseline):
         """Warn for a global-mean temperature of the global model outside the training range."""
         if "gmt" in json.loads(self.params.attrs["xemu_roles"]):
             return  # the input's own range warning says it
-        if not series_check_skipped():  # else the caller checks the whole series (lazy blocks)
+        if series_given() is None:  # else the caller checked the whole series (lazy blocks)
             self.check_global_range(self.global_temperature(p))
 
     def check_global_range(self, t_hat: np.ndarray) -> None:

@@ -34,12 +34,13 @@ from there.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
-from ..baselines.base import whole_series_checked
+from ..baselines.base import given_series
 from ..errors import ConfigError, DataError
 
 __all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
@@ -140,23 +141,14 @@ def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -
     """The in-memory prediction of one sample's slice of months; the months ``keep`` of each target.
 
     ``series``: the global-mean temperature of a baseline with history over the block's months,
-    from :func:`_baseline_series` on the whole series; the baseline's part of the block's
-    prediction (from the block alone, which starts the global model at the block's first month)
-    is replaced by the baseline on it.
+    from :func:`_baseline_series` on the whole series; the baseline takes it
+    (:func:`~xemu.baselines.base.given_series`) instead of starting its global model at the
+    block's first month.
     """
     data = part.read()
-    if series is None:
+    with given_series(series) if series is not None else contextlib.nullcontext():
         pred = em.predict(data, lazy=False, **options)
-    else:
-        with whole_series_checked():  # _baseline_series checked the whole series' range
-            pred = em.predict(data, lazy=False, **options)
-    values = [pred[name].values[..., keep, :, :] for name in em.targets]
-    if series is not None:
-        bl = em.baseline
-        p = bl.prepare_predict(data)
-        fix = (bl.predict_arrays(p, global_temperature=series) - bl.predict_arrays(p))[:, keep]
-        values = [v + fix[:, :, i].reshape(v.shape) for i, v in enumerate(values)]
-    return tuple(np.ascontiguousarray(v) for v in values)
+    return tuple(np.ascontiguousarray(pred[name].values[..., keep, :, :]) for name in em.targets)
 
 
 def _baseline_series(em, whole: _Unread) -> np.ndarray:
