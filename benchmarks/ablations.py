@@ -16,7 +16,7 @@ import time
 import xarray as xr
 
 import xemu
-from xemu.evaluate import evaluate, format_table
+from xemu.evaluation import evaluate, format_table
 from xemu.metrics import area_weights
 
 #: The reference point of the table: xemu's defaults when the table in benchmarks/RESULTS.md

@@ -43,7 +43,7 @@ from variability import (  # benchmarks/variability.py
     point_row,
 )
 
-from xemu.evaluate import TRAIN_SSPS
+from xemu.evaluation import TRAIN_SSPS
 from xemu.variability import Variability, anchor_blocks, hold_block_means
 
 KEYS = ("score", "tas_tmean", "pr_tmean", "tas_tstd", "pr_tstd", "tas_crps", "pr_crps", "tas_ssr", "pr_ssr",

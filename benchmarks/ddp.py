@@ -36,7 +36,7 @@ import torch
 
 def worker(args) -> None:
     import xemu
-    from xemu.evaluate import FORCING_UNITS, FORCINGS, make_split
+    from xemu.evaluation import FORCING_UNITS, FORCINGS, make_split
     from xemu.nn.distributed import is_main_process
 
     ds = xemu.open_cse151b(args.data).emu.declare_units(**FORCING_UNITS)

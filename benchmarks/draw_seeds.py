@@ -29,7 +29,7 @@ from variability import (  # benchmarks/variability.py
     open_store,
 )
 
-from xemu.evaluate import TRAIN_SSPS
+from xemu.evaluation import TRAIN_SSPS
 from xemu.io import write_netcdf
 from xemu.variability import Variability
 

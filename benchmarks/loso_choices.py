@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 import xemu
-from xemu.evaluate import TRAIN_SSPS, _with_forcing_units, make_split
+from xemu.evaluation import TRAIN_SSPS, _with_forcing_units, make_split
 from xemu.metrics.deterministic import score
 
 CANDIDATES = {

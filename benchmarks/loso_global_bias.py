@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 import xemu
-from xemu.evaluate import _with_forcing_units, loso_splits
+from xemu.evaluation import _with_forcing_units, loso_splits
 
 ds = _with_forcing_units(xemu.open_cse151b())
 for sp in loso_splits(ds):

@@ -67,7 +67,7 @@ def _emulator(out: Path, data) -> Path:
     import dask
 
     import xemu
-    from xemu.evaluate import FORCING_UNITS
+    from xemu.evaluation import FORCING_UNITS
 
     path = out / "emulator.xemu"
     if path.exists():
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     emulator = _emulator(args.out, args.data)
     dask.config.set(scheduler="synchronous")
-    from xemu.evaluate import FORCING_UNITS
+    from xemu.evaluation import FORCING_UNITS
 
     src = xemu.open_cse151b(args.data).emu.declare_units(**FORCING_UNITS)[INPUTS]
     src = src.drop_vars([c for c in src.coords if c not in src.dims])

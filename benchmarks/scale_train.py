@@ -72,7 +72,7 @@ def child(store: str, windows: int, stream: bool, variability: str = "none") -> 
 
     import xemu
     from benchmarks._stores import open_store, sizes
-    from xemu.evaluate import FORCING_UNITS, FORCINGS, make_split
+    from xemu.evaluation import FORCING_UNITS, FORCINGS, make_split
 
     t0 = time.perf_counter()
     ds = open_store(store).emu.declare_units(**FORCING_UNITS)

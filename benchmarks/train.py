@@ -18,7 +18,7 @@ import time
 import torch
 
 import xemu
-from xemu.evaluate import FORCING_UNITS, FORCINGS, make_split
+from xemu.evaluation import FORCING_UNITS, FORCINGS, make_split
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ import xarray as xr
 
 import xemu
 from xemu.data.units import declare_units
-from xemu.evaluate import FORCING_UNITS, FORCINGS, TRAIN_SSPS
+from xemu.evaluation import FORCING_UNITS, FORCINGS, TRAIN_SSPS
 from xemu.metrics import score
 from xemu.metrics.probabilistic import ensemble_scores, rank_flatness, rank_histogram
 from xemu.variability import Variability, calibrate, keep_mean_clip, variance_ratio

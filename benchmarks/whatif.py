@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 import xemu
-from xemu.evaluate import FORCING_UNITS, FORCINGS, make_split
+from xemu.evaluation import FORCING_UNITS, FORCINGS, make_split
 from xemu.io import write_netcdf
 
 VARIANTS = {

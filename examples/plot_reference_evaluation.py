@@ -5,10 +5,10 @@ The reference evaluation on the real store
 *Real data.* The study's protocol on the CSE 151B store (CESM2, 48 x 72 grid, monthly
 2015-2100): train on ssp126, ssp370 and ssp585 (members 0-2), except the last 120 months
 of ssp370 member 0, and score those 120 months. This is what ``xemu evaluate`` runs; here
-it is :func:`xemu.evaluate.evaluate` from Python, with a figure of the table.
+it is :func:`xemu.evaluate` from Python, with a figure of the table.
 
 The validation months of this protocol are also its test months, so
-:func:`~xemu.evaluate.evaluate` monitors them but chooses nothing by them: the CNN-GRU is
+:func:`~xemu.evaluate` monitors them but chooses nothing by them: the CNN-GRU is
 trained with ``restore_best=False, patience=None`` (no early stopping, no best-epoch
 weights), and every row is the model after its last epoch.
 
@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import xemu
-from xemu.evaluate import FORCING_UNITS, evaluate, format_table
+from xemu.evaluation import FORCING_UNITS, evaluate, format_table
 
 FAST = os.environ.get("XEMU_EXAMPLES_FAST") == "1"
 COARSEN = 4 if FAST else 1  # fast: 4 x 4 cells averaged into one (12 x 18 cells)

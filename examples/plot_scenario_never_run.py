@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import xemu
-from xemu.evaluate import FORCING_UNITS, make_split
+from xemu.evaluation import FORCING_UNITS, make_split
 
 # %%
 # Fit on ssp370 and ssp585

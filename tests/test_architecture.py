@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("xemu.recipe",),
     ("xemu.scale",),
     ("xemu.emulator",),
-    ("xemu.evaluate", "xemu.plot", "xemu.testing"),
+    ("xemu.evaluation", "xemu.plot", "xemu.testing"),
     ("xemu.accessor",),
     ("xemu",),
     ("xemu.cli",),

@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 
 from xemu.errors import ConfigError
-from xemu.evaluate import PUBLISHED, evaluate, format_table, make_split
+from xemu.evaluation import PUBLISHED, evaluate, format_table, make_split
 
 # the data README's reference rows (monthly_rmse / time_mean_rmse / time_stddev_mae), computed with numpy
 README = {
@@ -79,7 +79,7 @@ def test_loso_never_trains_on_the_held_out_scenario(store, monkeypatch):
     """Each fold's fits see only the other scenarios (asserted on what every fit received), every
     member of the held-out scenario is scored over its last 240 months, and the mean is the folds'."""
     import xemu.emulator
-    from xemu.evaluate import TRAIN_SSPS, loso_splits
+    from xemu.evaluation import TRAIN_SSPS, loso_splits
 
     seen = []
     real = xemu.emulator.fit

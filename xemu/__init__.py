@@ -43,7 +43,7 @@ _LAZY = {
     "LinearPatternScaling": "baselines.linear",
     "Climatology": "baselines.climatology",
     "EnergyBalancePatternScaling": "baselines.energy_balance",
-    "evaluate": "evaluate",
+    "evaluate": "evaluation",
     "ModelConfig": "nn.model",
     "TrainConfig": "nn.training",
 }

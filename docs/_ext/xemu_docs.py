@@ -54,11 +54,8 @@ API_MODULES = ["errors", "data", "data.coords", "data.units", "data.grid", "data
                "baselines.global_response", "baselines.climatology",
                "baselines.registry", "baselines.regression", "recipe", "scale", "scale.blocks",
                "scale.loader", "scale.passes", "scale.stream", "scale.variability", "scale.lazy", "emulator",
-               "evaluate", "plot", "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
+               "evaluation", "plot", "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
                "cli.declare", "cli.paths", "cli.exit_codes"]
-#: Top-level names that are also modules (``xemu.evaluate`` is a function until ``import
-#: xemu.evaluate`` makes it the module): documented under their modules.
-AMBIGUOUS = ["evaluate"]
 
 
 def _help_text(parser: argparse.ArgumentParser) -> str:
@@ -215,12 +212,11 @@ def _owner(obj, name: str, modules: dict) -> str | None:
     return None
 
 
-def canonical_names(api_modules: list[str], ambiguous: set[str]) -> dict[str, str]:
+def canonical_names(api_modules: list[str]) -> dict[str, str]:
     """``{"xemu.metrics.score": "xemu.score", "xemu.io.MAX_PARAMETERS": "xemu.io.formats.MAX_PARAMETERS", ...}``.
 
     Every name by which an object documented elsewhere can be reached, to the name of its
-    page: the top level of xemu when it is there (except the names that are also modules),
-    else the module that defines it.
+    page: the top level of xemu when it is there, else the module that defines it.
     """
     import xemu
 
@@ -231,7 +227,7 @@ def canonical_names(api_modules: list[str], ambiguous: set[str]) -> dict[str, st
             obj = getattr(module, name)
             if inspect.ismodule(obj):
                 continue
-            if name in xemu.__all__ and name not in ambiguous and getattr(xemu, name) is obj:
+            if name in xemu.__all__ and getattr(xemu, name) is obj:
                 home = f"xemu.{name}"
             else:
                 owner = _owner(obj, name, {m: mod for m, mod in modules.items() if getattr(mod, name, None) is obj
@@ -244,11 +240,9 @@ def canonical_names(api_modules: list[str], ambiguous: set[str]) -> dict[str, st
 
 
 def _config_inited(app, config) -> None:
-    names = canonical_names(config.xemu_api_modules, set(config.xemu_ambiguous_names))
+    names = canonical_names(config.xemu_api_modules)
     config.autosummary_context = {**(config.autosummary_context or {}), "xemu_elsewhere": names}
     app.env_xemu_names = names  # for _missing_reference
-    # ``:func:`xemu.evaluate``` is the function of the module of the same name (exact match only)
-    app.env_xemu_exact = {f"xemu.{n}": f"xemu.{n}.{n}" for n in config.xemu_ambiguous_names}
 
 
 def _page_object(docname: str):
@@ -277,7 +271,7 @@ def _missing_reference(app, env, node, contnode):
     candidates = [target] + [f"{c}.{target}" for c in contexts if c and not target.startswith("xemu")]
     domain = env.get_domain("py")
     for candidate in candidates:
-        alias = names.get(candidate) or getattr(app, "env_xemu_exact", {}).get(candidate)
+        alias = names.get(candidate)
         if alias is None:  # a member of an object known by another name: Emulator.history
             for key, value in names.items():
                 if candidate.startswith(key + "."):
@@ -297,7 +291,6 @@ def _missing_reference(app, env, node, contnode):
 
 def setup(app):
     app.add_config_value("xemu_api_modules", API_MODULES, "env")
-    app.add_config_value("xemu_ambiguous_names", AMBIGUOUS, "env")
     app.connect("config-inited", _config_inited)
     app.connect("missing-reference", _missing_reference)
     app.add_directive("xemu-cli", XemuCli)

@@ -29,7 +29,7 @@ def check_device(device: str) -> None:
 def cmd_demo(args) -> int:
     """``xemu demo``: train on a synthetic climate, print the scores, write the outputs."""
     import xemu
-    from xemu.evaluate import format_table
+    from xemu.evaluation import format_table
 
     t0 = time.perf_counter()
     out = demo_outputs(args.out, args.overwrite)
@@ -182,7 +182,7 @@ def check_split(ds, split: str) -> None:
 def cmd_evaluate(args) -> int:
     """``xemu evaluate``: the study's protocol (or another split) on the CSE 151B store; prints the table."""
     import xemu
-    from xemu.evaluate import evaluate, format_table
+    from xemu.evaluation import evaluate, format_table
     from xemu.io import write_netcdf
 
     if args.out:
