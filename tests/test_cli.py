@@ -135,15 +135,15 @@ def test_fit_logs_every_epoch_on_stderr_and_quiet_does_not(tmp_path, capsys):
     fit = ["fit", "--data", str(data), "--epochs", "2", "--holdout", "scenario=mid", "member=0",
            "--device", "cpu", "--inputs", "CO2", "CH4"]
     assert main(fit + ["--out", str(tmp_path / "a.xemu")]) == 0
-    lines = [line for line in capsys.readouterr().err.splitlines() if "xemu.training" in line]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "xemu.nn.training" in line]
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
     for n, line in enumerate(lines, start=1):  # one line per epoch, with the losses
-        assert re.fullmatch(rf"{stamp} INFO xemu\.training: epoch {n}/2: train loss [0-9.e+-]+, validation "
+        assert re.fullmatch(rf"{stamp} INFO xemu\.nn\.training: epoch {n}/2: train loss [0-9.e+-]+, validation "
                             rf"loss [0-9.e+-]+, [0-9.]+ s \(data [0-9.]+ s\), lr [0-9.e+-]+", line), line
     assert len(lines) == 2
     assert logging.getLogger("xemu").handlers == []  # the command removes its handler when done
     assert main(fit + ["--out", str(tmp_path / "b.xemu"), "--quiet"]) == 0
-    assert "xemu.training" not in capsys.readouterr().err
+    assert "xemu.nn.training" not in capsys.readouterr().err
     em = xemu.load(tmp_path / "a.xemu")
     assert em.history.sizes["epoch"] == 2 and em.meta["train"]["device"] == "cpu"
     out = tmp_path / "pred.nc"

@@ -291,10 +291,10 @@ def test_inputs_are_checked(f):
 def test_missing_libraries_name_the_extra(monkeypatch):
     ens, truth = draws(2, n_time=2, n_lat=2, n_lon=2)
     monkeypatch.setitem(sys.modules, "scores.probability", None)
-    with pytest.raises(ImportError, match=r"needs the optional package 'scores'.*xemu\[prob\]"):
+    with pytest.raises(ImportError, match=r"^xemu\.metrics\.probabilistic\.crps needs the optional package 'scores'.*xemu\[prob\]"):
         crps(ens, truth)
     monkeypatch.setitem(sys.modules, "xskillscore", None)
-    with pytest.raises(ImportError, match=r"needs the optional package 'xskillscore'.*xemu\[prob\]"):
+    with pytest.raises(ImportError, match=r"^xemu\.metrics\.probabilistic\.rank_histogram needs the optional package 'xskillscore'.*xemu\[prob\]"):
         rank_histogram(ens, truth)
 
 

@@ -118,9 +118,9 @@ def test_history_is_a_labelled_dataset(synthetic):
 
 
 def test_one_log_record_per_epoch_and_no_bar_off_a_terminal(synthetic, caplog, capsys):
-    with caplog.at_level(logging.INFO, logger="xemu.training"):
+    with caplog.at_level(logging.INFO, logger="xemu.nn.training"):
         em = _fit(synthetic, epochs=2, progress=True)  # stderr is not a terminal here: no bar
-    records = [r for r in caplog.records if r.name == "xemu.training"]
+    records = [r for r in caplog.records if r.name == "xemu.nn.training"]
     assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
     for n, (rec, row) in enumerate(zip(records, em.meta["history"], strict=True), start=1):
         text = rec.getMessage()

@@ -75,7 +75,7 @@ def __getattr__(name: str):
         return get_registry()
     if name == "WATER_DENSITY":
         return get_registry().Quantity(WATER_DENSITY_KG_M3, "kg m-3")
-    raise AttributeError(f"module 'xemu.units' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_units(units: str, *, name: str = "units"):

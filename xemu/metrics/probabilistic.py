@@ -69,7 +69,7 @@ def _library(module: str, dist: str, caller: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as err:
         raise ImportError(
-            f"xemu.probabilistic.{caller} needs the optional package {dist!r}, which is not "
+            f"xemu.metrics.probabilistic.{caller} needs the optional package {dist!r}, which is not "
             f"installed; install xemu's {EXTRA!r} extra: pip install 'xemu[{EXTRA}]'"
         ) from err
 

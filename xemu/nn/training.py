@@ -8,7 +8,7 @@ resumes and ends with the same weights as an uninterrupted one (on CPU, bit for 
 
 Progress is reported twice, for two readers:
 
-* one :mod:`logging` record per epoch, at INFO, through the logger ``"xemu.training"``
+* one :mod:`logging` record per epoch, at INFO, through the logger ``"xemu.nn.training"``
   (:data:`logger`): ``epoch 2/6: train loss 0.4127, validation loss 0.3981, 41.2 s
   (data 3.1 s), lr 0.000854``; records also say when training resumes from a checkpoint
   and when it stops early. The ``xemu`` command shows them on stderr, so a batch job's log
@@ -48,7 +48,7 @@ __all__ = ["TrainConfig", "train", "atomic_torch_save", "TrainResult", "logger",
            "interactive"]
 
 #: The logger of the training loop: one INFO record per epoch (losses, seconds, learning rate).
-logger = logging.getLogger("xemu.training")
+logger = logging.getLogger(__name__)  # "xemu.nn.training"
 
 
 def _check_int(obj, name: str, low: int, *, optional: bool = False) -> None:

@@ -233,7 +233,7 @@ class BlockBootstrap:
         if self.kind == "precipitation":
             np.maximum(out, 0.0, out=out)  # NaN stays NaN
         return realizations(out, pred, r, realization_dim,
-                             f"prediction plus internal variability drawn by xemu.bootstrap.BlockBootstrap "
+                             f"prediction plus internal variability drawn by xemu.variability.BlockBootstrap "
                              f"(kind={self.kind}, {self.n_years} training years resampled, seed={seed!r})")
 
     # ------------------------------------------------------------------ storage
@@ -314,5 +314,5 @@ def _build(values: np.ndarray, labels: list[str], lat: xr.DataArray, lon: xr.Dat
         lo: (lo, np.asarray(lon.values), dict(lon.attrs)),
     }
     attrs = {**attrs, "method": "bootstrap", "xemu_variability_format": _FORMAT,
-             "description": "training residuals kept by xemu.bootstrap.BlockBootstrap", "_lat": la, "_lon": lo}
+             "description": "training residuals kept by xemu.variability.BlockBootstrap", "_lat": la, "_lon": lo}
     return xr.Dataset({"residuals": da}, coords=coords, attrs=attrs)
