@@ -4,10 +4,13 @@ Every module belongs to a *unit*: a sub-package (``xemu.data``, ``xemu.nn``, ...
 module (``xemu.emulator``, ...). Units are ranked from the ground up (:data:`LAYERS`); a module
 may import modules of its own unit and of units of a lower rank, never of its rank or above.
 Every import counts, also one inside a function (those keep ``import xemu`` quick, they do not
-change who depends on whom). Three rules follow, each a test below:
+change who depends on whom). Four rules follow, each a test below:
 
 * no import runs up or across the layers, and the modules' import graph has no circle;
 * no module imports another module's private (``_name``) helpers;
+* no module calls another module's private methods: ``obj._name(...)`` only on ``self`` or
+  ``cls``, or for a ``_name`` that a class of the calling module defines (an object of the
+  module's own classes, ``super()._name`` in an override);
 * no module is over 600 lines, no function over 80 lines except the plain data tables named
   in :data:`DATA_TABLES`. A function's lines are those of its signature and code, without its
   docstring: a public function's numpydoc parameter list is documentation, not logic
@@ -140,6 +143,26 @@ def private_imports(modules: dict[str, Path]) -> list[str]:
             if target != m and any(map(_private, names))]
 
 
+def private_calls(modules: dict[str, Path]) -> list[str]:
+    """Calls ``obj._name(...)`` of a private (``_name``, not ``__name__``) method on any object
+    but ``self`` or ``cls`` (``other._name()``, ``self.net._name()``, ``f()._name()``), except
+    a ``_name`` defined as a method by a class of the calling module: the module's own classes
+    may call their private methods on each other's objects."""
+    wrong = []
+    for m, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        own = {node.name for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for node in c.body
+               if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _private(node.func.attr)):
+                continue
+            receiver = node.func.value
+            if (isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")) or node.func.attr in own:
+                continue
+            wrong.append(f"{m}:{node.lineno} calls {ast.unparse(node.func)}(...)")
+    return wrong
+
+
 def long_modules(modules: dict[str, Path]) -> dict[str, int]:
     return {m: n for m, p in modules.items() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
 
@@ -183,6 +206,11 @@ def test_no_import_of_another_modules_private_names():
     assert not wrong, "\n".join(wrong)
 
 
+def test_no_call_of_another_modules_private_methods():
+    wrong = private_calls(MODULES)
+    assert not wrong, "\n".join(wrong)
+
+
 def test_modules_are_short():
     long = long_modules(MODULES)
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
@@ -215,3 +243,36 @@ def test_the_checks_find_what_they_forbid(tmp_path):
     assert long_modules(modules) == {"pkg.low.b": MAX_MODULE_LINES + 1}
     assert long_functions(modules, {}) == [f"pkg.high:1 thing ({MAX_FUNCTION_LINES + 1} lines)"]
     assert long_functions(modules, {"pkg.high:thing": "a table"}) == []
+
+
+def test_the_private_call_check_finds_what_it_forbids(tmp_path):
+    """On a made-up package ``pkg``: private calls on another object, on an attribute of
+    ``self``, on a call's result and on another module are reported; calls on ``self`` and
+    ``cls``, dunders, public names, and private methods of the module's own classes (also
+    through ``super()`` in an override) are not."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "base.py").write_text(
+        "class Base:\n"
+        "    def _check(self):\n        pass\n\n"
+        "    def _twin(self, other):\n        self._check()\n        return other._check()\n\n"
+        "    @classmethod\n    def make(cls):\n        return cls._build()\n")
+    (pkg / "user.py").write_text(
+        "from . import base\n\n\n"
+        "class Parser(object):\n"
+        "    def _help(self, action):\n        return super()._help(action)\n\n\n"
+        "def run(obj, box):\n"
+        "    obj._check()\n"
+        "    box.net._forward(1)\n"
+        "    obj.fit()._vary()\n"
+        "    base._helper()\n"
+        "    obj.__len__()\n"
+        "    obj.public()\n"
+        "    return Parser()._help(None)\n")
+    assert private_calls(find_modules(pkg)) == [
+        "pkg.user:10 calls obj._check(...)",
+        "pkg.user:11 calls box.net._forward(...)",
+        "pkg.user:12 calls obj.fit()._vary(...)",
+        "pkg.user:13 calls base._helper(...)",
+    ]

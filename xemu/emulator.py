@@ -130,10 +130,10 @@ class Emulator:
 
     @property
     def n_parameters(self) -> int:
-        self._check_fitted()
+        self.check_fitted()
         return count_parameters(self.net)
 
-    def _check_fitted(self):
+    def check_fitted(self) -> None:  # a NotFittedError unless there is a network (from fit or load)
         if self.net is None:
             raise NotFittedError("Emulator: not fitted; make one with ds.emu.fit(...) or xemu.load(path)")
 
@@ -221,13 +221,13 @@ class Emulator:
             (``Conventions``, ``title``, ``source``, and a dated line appended to the input
             Dataset's ``history``; see :func:`xemu.data.labels.prediction_attrs`).
         """
-        self._check_fitted()
+        self.check_fitted()
         ds = check_dataset(ds, argument="ds")
         if isinstance(batch_months, bool) or not isinstance(batch_months, int) or batch_months < 1:
             raise ConfigError(f"batch_months: expected an integer >= 1; got {batch_months!r}")
         if lazy is not None and not isinstance(lazy, bool):
             raise ConfigError(f"lazy: expected True, False or None; got {lazy!r}")
-        names = [n for n in self._variables_read() if n in ds]
+        names = [n for n in self.variables_read() if n in ds]
         if lazy and samples is not None:
             raise ConfigError(f"lazy: samples={samples} draws along each whole series and is computed in memory; "
                               f"expected lazy=None or False with samples; got lazy=True")
@@ -263,7 +263,7 @@ class Emulator:
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
                                  anchor=anchor)
 
-    def _variables_read(self) -> list[str]:
+    def variables_read(self) -> list[str]:
         """The variables a prediction reads: the network's inputs, then the baseline's others."""
         return list(dict.fromkeys([*self.inputs, *(self.meta.get("baseline_inputs") or [])]))
 
@@ -361,7 +361,7 @@ class Emulator:
         DataError
             The emulator's metadata would not load back (see :data:`xemu.io.EMULATOR_SCHEMA`).
         """
-        self._check_fitted()
+        self.check_fitted()
         text = json.dumps({"format": EMULATOR_FORMAT, **self.meta}, indent=1)
         try:
             check_emulator_meta(json.loads(text), "emulator.json", config_class=ModelConfig)

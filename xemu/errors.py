@@ -6,8 +6,8 @@ subclasses, and its message names the argument, what was expected and what came.
 
 from __future__ import annotations
 
+import inspect
 import os
-import sys
 import warnings
 
 __all__ = [
@@ -61,7 +61,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """Warn with the location of the first caller outside xemu (the user's line, not ours)."""
-    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
+    frame = inspect.currentframe()  # warn()'s own frame, replaced at once by its caller's (no cycle kept)
+    level, frame = 2, frame.f_back if frame is not None else None  # stacklevel 2: the frame that called warn()
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)

@@ -1,7 +1,7 @@
 """What every baseline shares: :class:`~xemu.baselines.base.Baseline` follows :class:`~xemu.Emulator`'s shape
 (``fit`` / ``predict`` / ``save`` / ``xemu.load``) and keeps its parameters as an
 :class:`xarray.Dataset` saved to netCDF (nothing executable). A new baseline subclasses it,
-sets ``kind``, and writes ``fit`` (which ends in ``_set_params``) and ``predict_arrays``;
+sets ``kind``, and writes ``fit`` (which ends in ``set_params``) and ``predict_arrays``;
 :data:`xemu.baselines.registry.BASELINES` names it for ``fit(model=...)``.
 """
 
@@ -90,8 +90,12 @@ class Baseline:
             "training_selection": describe_selection(p, holdout),
         }
 
-    def _set_params(self, params: xr.Dataset, p: Prepared, holdout, grid_alignment):
-        """Keep ``params`` with the month and grid coordinates and the metadata, and return self."""
+    def set_params(self, params: xr.Dataset, p: Prepared, holdout, grid_alignment):
+        """Keep ``params`` with the month and grid coordinates and the metadata, and return self.
+
+        The last step of a baseline's ``fit`` (and of a fit from passes over blocks): ``p`` is
+        the prepared training data, ``holdout`` and ``grid_alignment`` as ``fit`` was given them.
+        """
         lat, lon = p.lat, p.lon
         params = params.assign_coords({"month": np.arange(1, 13), lat.dims[0]: lat.values, lon.dims[0]: lon.values})
         params[lat.dims[0]].attrs = dict(lat.attrs)
@@ -118,14 +122,15 @@ class Baseline:
     def inputs(self) -> list[str]:
         return self.meta["inputs"]
 
-    def _grid(self) -> tuple[xr.DataArray, xr.DataArray]:
+    def grid(self) -> tuple[xr.DataArray, xr.DataArray]:
+        """The latitude and longitude of the training grid (with their attributes)."""
         lat_dim, lon_dim = self.params.attrs["xemu_lat"], self.params.attrs["xemu_lon"]
         return self.params[lat_dim], self.params[lon_dim]
 
     def prepare_predict(self, ds) -> Prepared:
         self._check_fitted()
         meta = self.meta
-        lat, lon = self._grid()
+        lat, lon = self.grid()
         check_grid(ds, lat, lon, who=f"the {self.kind} baseline")
         return prepare(ds, meta["inputs"], None, encoding="none", inputs_as="global_means",
                        input_units=meta["input_units"], grid=(lat, lon), grid_alignment=meta["grid_alignment"])
@@ -149,7 +154,7 @@ class Baseline:
         ('scenario', 'time', 'lat', 'lon')
         """
         self._check_fitted()
-        grid = {d.dims[0]: d.size for d in self._grid()}
+        grid = {d.dims[0]: d.size for d in self.grid()}
         check_prediction_memory(check_dataset(ds, argument="ds"), self.inputs, grid,
                                 n_targets=len(self.targets), n_channels=0, samples=samples,
                                 anchor=anchor is not None, calibrated=variability == "calibrated",

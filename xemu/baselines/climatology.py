@@ -47,7 +47,8 @@ class Climatology(Baseline):
             data[f"mean_{name}"] = xr.DataArray(
                 means, dims=("month", lat.dims[0], lon.dims[0]),
                 attrs={"long_name": f"training climatology of {name}", "units": p.target_units[name]})
-        return self._set_params(xr.Dataset(data), p, holdout, grid_alignment)._fit_variability(p, train, variability)
+        self.set_params(xr.Dataset(data), p, holdout, grid_alignment)
+        return self._fit_variability(p, train, variability)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32: the climatology of each month, for every sample."""

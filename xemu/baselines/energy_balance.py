@@ -150,7 +150,7 @@ class EnergyBalancePatternScaling(Baseline):
                 response.cv_error, dims=("strength_tried", "left_out"),
                 coords={"strength_tried": list(STRENGTHS)},
                 attrs={"long_name": f"RMS error of the left-out sample's global means (K): {response.how}"})
-        self._set_params(params, p, holdout, grid_alignment)
+        self.set_params(params, p, holdout, grid_alignment)
         self.params.attrs.update({"xemu_roles": json.dumps(roles), "xemu_temperature": temperature})
         self._response = response
         return self._fit_variability(p, train, variability)

@@ -100,8 +100,8 @@ class LinearPatternScaling(Baseline):
                 b, c = ridge_fit(z[sel][:, varying], flat[sel, v], float(chosen[v]))
                 coef[m - 1, np.flatnonzero(varying), v] = b.reshape(-1, lat.size, lon.size)
                 coef[m - 1, k, v] = c.reshape(lat.size, lon.size)
-        return linear_params(self, p, coef, x, mean, std, chosen, how, cv_error, cond, holdout,
-                             grid_alignment)._fit_variability(p, train, variability)
+        linear_params(self, p, coef, x, mean, std, chosen, how, cv_error, cond, holdout, grid_alignment)
+        return self._fit_variability(p, train, variability)
 
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
@@ -198,4 +198,4 @@ def linear_params(bl: LinearPatternScaling, p: Prepared, coef: np.ndarray, x, me
         params["cv_error"] = xr.DataArray(
             cv_error, dims=("alpha_tried", "target"), coords={"alpha_tried": list(ALPHAS)},
             attrs={"long_name": f"cross-validated area-weighted mean squared error ({how})"})
-    return bl._set_params(params, p, holdout, grid_alignment)
+    return bl.set_params(params, p, holdout, grid_alignment)

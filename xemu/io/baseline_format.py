@@ -210,7 +210,7 @@ def check_baseline_matches(meta: Mapping, baseline, file: str) -> None:
         raise DataError(f"{file}: a baseline of the inputs {bmeta['inputs']}; emulator.json says "
                         f"{list(want_inputs)}")
     g = meta["grid"]
-    lat, lon = baseline._grid()
+    lat, lon = baseline.grid()
     for name, dim, values in (("latitude", g["lat_dim"], g["lat"]), ("longitude", g["lon_dim"], g["lon"])):
         da = lat if name == "latitude" else lon
         if da.dims[0] != dim or da.size != len(values) or not np.allclose(da.values, values, rtol=0, atol=1e-6):

@@ -228,7 +228,7 @@ def _check_inputs(em, ds: xr.Dataset) -> tuple[xr.Dataset, list[str], list[str],
     from ..data.checks import check_series, check_time
     from ..data.coords import roles
 
-    names = em._variables_read()
+    names = em.variables_read()
     missing = [n for n in names if n not in ds.data_vars]
     if missing:
         raise DataError(f"ds: the emulator's inputs {missing} are not in the Dataset (it has {list(ds.data_vars)})")
@@ -353,7 +353,7 @@ def predict_many(em, datasets: xr.Dataset | Mapping[str, xr.Dataset] | Sequence[
     ...     for s, pred in preds.items():
     ...         pred.to_zarr(f"pred-{s}.zarr")
     """
-    em._check_fitted()
+    em.check_fitted()
     if client is None:
         try:
             from dask.distributed import default_client

@@ -215,7 +215,7 @@ def _fit_climatology(d: _Design, pb: Prepared, totals, coef: np.ndarray, holdout
         data[f"mean_{name}"] = xr.DataArray(
             coef[:, -1, v].reshape(12, lat.size, lon.size), dims=("month", lat.dims[0], lon.dims[0]),
             attrs={"long_name": f"training climatology of {name}", "units": pb.target_units[name]})
-    bl = BASELINES["climatology"]()._set_params(xr.Dataset(data), pb, holdout, grid_alignment)
+    bl = BASELINES["climatology"]().set_params(xr.Dataset(data), pb, holdout, grid_alignment)
     return bl, coef.astype(np.float32).astype(np.float64)  # predict_arrays gives float32
 
 
