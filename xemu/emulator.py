@@ -46,14 +46,16 @@ from .recipe import (
     DEFAULT_LOSS,
     Trained,
     baseline_input_names,
-    baseline_model_options,
     cnn_gru_options,
+    correction_scale,
     emulator_record,
+    fit_baseline_model,
     fit_fingerprint,
     fit_residual_model,
     loss_function,
     network_and_losses,
     options_dict,
+    training_novelty,
     training_statistics,
     training_windows,
     window_loaders,
@@ -256,8 +258,7 @@ class Emulator:
         with torch.inference_mode():
             out = torch.cat([net.predict_series(x[s : s + 1].to(dev), length, chunk=batch_months).cpu()
                              for s in range(x.shape[0])]).numpy()
-        scale = np.asarray(m["target_scale"], np.float32)[None, None, :, None, None]
-        values = self._base(ds, p) + out * scale
+        values = self._base(ds, p) + out * correction_scale(m, p)
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
@@ -531,7 +532,7 @@ def fit(
     baseline = resolve_baseline(baseline, inputs, targets, baseline_inputs=baseline_inputs)
     baseline_options = options_dict(baseline_options, "baseline_options")
     if model in BASELINES:
-        return _fit_baseline(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,
+        return fit_baseline_model(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,
                              train_config=train_config, options={"variability": variability, **baseline_options,
                                                                  **train_options})
     tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
@@ -565,14 +566,9 @@ def fit(
                            grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
                            baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
                            holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
-                           result=result, variability=variability_meta(var_model))
+                           result=result, variability=variability_meta(var_model),
+                           novelty=training_novelty(p, held))
     return Emulator(meta, net, bl, var_model)
-
-
-def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, options: dict):
-    """``fit(model="linear" | "climatology")``: the baseline as the model, with its own options checked."""
-    return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                  **baseline_model_options(model, train_config, options))
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:

@@ -35,7 +35,7 @@ from .errors import ConfigError
 from .metrics.deterministic import METRICS, noise_floor, score
 
 __all__ = ["PUBLISHED", "Split", "make_split", "loso_splits", "evaluate", "format_table", "FORCINGS",
-           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS"]
+           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS", "ORACLE_LABEL"]
 
 #: The study's published numbers on the reference validation window (data README).
 PUBLISHED = {
@@ -53,8 +53,10 @@ BASELINE_ROWS = {
     "energy-balance": ("energy-balance pattern scaling (xemu)", "energy-balance", {}),
     "climatology": ("climatology (xemu)", "climatology", {}),
 }
+#: The label of the ``"oracle"`` row (scenario splits only): not an emulator, a bound.
+ORACLE_LABEL = "oracle: pattern scaling on the true global mean (not an emulator)"
 #: Rows of ``split="loso"`` by default.
-LOSO_MODELS = ("linear-co2", "linear", "energy-balance", "cnn-gru")
+LOSO_MODELS = ("linear-co2", "linear", "energy-balance", "oracle", "cnn-gru")
 #: CNN-GRU options of ``split="loso"`` unless ``fit_options`` sets them: every other window
 #: start (the 12-month windows overlap by 10 months), which keeps each fold's training within
 #: 10 minutes on a 2-core CPU; a time budget, not a choice made on any score.
@@ -156,7 +158,12 @@ def evaluate(
         data README's reference row), ``"linear-co2"`` (the ridge on CO2 alone),
         ``"energy-balance"`` (:class:`~xemu.EnergyBalancePatternScaling`), ``"climatology"``,
         ``"cnn-gru"`` (its baseline is ``fit_options["baseline"]``, by default ``"auto"``: the
-        energy-balance one; the row's label names it).
+        energy-balance one; the row's label names it); with a scenario held out (``"loso"``,
+        ``"scenario:<ssp>"``) also ``"oracle"``: per cell and calendar month a line in the
+        global-mean tas, fitted on the training scenarios' and predicted from the held-out
+        scenario's *true* global mean (the mean over its members): what pattern scaling could
+        do with a perfect global mean, a bound no emulator reaches by that road (its
+        ``model_kind`` is ``"oracle"``).
     seeds : tuple of int
         Training seeds of the CNN-GRU; one row per seed.
     fit_options : dict, optional
@@ -204,8 +211,14 @@ def evaluate(
             _score_baseline(rows, name, ds, train_ds, sp, inputs)
         elif name == "cnn-gru":
             _score_cnn_gru(rows, ds, train_ds, sp, inputs, seeds, fit_options)
+        elif name == "oracle" and rows.every_member:
+            _score_oracle(rows, ds, train_ds, sp)
+        elif name == "oracle":
+            raise ConfigError(f"models: 'oracle' needs a scenario held out (split 'loso' or 'scenario:<ssp>'); "
+                              f"got split {split!r}")
         else:
-            raise ConfigError(f"models: unknown model {name!r}; expected one of {[*BASELINE_ROWS, 'cnn-gru']}")
+            raise ConfigError(f"models: unknown model {name!r}; expected one of "
+                              f"{[*BASELINE_ROWS, 'oracle', 'cnn-gru']}")
     if len(ds.member_id.values.tolist()) > 1:
         (_score_member_floor if rows.every_member else _score_noise_floor)(rows, ds, sp)
     table = rows.dataset()
@@ -349,6 +362,26 @@ def _score_baseline(rows: _Rows, name: str, ds: xr.Dataset, train_ds: xr.Dataset
     pred = bl.predict(ds.sel(_test_members(sp)).drop_vars(rows.targets))
     rows.info[f"{name} fit seconds"] = round(time.perf_counter() - t0, 1)
     rows.add_variants(label, "measured", pred, bl.variability if name in ("linear", "energy-balance") else None)
+
+
+def _score_oracle(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split) -> None:
+    """The ``"oracle"`` row: energy-balance pattern scaling on the true global-mean tas (each
+    scenario's mean over its members) instead of its global model's."""
+    from .data.coords import roles
+    from .data.grid import area_weights
+    from .emulator import fit
+
+    tas = ds["tas"]
+    r = roles(tas)
+    gmt = tas.weighted(area_weights(tas[r.latitude])).mean([r.latitude, r.longitude]).mean("member_id")
+    gmt.attrs = {"units": tas.attrs.get("units", "K"), "long_name": "global-mean tas, mean over members"}
+    t0 = time.perf_counter()
+    bl = fit(train_ds.assign(gmt_true=gmt.sel(ssp=train_ds.ssp)), ["gmt_true"], rows.targets, model="energy-balance",
+             holdout=sp.holdout, roles={"gmt": "gmt_true"})
+    test = ds.sel(_test_members(sp))
+    pred = bl.predict(test.assign(gmt_true=gmt.sel(ssp=test.ssp)).drop_vars(rows.targets))
+    rows.info["oracle fit seconds"] = round(time.perf_counter() - t0, 1)
+    rows.add_variants(ORACLE_LABEL, "oracle", pred, bl.variability)
 
 
 def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split, inputs: list[str],

@@ -18,6 +18,7 @@ import torch
 from .baselines import BASELINES
 from .data.checks import month_index
 from .data.labels import describe_selection
+from .data.novelty import Novelty, taper
 from .data.prepare import Prepared, holdout_mask
 from .data.windows import WindowLoader, define_windows
 from .errors import ConfigError, warn
@@ -32,7 +33,15 @@ from .version import __version__
 __all__ = ["DEFAULT_LOSS", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
            "loss_function", "train_options_key", "check_loss", "channel_stats", "mean_and_std", "training_rows",
            "input_ranges", "fit_fingerprint", "emulator_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
-           "window_loaders", "fit_residual_model"]
+           "window_loaders", "fit_residual_model", "TAPER_LENGTH", "correction_scale",
+           "fit_baseline_model", "training_novelty"]
+
+#: How far (in training standard deviations of the inputs' global means, :mod:`xemu.data.novelty`)
+#: from every training month the network's correction falls to exp(-1/2) of itself: the
+#: correction is ``exp(-d**2 / (2 * TAPER_LENGTH**2))`` times what the network predicts, so the
+#: emulator returns to its baseline for forcings unlike any it trained on. Chosen by nested
+#: leave-one-scenario-out on the training scenarios only (``benchmarks/taper_choice.py``).
+TAPER_LENGTH: float = 1.0
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
@@ -50,13 +59,15 @@ class Trained(NamedTuple):
 
 def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, grid_alignment, baseline,
                     baseline_inputs, baseline_options, cfg, preset_name, tc, specs, holdout, n_train: int, n_val: int,
-                    result: TrainResult, notes=(), variability: dict | None = None) -> dict:
+                    result: TrainResult, notes=(), variability: dict | None = None,
+                    novelty: Novelty | None = None) -> dict:
     """The ``emulator.json`` record of a trained CNN-GRU (in memory or streamed, :mod:`xemu.scale.stream`).
 
     ``stats`` holds what the fit learned before the network (``mean``, ``std``, ``ranges``,
     ``scale``, ``target_mean``: :class:`Statistics`, or the streamed fit's own); ``notes`` are
     added to those of the data; ``variability`` is what the record keeps of the model of
-    internal variability (:func:`xemu.variability.core.variability_meta`).
+    internal variability (:func:`xemu.variability.core.variability_meta`); ``novelty`` the
+    training forcings that taper the network's correction (:func:`correction_scale`).
     """
     lat, lon = p.lat, p.lon
     return {
@@ -100,6 +111,7 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
         "device": str(choose_device(tc.device)),
         "notes": [*p.notes, *notes],
         "variability": variability,
+        **({"novelty": novelty.to_dict(), "taper_length": TAPER_LENGTH} if novelty is not None else {}),
     }
 
 
@@ -161,6 +173,19 @@ def training_windows(p: Prepared, holdout, window: int, stride: int):
     train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
     val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
     return held, train_idx, val_idx
+
+
+def fit_baseline_model(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, options: dict):
+    """``fit(model="linear" | "energy-balance" | "climatology")``: the baseline as the model, with its
+    own options checked."""
+    return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
+                                  **baseline_model_options(model, train_config, options))
+
+
+def training_novelty(p: Prepared, held: np.ndarray) -> Novelty:
+    """The training months' forcings (:class:`~xemu.data.novelty.Novelty`) of a fit whose
+    held-out target rows are ``held`` ``(S_t, T)``."""
+    return Novelty.fit(p, training_rows(p, ~held))
 
 
 def baseline_model_options(model: str, train_config, options: dict) -> dict:
@@ -344,3 +369,16 @@ def baseline_input_names(baseline: str, baseline_inputs, inputs, baseline_option
 
         return role_inputs(inputs, (baseline_options or {}).get("roles"))
     return list(inputs)
+
+
+def correction_scale(meta: dict, p: Prepared) -> np.ndarray:
+    """What multiplies the network's output ``(S_in, T, V, H, W)`` for the prepared inputs ``p``:
+    the target scale, times the taper of each month's distance from the training forcings
+    (:mod:`xemu.data.novelty`) for emulators that record one (every fit since it was added;
+    emulators saved before have none and predict as they did).
+    """
+    scale = np.asarray(meta["target_scale"], np.float32)[None, None, :, None, None]
+    if meta.get("novelty") is None:
+        return scale
+    weight = taper(Novelty.from_dict(meta["novelty"]).distance(p), float(meta["taper_length"]))
+    return scale * weight.astype(np.float32)[:, :, None, None, None]

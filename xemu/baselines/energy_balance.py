@@ -170,7 +170,7 @@ class EnergyBalancePatternScaling(Baseline):
 
     def global_temperature(self, p: Prepared) -> np.ndarray:
         """``(S_in, T)`` global-mean temperature of the prepared inputs ``p`` (the global model's,
-        or the input of role ``"gmt"``); within :func:`~xemu.baselines.base.given_series`, its series."""
+        or the input of role ``"gmt"``); within ``xemu.baselines.base.given_series``, its series."""
         given = series_given()
         if given is not None:
             if given.shape != (p.inputs.shape[0], p.time.size):

@@ -187,11 +187,12 @@ def _add_evaluate(sub, fmt: dict) -> None:
                    help="reference, loso (each scenario held out in turn), scenario:<ssp> or member:<m>")
     e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds of the CNN-GRU, one row each")
     e.add_argument("--models", nargs="+", default=None,
-                   choices=["linear", "linear-ols", "linear-co2", "energy-balance", "climatology", "cnn-gru"],
+                   choices=["linear", "linear-ols", "linear-co2", "energy-balance", "climatology", "oracle", "cnn-gru"],
                    help="rows to fit (linear: ridge pattern scaling; linear-ols: least squares; linear-co2: ridge "
-                   "on CO2 alone; energy-balance: patterns on an energy-balance model's global mean); default "
+                   "on CO2 alone; energy-balance: patterns on an energy-balance model's global mean; oracle, with a "
+                   "scenario held out: patterns on its true global mean, a bound, not an emulator); default "
                    "linear linear-ols energy-balance climatology cnn-gru, and for loso linear-co2 linear "
-                   "energy-balance cnn-gru")
+                   "energy-balance oracle cnn-gru")
     e.add_argument("--baseline", default=None, choices=["auto", "energy-balance", "linear", "climatology"],
                    help="what the CNN-GRU corrects (default: xemu.fit's, auto: energy-balance on the store)")
     e.add_argument("--epochs", type=_positive_int, default=None, help="CNN-GRU epochs (default: xemu.fit's)")

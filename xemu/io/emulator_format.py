@@ -144,6 +144,15 @@ EMULATOR_SCHEMA: dict[str, Any] = {
         "clamp_inputs": {"description": "the network's inputs are held to input_ranges at prediction",
                          "type": "boolean"},
         "baseline_options": {"description": "keyword options of the baseline's fit", **OBJECT},
+        "novelty": {"description": "the training months' forcings that taper the network's correction "
+                                   "(xemu.data.novelty.Novelty)",
+                    "type": "object", "additionalProperties": False, "required": ["names", "mean", "std", "points"],
+                    "properties": {"names": NAMES, "mean": NUMBERS, "std": {"type": "array", "items": POSITIVE},
+                                   "points": {"type": "array", "minItems": 12, "maxItems": 12, "items": {
+                                       "type": "array", "items": {"type": "array", "items": {
+                                           "oneOf": [NUMBER, {"type": "null"}]}}}}}},
+        "taper_length": {"description": "distance from the training forcings at which the correction is "
+                                        "exp(-1/2) of itself", "type": "number", "exclusiveMinimum": 0},
         "variability": {"description": "the model of internal variability in variability.nc, or null",
                         "oneOf": [{"type": "null"},
                                   {"type": "object", "additionalProperties": False, "required": ["block", "n_modes"],

@@ -8,7 +8,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["check_device", "choose_device", "auto_device"]
+__all__ = ["check_device", "choose_device", "auto_device", "native_bf16"]
 
 
 def check_device(device) -> None:
@@ -50,3 +50,16 @@ def choose_device(device: str = "auto") -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device: {device!r} asked for, but MPS is not available here; use 'cpu' or 'auto'")
     return dev
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: CUDA, or a CPU with AVX512-BF16 or AMX
+    (where bf16 autocast trains the compact CNN-GRU about twice as fast as float32:
+    ``benchmarks/fit_phases.py``). Elsewhere bf16 would be emulated, slower than float32.
+    """
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)

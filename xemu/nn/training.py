@@ -2,7 +2,7 @@
 
 :func:`train` knows tensors and loaders only (no xarray). Defaults: AdamW with a linear
 warm-up then cosine decay of the learning rate; CUDA when available, else CPU; bf16
-autocast on CUDA; validation after every epoch with early stopping on the validation
+autocast where the device computes bf16 natively; validation after every epoch with early stopping on the validation
 loss; a checkpoint written atomically after every epoch, from which an interrupted run
 resumes and ends with the same weights as an uninterrupted one (on CPU, bit for bit).
 
@@ -42,7 +42,7 @@ from ..errors import ConfigError, DataError
 from ..io.files import atomic_path
 from ..io.weights import check_state_dict, read_checkpoint
 from . import distributed as _dist
-from .device import check_device, choose_device
+from .device import check_device, choose_device, native_bf16
 
 __all__ = ["TrainConfig", "train", "atomic_torch_save", "TrainResult", "logger",
            "interactive"]
@@ -116,7 +116,10 @@ class TrainConfig:
     device : str
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     amp : bool, optional
-        bf16 autocast; by default on for CUDA, off on CPU.
+        bf16 autocast; by default on where the device computes bf16 natively (CUDA, and
+        CPUs with AVX512-BF16 or AMX: :func:`xemu.nn.device.native_bf16`), where it trains
+        about twice as fast at the same score (``benchmarks/RESULTS.md``, "Training
+        speed"); off elsewhere. The weights and the optimizer stay in float32.
     threads : int, optional
         ``torch.set_num_threads`` for CPU runs.
     distributed : bool, optional
@@ -287,7 +290,7 @@ class _Run:
         self.device = choose_device(config.device) if ctx is None else ctx.device
         self.main = ctx is None or ctx.rank == 0  # only rank 0 logs, draws the bar, writes the checkpoint
         self.world = world = 1 if ctx is None else ctx.world_size
-        self.amp = config.amp if config.amp is not None else self.device.type == "cuda"
+        self.amp = config.amp if config.amp is not None else native_bf16(self.device)
         if config.threads and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed if ctx is None else ctx.rank_seed(config.seed))

@@ -142,7 +142,7 @@ def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -
 
     ``series``: the global-mean temperature of a baseline with history over the block's months,
     from :func:`_baseline_series` on the whole series; the baseline takes it
-    (:func:`~xemu.baselines.base.given_series`) instead of starting its global model at the
+    (``xemu.baselines.base.given_series``) instead of starting its global model at the
     block's first month.
     """
     data = part.read()

@@ -1,0 +1,93 @@
+"""How far from its training forcings the CNN-GRU's correction reaches: nested leave-one-scenario-out.
+
+    python benchmarks/taper_choice.py [--data PATH] [--seed 0] [--outer]
+
+The network's correction is multiplied by ``exp(-d**2 / (2 * L**2))``, ``d`` the distance of
+a month's forcings from the nearest training month's (:mod:`xemu.data.novelty`), ``L`` the
+taper length (:data:`xemu.recipe.TAPER_LENGTH`). For each outer fold (one of ssp126 / ssp370 /
+ssp585 held out) only its two training scenarios are used: the default CNN-GRU is fitted on
+one of them (all members, all months, the leave-one-scenario-out fit options) and scored on
+every member of the other over its last 240 months, both ways round, for every ``L`` of
+:data:`LENGTHS` (0: the baseline alone; inf: no taper). The ``L`` with the lowest mean inner
+calibrated score is the fold's choice (ties: the smaller ``L``). With ``--outer`` the
+held-out scenario's rows are printed after the choice, for the record only: nothing is
+chosen on them (``xemu evaluate --split loso`` prints the default's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import xemu
+from xemu.evaluation import FORCINGS, LOSO_FIT_OPTIONS, TRAIN_SSPS, _with_forcing_units, make_split
+from xemu.metrics.deterministic import score
+
+#: The taper lengths tried (standard deviations of the training months' global-mean forcings).
+LENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf"))
+
+
+def fit(ds, train: list[str], seed: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return xemu.fit(ds.sel(ssp=train), FORCINGS, ["tas", "pr"], seed=seed, progress=False, **LOSO_FIT_OPTIONS)
+
+
+def rows(ds, em, test: str) -> dict[float, tuple[float, float, float]]:
+    """Per taper length: forced score, calibrated score and tas time-mean RMSE of ``em`` on every
+    member of ``test`` over its last 240 months (means over members)."""
+    sp = make_split(f"scenario:{test}", ds)
+    forcing = ds.sel(ssp=[test]).drop_vars(["tas", "pr"])
+    truth = ds[["tas", "pr"]].sel(sp.test)
+    out = {}
+    for length in LENGTHS:
+        em.meta["taper_length"] = length  # in memory only: 0 and inf are taper()'s limits
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            preds = [em.predict(forcing, variability=v, lazy=False) for v in ("forced", "calibrated")]
+        s = [score(p[["tas", "pr"]].sel(ssp=test, time=truth.time), truth).mean("member_id") for p in preds]
+        out[length] = (float(s[0].competition_score), float(s[1].competition_score),
+                       float(s[0].tas.sel(metric="time_mean_rmse")))
+    return out
+
+
+def print_rows(label: str, result: dict) -> None:
+    for length, (forced, calib, tm) in result.items():
+        print(f"  {label:28s} L={length:<5g} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.find_cse151b())")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--outer", action="store_true", help="also print the held-out scenario's rows (for the record)")
+    ap.add_argument("--folds", nargs="*", default=TRAIN_SSPS, help="outer folds (held-out scenarios) to run")
+    args = ap.parse_args()
+    ds = _with_forcing_units(xemu.open_cse151b(args.data or xemu.find_cse151b())).load()
+    t0 = time.perf_counter()
+    chosen = {}
+    for held in args.folds:
+        train = [s for s in TRAIN_SSPS if s != held]
+        print(f"\nouter fold: {held} held out; inner folds on {train[0]} and {train[1]}", flush=True)
+        inner = []
+        for fit_on in train:
+            other = next(s for s in train if s != fit_on)
+            t1 = time.perf_counter()
+            result = rows(ds, fit(ds, [fit_on], args.seed), other)
+            print_rows(f"fit on {fit_on}, scored on {other}", result)
+            print(f"  ({time.perf_counter() - t1:.0f} s)", flush=True)
+            inner.append(result)
+        mean = {length: float(np.mean([r[length][1] for r in inner])) for length in LENGTHS}
+        chosen[held] = min(LENGTHS, key=lambda length: (round(mean[length], 4), length))
+        print("inner mean calibrated score: " + "; ".join(f"L={k:g} {v:.3f}" for k, v in mean.items()))
+        print(f"chosen on {'/'.join(train)} only: L={chosen[held]:g}", flush=True)
+        if args.outer:
+            print_rows(f"held out {held} (not used)", rows(ds, fit(ds, train, args.seed), held))
+    print(f"\nchosen per outer fold: {chosen}; {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The network's correction tapers to its baseline for forcings unlike the training months'
+(:mod:`xemu.data.novelty`, ``taper_length`` in ``emulator.json``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import xemu
+from xemu.data.novelty import Novelty, taper
+from xemu.data.prepare import prepare
+from xemu.errors import DataError
+from xemu.recipe import TAPER_LENGTH
+
+INPUTS = ["CO2", "CH4", "SO2", "BC", "rsdt"]
+SMALL = {"conv_widths": (8, 8), "conv_strides": (1, 2), "hidden": 16, "head_hidden": 32}
+
+
+@pytest.fixture(scope="module")
+def climate():
+    return xemu.synthetic_climate(n_years=12, n_lat=6, n_lon=8, seed=5)
+
+
+def _blob(ds):
+    """A warm patch over a quarter of the grid, 1 inside and 0 outside."""
+    lat, lon = ds.lat, ds.lon
+    return ((lat > 0) & (lon < 180)).astype("float32")
+
+
+def _fit(ds, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return xemu.fit(ds, INPUTS, ["tas", "pr"], **{
+            "epochs": 8, "windows_per_epoch": 192, "batch_size": 16, "lr": 3e-3, "progress": False, "config": SMALL,
+            "variability": False, **kw})
+
+
+def _predict(em, ds, length=None):
+    if length is not None:
+        em.meta["taper_length"] = length
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return em.predict(ds.drop_vars(["tas", "pr"], errors="ignore")).tas
+
+
+def _correction(em, ds, length=None):
+    """The network's part of the prediction: the prediction less the baseline's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = em.baseline.predict(ds.drop_vars(["tas", "pr"], errors="ignore")).tas
+    return _predict(em, ds, length) - base
+
+
+def test_distance_is_zero_on_training_months_and_grows_away_from_them(climate):
+    p = prepare(climate, ["CO2", "CH4", "SO2"], ["tas"])
+    rows = np.zeros(p.inputs.shape[:2], bool)
+    rows[[0, 2]] = True  # low and high scenarios
+    nov = Novelty.fit(p, rows)
+    d = nov.distance(p)
+    assert d[[0, 2]].max() == 0
+    far = climate.copy()
+    far["CH4"] = climate["CH4"] * 4
+    d_far = nov.distance(prepare(far, ["CO2", "CH4", "SO2"], ["tas"]))
+    assert (d_far[:, -12:] > d[:, -12:]).all() and d_far.min() > 1
+    back = Novelty.from_dict(nov.to_dict())
+    np.testing.assert_array_equal(back.distance(p), d)
+    assert taper(np.array([0.0]), TAPER_LENGTH)[0] == 1.0
+
+
+def test_novelty_refuses_other_inputs_and_bad_records(climate):
+    p = prepare(climate, ["CO2", "CH4"], ["tas"])
+    nov = Novelty.fit(p, np.ones(p.inputs.shape[:2], bool))
+    with pytest.raises(DataError, match=r"novelty: expected the inputs \['CO2', 'CH4'\]; got \['CO2'\]"):
+        nov.distance(prepare(climate, ["CO2"], ["tas"]))
+    with pytest.raises(DataError, match="points of shape"):
+        Novelty(["CO2"], [0.0], [1.0], np.zeros((11, 3, 1)))
+
+
+@pytest.fixture(scope="module")
+def corrected(climate):
+    """The default fit on 'low' and 'high' (a small network, one short epoch), with a correction
+    planted in its network: the last layer of the tas head set to a warm patch of 3 K on a
+    quarter of the grid and nothing else, so that the network adds exactly that patch to the
+    baseline in every month. What the fit learned besides (baseline, statistics, the training
+    forcings, the taper) is the default fit's."""
+    em = _fit(climate.sel(scenario=["low", "high"]), epochs=1, windows_per_epoch=16)
+    last = em.net.heads[0].net[-1]
+    scale = em.meta["target_scale"][0]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.from_numpy(3.0 * _blob(climate).values.ravel() / scale))
+    return em, _blob(climate).astype(bool)
+
+
+def test_a_correction_learned_on_the_training_scenarios_is_not_carried_far_from_them(corrected, climate):
+    """On the training scenarios the network adds its whole correction (the patch, to float32
+    rounding); for a new scenario whose CH4 lies four times beyond the training range, where
+    nothing says the correction still holds, the prediction is its baseline's within 10 % of
+    the patch."""
+    em, inside = corrected
+    assert em.meta["taper_length"] == TAPER_LENGTH
+    train = _correction(em, climate.sel(scenario=["low", "high"]))
+    np.testing.assert_allclose(train.where(inside).mean(), 3.0, rtol=1e-5)
+    new = climate.sel(scenario=["high"]).drop_vars(["tas", "pr"]).assign_coords(scenario=["new"])
+    new["CH4"] = new["CH4"] * 4
+    late = _correction(em, new).isel(time=slice(-60, None))
+    assert float(abs(late).max()) <= 0.3
+    untapered = _correction(em, new, length=float("inf")).isel(time=slice(-60, None))
+    np.testing.assert_allclose(untapered.where(inside).mean(), 3.0, rtol=1e-5)  # the taper did it
+
+
+def test_a_correction_is_kept_where_the_forcings_were_seen(corrected, climate):
+    """For a new scenario whose forcings lie among the training months' ('mid', between 'low' and
+    'high'), the fit keeps at least 80 % of the correction in every month, and all of it where
+    a month's forcings are a training month's (the first year: every scenario starts alike)."""
+    em, inside = corrected
+    kept = _correction(em, climate.sel(scenario=["mid"])).where(inside).mean(["lat", "lon"]) / 3.0
+    assert float(kept.min()) >= 0.8
+    np.testing.assert_allclose(kept.isel(time=slice(0, 12)), 1.0, rtol=1e-5)
+
+
+def test_emulators_saved_without_a_taper_predict_as_before(climate, tmp_path):
+    """An emulator whose emulator.json has no novelty record (saved before the taper) predicts
+    with the whole correction; the taper's record round-trips bit for bit."""
+    em = _fit(climate.sel(scenario=["low", "high"]), epochs=1)
+    back = xemu.load(em.save(tmp_path / "em.xemu"))
+    assert back.meta["novelty"] == em.meta["novelty"] and back.meta["taper_length"] == TAPER_LENGTH
+    np.testing.assert_array_equal(_predict(back, climate).values, _predict(em, climate).values)
+    old = xemu.Emulator({k: v for k, v in em.meta.items() if k not in ("novelty", "taper_length")}, em.net,
+                        em.baseline, None)
+    np.testing.assert_array_equal(_predict(old, climate).values, _predict(em, climate, length=float("inf")).values)
