@@ -7,9 +7,11 @@ a month's forcings from the nearest training month's (:mod:`xemu.data.novelty`),
 taper length (:data:`xemu.recipe.TAPER_LENGTH`). For each outer fold (one of ssp126 / ssp370 /
 ssp585 held out) only its two training scenarios are used: the default CNN-GRU is fitted on
 one of them (all members, all months, the leave-one-scenario-out fit options) and scored on
-every member of the other over its last 240 months, both ways round, for every ``L`` of
-:data:`LENGTHS` (0: the baseline alone; inf: no taper). The ``L`` with the lowest mean inner
-calibrated score is the fold's choice (ties: the smaller ``L``). With ``--outer`` the
+every member of the other over its last 240 months, both ways round, for every candidate
+of :data:`CANDIDATES`: one length ``L`` for all inputs (0: the baseline alone; inf: no
+taper), or CO2 left out of the distance (the forcing whose extrapolation the energy-balance
+baseline carries). The candidate with the lowest mean inner calibrated score is the fold's
+choice (ties: the earlier in :data:`CANDIDATES`, the more cautious). With ``--outer`` the
 held-out scenario's rows are printed after the choice, for the record only: nothing is
 chosen on them (``xemu evaluate --split loso`` prints the default's).
 """
@@ -28,6 +30,13 @@ from xemu.metrics.deterministic import score
 
 #: The taper lengths tried (standard deviations of the training months' global-mean forcings).
 LENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf"))
+#: Candidates: a label and the ``taper_length`` of ``emulator.json`` (one length for every input,
+#: or one per input, ``None`` for an input not compared); their order breaks ties.
+CANDIDATES = {
+    **{f"L={length:g}": length for length in LENGTHS},
+    **{f"L={length:g}, CO2 not compared": {"CO2": None, "CH4": length, "SO2": length, "BC": length, "rsdt": length}
+       for length in (0.5, 1.0, 2.0)},
+}
 
 
 def fit(ds, train: list[str], seed: int):
@@ -36,27 +45,27 @@ def fit(ds, train: list[str], seed: int):
         return xemu.fit(ds.sel(ssp=train), FORCINGS, ["tas", "pr"], seed=seed, progress=False, **LOSO_FIT_OPTIONS)
 
 
-def rows(ds, em, test: str) -> dict[float, tuple[float, float, float]]:
-    """Per taper length: forced score, calibrated score and tas time-mean RMSE of ``em`` on every
+def rows(ds, em, test: str) -> dict[str, tuple[float, float, float]]:
+    """Per candidate (:data:`CANDIDATES`): forced score, calibrated score and tas time-mean RMSE of ``em`` on every
     member of ``test`` over its last 240 months (means over members)."""
     sp = make_split(f"scenario:{test}", ds)
     forcing = ds.sel(ssp=[test]).drop_vars(["tas", "pr"])
     truth = ds[["tas", "pr"]].sel(sp.test)
     out = {}
-    for length in LENGTHS:
+    for label, length in CANDIDATES.items():
         em.meta["taper_length"] = length  # in memory only: 0 and inf are taper()'s limits
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             preds = [em.predict(forcing, variability=v, lazy=False) for v in ("forced", "calibrated")]
         s = [score(p[["tas", "pr"]].sel(ssp=test, time=truth.time), truth).mean("member_id") for p in preds]
-        out[length] = (float(s[0].competition_score), float(s[1].competition_score),
+        out[label] = (float(s[0].competition_score), float(s[1].competition_score),
                        float(s[0].tas.sel(metric="time_mean_rmse")))
     return out
 
 
 def print_rows(label: str, result: dict) -> None:
-    for length, (forced, calib, tm) in result.items():
-        print(f"  {label:28s} L={length:<5g} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}")
+    for name, (forced, calib, tm) in result.items():
+        print(f"  {label:28s} {name:26s} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}")
 
 
 def main() -> None:
@@ -80,10 +89,11 @@ def main() -> None:
             print_rows(f"fit on {fit_on}, scored on {other}", result)
             print(f"  ({time.perf_counter() - t1:.0f} s)", flush=True)
             inner.append(result)
-        mean = {length: float(np.mean([r[length][1] for r in inner])) for length in LENGTHS}
-        chosen[held] = min(LENGTHS, key=lambda length: (round(mean[length], 4), length))
-        print("inner mean calibrated score: " + "; ".join(f"L={k:g} {v:.3f}" for k, v in mean.items()))
-        print(f"chosen on {'/'.join(train)} only: L={chosen[held]:g}", flush=True)
+        mean = {name: float(np.mean([r[name][1] for r in inner])) for name in CANDIDATES}
+        order = list(CANDIDATES)
+        chosen[held] = min(order, key=lambda name: (round(mean[name], 4), order.index(name)))
+        print("inner mean calibrated score: " + "; ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+        print(f"chosen on {'/'.join(train)} only: {chosen[held]}", flush=True)
         if args.outer:
             print_rows(f"held out {held} (not used)", rows(ds, fit(ds, train, args.seed), held))
     print(f"\nchosen per outer fold: {chosen}; {time.perf_counter() - t0:.0f} s")

@@ -12,7 +12,7 @@ import torch
 import xemu
 from xemu.data.novelty import Novelty, taper
 from xemu.data.prepare import prepare
-from xemu.errors import DataError
+from xemu.errors import ConfigError, DataError
 from xemu.recipe import TAPER_LENGTH
 
 INPUTS = ["CO2", "CH4", "SO2", "BC", "rsdt"]
@@ -68,6 +68,26 @@ def test_distance_is_zero_on_training_months_and_grows_away_from_them(climate):
     back = Novelty.from_dict(nov.to_dict())
     np.testing.assert_array_equal(back.distance(p), d)
     assert taper(np.array([0.0]), TAPER_LENGTH)[0] == 1.0
+
+
+def test_a_length_per_input_and_an_input_left_out(climate):
+    """With a length per input, each input's standardised difference is divided by its length;
+    an input of length inf is not compared: a scenario that differs from a training one in CO2
+    alone is at distance 0 from it then."""
+    p = prepare(climate, ["CO2", "CH4", "SO2"], ["tas"])
+    rows = np.zeros(p.inputs.shape[:2], bool)
+    rows[2] = True  # high
+    nov = Novelty.fit(p, rows)
+    far = climate.copy()
+    far["CO2"] = climate["CO2"] * 3
+    q = prepare(far, ["CO2", "CH4", "SO2"], ["tas"])
+    assert nov.distance(q)[2, -12:].min() > 1
+    assert nov.distance(q, {"CO2": float("inf")})[2].max() == 0
+    np.testing.assert_allclose(nov.distance(p, {"CO2": 2.0, "CH4": 2.0, "SO2": 2.0}), nov.distance(p) / 2)
+    with pytest.raises(ConfigError, match="lengths: expected a positive length"):
+        nov.distance(p, {"CO2": 0})
+    with pytest.raises(ConfigError, match="lengths: expected a positive length"):
+        nov.distance(p, {"N2O": 1.0})
 
 
 def test_novelty_refuses_other_inputs_and_bad_records(climate):

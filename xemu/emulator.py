@@ -48,10 +48,12 @@ from .recipe import (
     baseline_input_names,
     cnn_gru_options,
     correction_scale,
+    correction_weights,
     emulator_record,
     fit_baseline_model,
     fit_fingerprint,
     fit_residual_model,
+    history_dataset,
     loss_function,
     network_and_losses,
     options_dict,
@@ -65,17 +67,7 @@ from .variability import Variability
 from .variability import apply as apply_variability
 from .variability.core import variability_meta, variability_method
 
-__all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS", "history_dataset", "HISTORY_VARIABLES"]
-
-#: The variables of :attr:`Emulator.history`: record key -> (long_name, units).
-HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
-    "train_loss": ("training loss, mean over the epoch's batches (targets in units of their residual scale)", "1"),
-    "val_loss": ("validation loss, mean over the validation windows (same scale)", "1"),
-    "seconds": ("wall-clock time of the epoch's training steps", "s"),
-    "data_seconds": ("time spent assembling batches within the epoch", "s"),
-    "lr": ("learning rate after the epoch's last step", "1"),
-}
-
+__all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
 
 class Emulator:
     """A trained CNN-GRU emulator. Make one with :func:`fit` (``ds.emu.fit``) or :func:`load`.
@@ -159,6 +151,15 @@ class Emulator:
         m = self.meta
         return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
                        input_units=m["input_units"], grid=(lat, lon))
+
+    def correction_weight(self, ds: xr.Dataset) -> xr.DataArray:
+        """The weight of the network's correction in each month of ``ds``: 1 where the month's
+        global-mean inputs are a training month's, falling towards 0 (the baseline alone) with
+        their distance from the nearest one (:mod:`xemu.data.novelty`); 1 everywhere for an
+        emulator saved before the taper. On the inputs' sample dims and time."""
+        self.check_fitted()
+        ds = in_memory(check_dataset(ds, argument="ds"), self.inputs)
+        return correction_weights(self.meta, self._prepare_inputs(ds), labelled=True)
 
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
                 seed: int | None = None, anchor: str | int | None = None, device: str = "auto",
@@ -569,28 +570,3 @@ def fit(
                            result=result, variability=variability_meta(var_model),
                            novelty=training_novelty(p, held))
     return Emulator(meta, net, bl, var_model)
-
-
-def history_dataset(records: list[dict]) -> xr.Dataset:
-    """The per-epoch training records (dicts with a 0-based ``epoch``) as a Dataset on ``epoch``.
-
-    ``val_loss`` is a variable only when some record has it; a value missing from a record
-    is NaN. See :attr:`Emulator.history`.
-
-    Examples
-    --------
-    >>> h = history_dataset([{"epoch": 0, "train_loss": 0.5, "seconds": 2.0, "data_seconds": 0.1, "lr": 1e-3},
-    ...                      {"epoch": 1, "train_loss": 0.4, "seconds": 2.0, "data_seconds": 0.1, "lr": 5e-4}])
-    >>> h.epoch.values.tolist(), h.train_loss.values.tolist(), "val_loss" in h
-    ([1, 2], [0.5, 0.4], False)
-    """
-    records = list(records)
-    epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(records)]
-    out = {}
-    for key, (long_name, units) in HISTORY_VARIABLES.items():
-        if key == "val_loss" and not any("val_loss" in r for r in records):
-            continue
-        values = np.array([float(r.get(key, np.nan)) for r in records], np.float64)
-        out[key] = xr.DataArray(values, dims="epoch", attrs={"long_name": long_name, "units": units})
-    epoch = xr.DataArray(np.array(epochs, np.int64), dims="epoch", attrs={"long_name": "training epoch (from 1)"})
-    return xr.Dataset(out, coords={"epoch": epoch}, attrs={"title": "xemu training history"})

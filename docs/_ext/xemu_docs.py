@@ -42,7 +42,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
 
 #: The modules of the API reference (``xemu.<name>``), one page each.
 API_MODULES = ["errors", "data", "data.coords", "data.units", "data.grid", "data.encoding",
-               "data.checks", "data.prepare", "data.labels", "data.windows", "data.readers",
+               "data.checks", "data.prepare", "data.novelty", "data.labels", "data.windows", "data.readers",
                "data.synthetic", "metrics", "metrics.deterministic", "metrics.probabilistic", "io",
                "io.common", "io.schemas", "io.files", "io.saving", "io.records", "io.emulator_format",
                "io.baseline_format", "io.weights", "io.emulator_folder", "nn", "nn.model", "nn.losses",

@@ -116,24 +116,36 @@ class Novelty:
             points[m, : len(g)] = g
         return cls(names, mean, std, points)
 
-    def distance(self, p: Prepared) -> np.ndarray:
+    def distance(self, p: Prepared, lengths: Mapping[str, float] | None = None) -> np.ndarray:
         """``(S_in, T)``: each month's distance to the nearest training month of its calendar
-        month (in standard deviations of the training months' global means); ``inf`` for a
-        calendar month no training month had."""
+        month, in standard deviations of the training months' global means, each input's
+        divided by its length in ``lengths`` (default 1; ``inf``: the input is not compared);
+        ``inf`` for a calendar month no training month had."""
         if list(p.input_units)[: len(self.names)] != self.names:
             raise DataError(f"novelty: expected the inputs {self.names}; got {list(p.input_units)}")
-        z = (global_features(p, len(self.names)) - self.mean) / self.std  # (S, T, F)
+        inv = self.inverse_lengths(lengths)
+        z = (global_features(p, len(self.names)) - self.mean) / self.std * inv  # (S, T, F)
         months = month_of(p.time).values - 1
         out = np.full(z.shape[:2], np.inf)
         for m in np.unique(months):
             pts = self.points[m]
-            pts = pts[~np.isnan(pts).any(1)]
+            pts = pts[~np.isnan(pts).any(1)] * inv
             if not len(pts):
                 continue
             sel = months == m
             diff = z[:, sel, None, :] - pts[None, None]  # (S, t_m, N, F)
             out[:, sel] = np.sqrt((diff**2).sum(-1)).min(-1)
         return out
+
+    def inverse_lengths(self, lengths: Mapping[str, float] | None) -> np.ndarray:
+        """Per input, 1 / its length in ``lengths`` (1 when absent, 0 for ``inf``)."""
+        lengths = dict(lengths or {})
+        unknown = [k for k in lengths if k not in self.names]
+        bad = [k for k, v in lengths.items() if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0]
+        if unknown or bad:
+            raise ConfigError(f"lengths: expected a positive length (or inf) per input of {self.names}; got "
+                              f"{lengths!r}")
+        return np.array([1.0 / float(lengths.get(n, 1.0)) for n in self.names])
 
     def to_dict(self) -> dict:
         """JSON-ready (for ``emulator.json``); :meth:`from_dict` reads it back."""

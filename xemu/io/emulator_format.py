@@ -152,7 +152,9 @@ EMULATOR_SCHEMA: dict[str, Any] = {
                                        "type": "array", "items": {"type": "array", "items": {
                                            "oneOf": [NUMBER, {"type": "null"}]}}}}}},
         "taper_length": {"description": "distance from the training forcings at which the correction is "
-                                        "exp(-1/2) of itself", "type": "number", "exclusiveMinimum": 0},
+                                        "exp(-1/2) of itself; or per input (null: not compared)",
+                         "oneOf": [POSITIVE, {"type": "object", "additionalProperties": {
+                             "oneOf": [POSITIVE, {"type": "null"}]}}]},
         "variability": {"description": "the model of internal variability in variability.nc, or null",
                         "oneOf": [{"type": "null"},
                                   {"type": "object", "additionalProperties": False, "required": ["block", "n_modes"],
