@@ -72,7 +72,7 @@ print(em)
 # %%
 # Predict ssp126
 # --------------
-# Both warn that ssp126's forcings leave their training range: that is the point.
+# All three warn that ssp126's forcings leave their training range: that is the point.
 
 held = ds.sel(ssp="ssp126")
 with warnings.catch_warnings(record=True) as caught:

@@ -121,3 +121,20 @@ def test_a_scenario_split_scores_every_member(store):
     assert sp.test == {"ssp": "ssp585", "time": slice("2080-02", None)}
     with pytest.raises(ConfigError, match="split: expected a scenario with targets"):
         make_split("scenario:ssp245", small)
+
+
+def test_the_oracle_row_uses_the_held_out_scenarios_true_global_mean(store):
+    """The "oracle" row (scenario splits only) is energy-balance pattern scaling on the held-out
+    scenario's true global-mean tas: its kind says it is no emulator, and it predicts the held-out
+    global mean far better than the energy-balance model's own global mean does."""
+    from xemu.evaluation import ORACLE_LABEL
+
+    small = store.isel(y=slice(20, 28), x=slice(0, 12))
+    table = evaluate(small, split="scenario:ssp126", models=("energy-balance", "oracle"), log=lambda *a: None)
+    kinds = dict(zip(table.model.values.tolist(), table.model_kind.values.tolist(), strict=True))
+    assert kinds[ORACLE_LABEL] == "oracle" and kinds[f"{ORACLE_LABEL}, calibrated"] == "oracle"
+    tm = table.tas.sel(metric="time_mean_rmse")
+    assert float(tm.sel(model=ORACLE_LABEL)) < float(tm.sel(model="energy-balance pattern scaling (xemu)"))
+    assert "oracle fit seconds" in table.attrs
+    with pytest.raises(ConfigError, match="models: 'oracle' needs a scenario held out"):
+        evaluate(small, split="reference", models=("oracle",), log=lambda *a: None)
