@@ -414,7 +414,7 @@ def correction_scale(meta: dict, p: Prepared) -> np.ndarray:
     return scale if weight is None else scale * weight[:, :, None, None, None]
 
 
-#: The variables of :attr:`Emulator.history`: record key -> (long_name, units).
+#: The variables of :attr:`xemu.Emulator.history`: record key -> (long_name, units).
 HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
     "train_loss": ("training loss, mean over the epoch's batches (targets in units of their residual scale)", "1"),
     "val_loss": ("validation loss, mean over the validation windows (same scale)", "1"),
@@ -430,7 +430,7 @@ def history_dataset(records: list[dict]) -> xr.Dataset:
     """The per-epoch training records (dicts with a 0-based ``epoch``) as a Dataset on ``epoch``.
 
     ``val_loss`` is a variable only when some record has it; a value missing from a record
-    is NaN. See :attr:`Emulator.history`.
+    is NaN. See :attr:`xemu.Emulator.history`.
 
     Examples
     --------

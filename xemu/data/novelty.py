@@ -148,12 +148,14 @@ class Novelty:
         return np.array([1.0 / float(lengths.get(n, 1.0)) for n in self.names])
 
     def to_dict(self) -> dict:
-        """JSON-ready (for ``emulator.json``); :meth:`from_dict` reads it back."""
+        """JSON-ready (for ``emulator.json``); :meth:`Novelty.from_dict` reads it back."""
         pts = [[[None if np.isnan(v) else float(v) for v in row] for row in m] for m in self.points]
         return {"names": self.names, "mean": self.mean.tolist(), "std": self.std.tolist(), "points": pts}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Novelty:
+        """The :class:`Novelty` of a :meth:`Novelty.to_dict` record (a missing key:
+        :class:`~xemu.ConfigError`)."""
         if not isinstance(d, Mapping) or not {"names", "mean", "std", "points"} <= set(d):
             raise ConfigError(f"novelty: expected a dict with names, mean, std and points; got {d!r:.80}")
         pts = np.array([[[np.nan if v is None else v for v in row] for row in m] for m in d["points"]], np.float64)
