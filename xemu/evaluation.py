@@ -44,6 +44,7 @@ PUBLISHED = {
 }
 #: The store's forcings and the units its documentation gives them (the files carry none).
 FORCING_UNITS = {"CO2": "Gt", "CH4": "Gt yr-1", "SO2": "kg m-2 s-1", "BC": "kg m-2 s-1"}
+#: The CNN-GRU's inputs in every split: the store's four forcings and incoming solar radiation.
 FORCINGS = ["CO2", "CH4", "SO2", "BC", "rsdt"]
 #: Baseline rows of the table: name -> (label, model, fit options).
 BASELINE_ROWS = {
