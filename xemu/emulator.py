@@ -54,6 +54,7 @@ from .recipe import (
     fit_fingerprint,
     fit_residual_model,
     history_dataset,
+    labelled_weights,
     loss_function,
     network_and_losses,
     options_dict,
@@ -68,6 +69,7 @@ from .variability import apply as apply_variability
 from .variability.core import variability_meta, variability_method
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
+
 
 class Emulator:
     """A trained CNN-GRU emulator. Make one with :func:`fit` (``ds.emu.fit``) or :func:`load`.
@@ -159,7 +161,8 @@ class Emulator:
         emulator saved before the taper. On the inputs' sample dims and time."""
         self.check_fitted()
         ds = in_memory(check_dataset(ds, argument="ds"), self.inputs)
-        return correction_weights(self.meta, self._prepare_inputs(ds), labelled=True)
+        p = self._prepare_inputs(ds)
+        return labelled_weights(correction_weights(self.meta, p), p)
 
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
                 seed: int | None = None, anchor: str | int | None = None, device: str = "auto",

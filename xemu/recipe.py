@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_LOSS", "options_dict", "check_baseline_options", "cnn_gru_op
            "input_ranges", "fit_fingerprint", "emulator_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
            "window_loaders", "fit_residual_model", "TAPER_LENGTH", "correction_scale",
            "fit_baseline_model", "training_novelty",
-           "correction_weights", "history_dataset", "HISTORY_VARIABLES"]
+           "correction_weights", "labelled_weights", "history_dataset", "HISTORY_VARIABLES"]
 
 #: How far (in training standard deviations of the inputs' global means, :mod:`xemu.data.novelty`)
 #: from every training month the network's correction falls to exp(-1/2) of itself: the
@@ -377,24 +377,23 @@ def baseline_input_names(baseline: str, baseline_inputs, inputs, baseline_option
     return list(inputs)
 
 
-def correction_weights(meta: dict, p: Prepared, *, labelled: bool = False):
+def correction_weights(meta: dict, p: Prepared) -> np.ndarray:
     """``(S_in, T)`` float32: the weight of the network's correction in each month of the prepared
     inputs ``p``, the taper of its distance from the training forcings (:mod:`xemu.data.novelty`);
-    ``None`` for an emulator without a record of them (saved before the taper). ``labelled``:
-    a DataArray on the inputs' sample dims and time instead (ones without a record)."""
-    weight = None
-    if meta.get("novelty") is not None:
-        length = meta["taper_length"]
-        if isinstance(length, Mapping):  # a length per input (None: not compared), the taper's unit 1
-            lengths = {k: float("inf") if v is None else float(v) for k, v in length.items()}
-            weight = taper(Novelty.from_dict(meta["novelty"]).distance(p, lengths), 1.0)
-        else:
-            weight = taper(Novelty.from_dict(meta["novelty"]).distance(p), float(length))
-        weight = weight.astype(np.float32)
-    if not labelled:
-        return weight
-    if weight is None:
-        weight = np.ones(p.inputs.shape[:2], np.float32)
+    1 everywhere for an emulator without a record of them (saved before the taper)."""
+    if meta.get("novelty") is None:
+        return np.ones(p.inputs.shape[:2], np.float32)
+    length = meta["taper_length"]
+    if isinstance(length, Mapping):  # a length per input (None: not compared), the taper's unit 1
+        lengths = {k: float("inf") if v is None else float(v) for k, v in length.items()}
+        weight = taper(Novelty.from_dict(meta["novelty"]).distance(p, lengths), 1.0)
+    else:
+        weight = taper(Novelty.from_dict(meta["novelty"]).distance(p), float(length))
+    return weight.astype(np.float32)
+
+
+def labelled_weights(weight: np.ndarray, p: Prepared) -> xr.DataArray:
+    """:func:`correction_weights` as a DataArray on the inputs' sample dims and time."""
     dims = (*p.input_sample_dims, p.time.dims[0])
     shape = [p.sample_coords[d].size for d in p.input_sample_dims] + [p.time.size]
     return xr.DataArray(weight.reshape(shape), dims=dims,
@@ -406,12 +405,11 @@ def correction_weights(meta: dict, p: Prepared, *, labelled: bool = False):
 
 def correction_scale(meta: dict, p: Prepared) -> np.ndarray:
     """What multiplies the network's output ``(S_in, T, V, H, W)`` for the prepared inputs ``p``:
-    the target scale, times :func:`correction_weights` (emulators saved before the taper have
-    none and predict as they did).
+    the target scale, times :func:`correction_weights` (1 for emulators saved before the taper:
+    they predict as they did, bit for bit).
     """
     scale = np.asarray(meta["target_scale"], np.float32)[None, None, :, None, None]
-    weight = correction_weights(meta, p)
-    return scale if weight is None else scale * weight[:, :, None, None, None]
+    return scale * correction_weights(meta, p)[:, :, None, None, None]
 
 
 #: The variables of :attr:`xemu.Emulator.history`: record key -> (long_name, units).
@@ -422,8 +420,6 @@ HISTORY_VARIABLES: dict[str, tuple[str, str]] = {
     "data_seconds": ("time spent assembling batches within the epoch", "s"),
     "lr": ("learning rate after the epoch's last step", "1"),
 }
-
-
 
 
 def history_dataset(records: list[dict]) -> xr.Dataset:

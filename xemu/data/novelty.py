@@ -158,5 +158,4 @@ class Novelty:
         :class:`~xemu.ConfigError`)."""
         if not isinstance(d, Mapping) or not {"names", "mean", "std", "points"} <= set(d):
             raise ConfigError(f"novelty: expected a dict with names, mean, std and points; got {d!r:.80}")
-        pts = np.array([[[np.nan if v is None else v for v in row] for row in m] for m in d["points"]], np.float64)
-        return cls(d["names"], d["mean"], d["std"], pts)
+        return cls(d["names"], d["mean"], d["std"], np.array(d["points"], np.float64))  # None: NaN
