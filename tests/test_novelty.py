@@ -152,3 +152,75 @@ def test_emulators_saved_without_a_taper_predict_as_before(climate, tmp_path):
     old = xemu.Emulator({k: v for k, v in em.meta.items() if k not in ("novelty", "taper_length")}, em.net,
                         em.baseline, None)
     np.testing.assert_array_equal(_predict(old, climate).values, _predict(em, climate, length=float("inf")).values)
+
+
+@pytest.fixture(scope="module")
+def calibrated(climate):
+    """The default fit on 'low' and 'high' with its model of internal variability."""
+    return _fit(climate.sel(scenario=["low", "high"]), variability=True)
+
+
+def _forcings(ds):
+    return ds.drop_vars(["tas", "pr", "tas_forced", "pr_forced"], errors="ignore")
+
+
+def test_the_calibrated_prediction_follows_the_taper(calibrated, climate):
+    """A calibrated prediction is stretched by the baseline's variance ratio plus the correction's
+    weight times the difference of the network's from it: where the weight is 1 (training
+    forcings), by the network's ratio exactly as before; for a scenario far from them, by
+    (nearly) the baseline's own. The ratios differ, so the test could fail."""
+    from xemu.variability import calibrate
+
+    em = calibrated
+    v = em.variability
+    assert set(v.baseline_ratios) == {"tas", "pr"}
+    assert float(abs(v.baseline_ratios["pr"] - v.ratios["pr"]).max()) > 0.5
+    new = _forcings(climate.sel(scenario=["high"])).assign_coords(scenario=["new"])
+    new["CH4"] = new["CH4"] * 4
+    for ds, far in ((_forcings(climate.sel(scenario=["low"])), False), (new, True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            forced, got = em.predict(ds), em.predict(ds, variability="calibrated")
+            w = em.correction_weight(ds)
+        assert (float(w.max()) < 0.5) if far else bool((w == 1).all())
+        for name in ("tas", "pr"):
+            r, rb = v.ratios[name], v.baseline_ratios[name]
+            ratio = rb + w * (r - rb) if far else r
+            want = calibrate(forced[name], ratio, block=v.block, non_negative=name == "pr")
+            np.testing.assert_array_equal(got[name].values, want.transpose(*got[name].dims).values)
+
+
+def test_the_tapered_calibration_is_the_same_lazy_and_saved(calibrated, climate, tmp_path):
+    """The lazy calibrated prediction (weights computed per sample by a task) equals the in-memory
+    one to float32 rounding; saved and loaded, the baseline's variance ratios come back bit for
+    bit and so does the prediction."""
+    em = calibrated
+    new = _forcings(climate.sel(scenario=["high", "mid"]))
+    new["CH4"] = new["CH4"] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eager = em.predict(new, variability="calibrated")
+        lazy = em.predict(new.chunk({"time": 48}), variability="calibrated")
+        assert lazy.tas.chunks is not None
+        back = xemu.load(em.save(tmp_path / "em.xemu"))
+        again = back.predict(new, variability="calibrated")
+    for name in ("tas", "pr"):
+        np.testing.assert_allclose(lazy[name].values, eager[name].values, rtol=2e-6, atol=1e-5)
+        np.testing.assert_array_equal(again[name].values, eager[name].values)
+        np.testing.assert_array_equal(back.variability.baseline_ratios[name].values,
+                                      em.variability.baseline_ratios[name].values)
+
+
+def test_a_variability_file_with_a_bad_baseline_ratio_is_refused(calibrated):
+    from xemu.variability import Variability
+
+    ds = calibrated.variability.to_dataset()
+    assert "tas__baseline_variance_ratio" in ds
+    bad = ds.copy()
+    bad["tas__baseline_variance_ratio"] = bad["tas__baseline_variance_ratio"] * 0
+    with pytest.raises(DataError, match="tas__baseline_variance_ratio must be positive"):
+        Variability.from_dataset(bad)
+    with pytest.raises(DataError, match="baseline variance ratios of \\['pr'\\] only"):
+        Variability.from_dataset(ds.drop_vars("tas__baseline_variance_ratio"))
+    old = Variability.from_dataset(ds.drop_vars(["tas__baseline_variance_ratio", "pr__baseline_variance_ratio"]))
+    assert old.baseline_ratios is None
