@@ -40,6 +40,13 @@ CANDIDATES = {
 }
 
 
+#: How a calibrated prediction is stretched: "tapered", by the baseline's variance ratio plus the
+#: correction's weight times the network's difference from it (the default since it was added,
+#: :meth:`xemu.variability.Variability.calibrate`); "network", by the network's ratio in every
+#: month (as before).
+CALIBRATIONS = ("tapered", "network")
+
+
 def fit(ds, train: list[str], seed: int, saved: str | None = None):
     """The default CNN-GRU fitted on ``train``; with ``saved``, the one saved there by
     ``benchmarks/network_inputs.py --inner ... --save`` (same data and options), its baseline's
@@ -64,14 +71,19 @@ def rows(ds, em, test: str) -> dict[str, tuple[float, float, float]]:
     forcing = ds.sel(ssp=[test]).drop_vars(["tas", "pr"])
     truth = ds[["tas", "pr"]].sel(sp.test)
     out = {}
-    for label, length in CANDIDATES.items():
-        em.meta["taper_length"] = length  # in memory only: 0 and inf are taper()'s limits
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            preds = [em.predict(forcing, variability=v, lazy=False) for v in ("forced", "calibrated")]
-        s = [score(p[["tas", "pr"]].sel(ssp=test, time=truth.time), truth).mean("member_id") for p in preds]
-        out[label] = (float(s[0].competition_score), float(s[1].competition_score),
-                       float(s[0].tas.sel(metric="time_mean_rmse")))
+    tapered = em.variability.baseline_ratios
+    for calibration in CALIBRATIONS:
+        # in memory only: without the baseline's ratios, the calibration stretches by the network's
+        em.variability.baseline_ratios = tapered if calibration == "tapered" else None
+        for label, length in CANDIDATES.items():
+            em.meta["taper_length"] = length  # in memory only: 0 and inf are taper()'s limits
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                preds = [em.predict(forcing, variability=v, lazy=False) for v in ("forced", "calibrated")]
+            s = [score(p[["tas", "pr"]].sel(ssp=test, time=truth.time), truth).mean("member_id") for p in preds]
+            out[f"{label}, {calibration}"] = (float(s[0].competition_score), float(s[1].competition_score),
+                                              float(s[0].tas.sel(metric="time_mean_rmse")))
+    em.variability.baseline_ratios = tapered
     return out
 
 
@@ -90,7 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     ds = _with_forcing_units(xemu.open_cse151b(args.data or xemu.find_cse151b())).load()
     t0 = time.perf_counter()
-    chosen = {}
+    chosen, pooled = {}, []
     for held in args.folds:
         train = [s for s in TRAIN_SSPS if s != held]
         print(f"\nouter fold: {held} held out; inner folds on {train[0]} and {train[1]}", flush=True)
@@ -102,14 +114,19 @@ def main() -> None:
             print_rows(f"fit on {fit_on}, scored on {other}", result)
             print(f"  ({time.perf_counter() - t1:.0f} s)", flush=True)
             inner.append(result)
-        mean = {name: float(np.mean([r[name][1] for r in inner])) for name in CANDIDATES}
-        order = list(CANDIDATES)
+        order = list(inner[0])
+        mean = {name: float(np.mean([r[name][1] for r in inner])) for name in order}
         chosen[held] = min(order, key=lambda name: (round(mean[name], 4), order.index(name)))
         print("inner mean calibrated score: " + "; ".join(f"{k} {v:.3f}" for k, v in mean.items()))
         print(f"chosen on {'/'.join(train)} only: {chosen[held]}", flush=True)
         if args.outer:
             print_rows(f"held out {held} (not used)", rows(ds, fit(ds, train, args.seed), held))
+        pooled.append(mean)
     print(f"\nchosen per outer fold: {chosen}; {time.perf_counter() - t0:.0f} s")
+    together = {name: float(np.mean([m[name] for m in pooled])) for name in pooled[0]}
+    best = min(together, key=lambda name: (round(together[name], 4), list(together).index(name)))
+    print("mean inner calibrated score over the outer folds: " + "; ".join(f"{k} {v:.3f}" for k, v in together.items()))
+    print(f"lowest over the outer folds together: {best}")
 
 
 if __name__ == "__main__":

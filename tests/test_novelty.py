@@ -185,7 +185,7 @@ def test_the_calibrated_prediction_follows_the_taper(calibrated, climate):
         assert (float(w.max()) < 0.5) if far else bool((w == 1).all())
         for name in ("tas", "pr"):
             r, rb = v.ratios[name], v.baseline_ratios[name]
-            ratio = rb + w * (r - rb) if far else r
+            ratio = r + (w - 1) * (r - rb) if far else r
             want = calibrate(forced[name], ratio, block=v.block, non_negative=name == "pr")
             np.testing.assert_array_equal(got[name].values, want.transpose(*got[name].dims).values)
 

@@ -99,8 +99,9 @@ class Variability:
         for name in self.targets:
             ratio = self.ratios[name]
             if weight is not None and self.baseline_ratios is not None:
-                base = self.baseline_ratios[name]
-                ratio = base + weight * (ratio - base)
+                # the network's ratio less (1 - weight) of its difference from the baseline's: exactly
+                # the network's where the weight is 1 (training forcings: calibrated as before, bit for bit)
+                ratio = ratio + (weight - 1) * (ratio - self.baseline_ratios[name])
             out[name] = calibrate(pred[name], ratio, block=self.block,
                                   non_negative=self.models[name].kind == "precipitation")
         return out
