@@ -186,6 +186,7 @@ def _dot_panel(ax, rows: list[dict], values: dict[str, float], *, labels: bool =
     ax.set_yticks(range(len(models)), [textwrap.fill(m, 34) for m in models])
     ax.tick_params(axis="y", labelleft=labels)  # shared y axes: hide, not clear, the labels
     ax.set_ylim(len(models) - 0.5, -0.5)
+    ax.margins(x=0.06)  # no mark cut by the frame
     ax.grid(axis="x", lw=0.4, alpha=0.5)
     ax.tick_params(axis="y", labelsize="small")
     return models
