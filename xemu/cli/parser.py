@@ -203,7 +203,8 @@ def _add_evaluate(sub, fmt: dict) -> None:
                    help="also draw the table's charts (as xemu plot does): the score chart at this path (.png, "
                    ".svg, .pdf, ...), the six metrics beside it as <stem>-metrics<suffix>; for loso, the "
                    "held-out scenarios' chart")
-    e.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP + " and --plot's figures")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out and --plot's figures (by default xemu replaces nothing)")
     e.set_defaults(func=commands.cmd_evaluate)
 
 
