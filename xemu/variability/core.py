@@ -38,12 +38,14 @@ class Variability:
     (:meth:`to_dataset`, :meth:`from_dataset`).
     """
 
+    #: Per target, the variance ratio of the emulator's baseline alone (``None``: not learned):
+    #: where a prediction holds only part of the network's correction (its taper, weight ``w``
+    #: per month), :meth:`calibrate` stretches it by ``baseline_ratio + w * (ratio - baseline_ratio)``.
+    baseline_ratios: dict[str, xr.DataArray] | None = None
+
     def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModelLike], block: int,
                  baseline_ratios: dict[str, xr.DataArray] | None = None):
         self.ratios, self.models, self.block = ratios, models, int(block)
-        #: Per target, the variance ratio of the emulator's baseline alone (``None``: not learned):
-        #: where a prediction holds only part of the network's correction (its taper, weight ``w``
-        #: per month), :meth:`calibrate` stretches it by ``baseline_ratio + w * (ratio - baseline_ratio)``.
         self.baseline_ratios = baseline_ratios
 
     def __repr__(self) -> str:
