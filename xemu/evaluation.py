@@ -14,8 +14,8 @@ ssp126, ssp370 and ssp585: ssp245 has forcings only):
 ``"reference"``
     The study's, on the CSE 151B store: train ssp126, ssp370, ssp585, members 0-2, all months
     except ssp370 member 0's last 120; validate (and test) on those 120 months (2090-02 ..
-    2100-01). It needs a scenario ``ssp370`` (:data:`REFERENCE_SCENARIO`); its member is the
-    first member.
+    2100-01). It needs a scenario ``ssp370``
+    (:data:`~xemu.data.splits.REFERENCE_SCENARIO`); its member is the first member.
 ``"scenario:<name>"``
     Train on the other scenarios (all members, all months); test on every member of
     ``<name>`` over its last ``years`` years (by default 20: 2080-02 .. 2100-01 in the CSE
@@ -36,13 +36,13 @@ import numpy as np
 import xarray as xr
 
 from .data.ensemble import EnsembleLayout, ensemble_layout
-from .data.splits import REFERENCE_MONTHS, REFERENCE_SCENARIO, Split, loso_splits, make_split
+from .data.splits import Split, loso_splits, make_split
 from .errors import ConfigError
 from .metrics.deterministic import METRICS, noise_floor, score
 
 __all__ = ["PUBLISHED", "Split", "make_split", "loso_splits", "evaluate", "format_table", "FORCINGS",
            "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS", "ORACLE_LABEL",
-           "REFERENCE_SCENARIO", "REFERENCE_MONTHS", "DEFAULT_MODELS"]
+           "DEFAULT_MODELS"]
 
 #: The study's published numbers on the reference validation window (data README).
 PUBLISHED = {
@@ -164,13 +164,17 @@ def evaluate(
     --------
     A store laid out the CMIP6 way (the user guide's "Your own climate model"):
 
-    >>> import xemu
-    >>> ds = xemu.synthetic_climate(n_years=3, n_lat=4, n_lon=6, scenarios=("ssp119", "ssp245", "ssp585"))
-    >>> ds = ds.rename(scenario="experiment_id", member="variant_label")
-    >>> table = xemu.evaluate(ds, split="loso", models=("linear",), years=1, variants=False,
-    ...                       log=lambda *a: None)  # doctest: +SKIP
-    >>> table.fold.values.tolist()  # doctest: +SKIP
-    ['ssp119', 'ssp245', 'ssp585', 'mean']
+    >>> import warnings, xemu
+    >>> from xemu.testing import synthetic_cmip6
+    >>> ds = synthetic_cmip6(n_years=3, n_lat=4, n_lon=6)   # experiment_id x variant_label x time x lat x lon
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")   # a held-out scenario's forcings leave the training range
+    ...     table = xemu.evaluate(ds, split="loso", models=("linear",), years=1, variants=False,
+    ...                           log=lambda *a: None)
+    >>> table.fold.values.tolist()
+    ['ssp119', 'ssp245', 'ssp460', 'mean']
+    >>> table.model.values.tolist()
+    ['linear pattern scaling, ridge (xemu)', 'member floor: another member as the prediction']
     """
     ds = _with_forcing_units(ds)
     ds, layout = ensemble_layout(ds, targets, scenario_dim=scenario_dim, member_dim=member_dim)

@@ -70,7 +70,8 @@ def _version() -> str:
 
 
 # -- help texts shared by the commands ------------------------------------------------------
-_STORE_HELP = "the CSE 151B folder (or one of its netCDF files); default: $XEMU_CSE151B or ../shared/data/cse151b"
+_STORE_HELP = ("the data: a netCDF file, a folder of them (e.g. the CSE 151B store) or a Zarr store; default: the "
+               "CSE 151B store ($XEMU_CSE151B or ../shared/data/cse151b)")
 _DECLARE_HELP = ("units of variables whose files carry none, as name=units; entries must name variables of the "
                  "data and may not contradict units they carry. Defaults, for variables that exist and have "
                  "no units (and no entry): " + " ".join(f"'{k}={v}'" for k, v in DEFAULT_DECLARE.items())

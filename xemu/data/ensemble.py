@@ -1,5 +1,6 @@
 """How an ensemble of climate-model runs is laid out: its scenario and member dims, which
-scenarios have targets, and whether a scored window fits in each run (:func:`ensemble_layout`).
+scenarios have targets, and whether a scored window fits in each run
+(:func:`~xemu.data.ensemble.ensemble_layout`).
 
 A store may name its dims as CMIP6 tools do (``experiment_id``, ``variant_label``), as the
 CSE 151B store does (``ssp``, ``member_id``) or otherwise; any calendar and grid. The dims are

@@ -1,8 +1,9 @@
-"""Train / test splits of an ensemble of climate-model runs (:func:`make_split`): the study's
-reference protocol on the CSE 151B store, a scenario held out (``"scenario:<name>"``, and each in
-turn: :func:`loso_splits`) or a member held out, as selections on the ensemble's scenario, member
-and time dims (:class:`~xemu.data.ensemble.EnsembleLayout`). :func:`xemu.evaluate` trains and
-scores on them; the module documentation of :mod:`xemu.evaluation` describes each split.
+"""Train / test splits of an ensemble of climate-model runs
+(:func:`~xemu.data.splits.make_split`): the study's reference protocol on the CSE 151B store, a
+scenario held out (``"scenario:<name>"``, and each in turn: :func:`~xemu.data.splits.loso_splits`)
+or a member held out, as selections on the ensemble's scenario, member and time dims
+(:class:`~xemu.data.ensemble.EnsembleLayout`). :func:`xemu.evaluate` trains and scores on them;
+the module documentation of :mod:`xemu.evaluation` describes each split.
 """
 
 from __future__ import annotations
