@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 import xemu
@@ -185,3 +186,57 @@ def test_fit_command_energy_balance_model_and_baseline(tmp_path, capsys):
                  "--variability", "none", "--out", str(em_path)]) == 0
     em = xemu.load(em_path)
     assert em.meta["baseline"] == "energy-balance" and em.meta["baseline_inputs"] == ["CO2", "CH4", "SO2", "BC"]
+
+
+# -- xemu evaluate on any store (issue 29) ----------------------------------------------------------
+def _cmip6_store(tmp_path, form: str, **kw):
+    """The synthetic CMIP6-layout ensemble written as one netCDF file, a folder of them (one file per
+    experiment) or a Zarr store; returns its path."""
+    from xemu.testing import synthetic_cmip6
+
+    ds = synthetic_cmip6(n_lat=4, n_lon=6, **kw)
+    if form == "file":
+        ds.to_netcdf(tmp_path / "cmip6.nc")
+        return tmp_path / "cmip6.nc"
+    if form == "folder":
+        (tmp_path / "cmip6").mkdir()
+        for name in ds.experiment_id.values.tolist():
+            ds.sel(experiment_id=[name]).to_netcdf(tmp_path / "cmip6" / f"{name}.nc")
+        return tmp_path / "cmip6"
+    ds.to_zarr(tmp_path / "cmip6.zarr")
+    return tmp_path / "cmip6.zarr"
+
+
+@pytest.mark.parametrize("form", ["file", "folder", "zarr"])
+def test_evaluate_command_on_a_cmip6_store(tmp_path, capsys, form):
+    """``xemu evaluate --data`` on the CMIP6-layout store as a netCDF file (leave one scenario out), a
+    folder of netCDF files and a Zarr store (one scenario held out: the same reader path, less time)."""
+    path = _cmip6_store(tmp_path, form)
+    out = tmp_path / "table.nc"
+    split = "loso" if form == "file" else "scenario:ssp460"
+    code = main(["evaluate", "--data", str(path), "--split", split, "--models", "linear", "--quiet",
+                 "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "member floor: another member as the prediction" in captured.out
+    with xr.open_dataset(out) as table:
+        assert np.isfinite(table.competition_score.values).all()
+        if form == "file":
+            assert table.fold.values.tolist() == ["ssp119", "ssp245", "ssp460", "mean"]
+            assert all(f"held out: {name}" in captured.out for name in ("ssp119", "ssp245", "ssp460"))
+        else:
+            assert table.attrs["split"] == "scenario:ssp460" and "test on every member of ssp460 from 2025-01" \
+                in table.attrs["split_description"]
+
+
+def test_evaluate_command_on_a_store_shorter_than_years_exits_2(tmp_path, capsys):
+    path = _cmip6_store(tmp_path, "file", n_years=10)
+    code = main(["evaluate", "--data", str(path), "--split", "loso", "--models", "linear"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("xemu: error: years: the scored window is the last 20 years of each held-out scenario, "
+                          "240 months") and "internal error" not in err and len(err.splitlines()) == 1
+    # fewer years fit: a table, with a single member too
+    code = main(["evaluate", "--data", str(path), "--split", "scenario:ssp245", "--years", "5", "--models",
+                 "linear", "--member-dim", "variant_label", "--scenario-dim", "experiment_id"])
+    assert code == 0 and "member floor: another member" in capsys.readouterr().out

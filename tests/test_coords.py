@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import xemu
 from xemu.data.coords import Roles, align_grid, check_latitude, find_dim, is_datetime_like, roles, sample_dims
 from xemu.errors import CoordinateError, GridError
 
@@ -261,3 +262,43 @@ def test_interp_puts_a_linear_field_on_the_target_grid():
     assert "periodic" in out.attrs["xemu_grid_alignment"]
     np.testing.assert_array_equal(out["lon"].values, tgt["lon"].values)
     assert "interpolation" in out.attrs["xemu_grid_alignment"]
+
+
+# -- scenario and member dims (issue 29) -----------------------------------------------------------
+def test_find_ensemble_dim_by_cmip6_names_cf_realization_or_as_named():
+    from xemu.data.coords import find_ensemble_dim
+
+    ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=6)
+    assert (find_ensemble_dim(ds, "scenario"), find_ensemble_dim(ds, "member")) == ("scenario", "member")
+    cmip = ds.rename(scenario="experiment_id", member="variant_label")
+    assert (find_ensemble_dim(cmip, "scenario"), find_ensemble_dim(cmip, "member")) == ("experiment_id",
+                                                                                          "variant_label")
+    # CF's standard name for an ensemble member, whatever the dim is called
+    cf = ds.rename(member="r").assign_coords(r=("r", [0, 1, 2], {"standard_name": "realization"}))
+    assert find_ensemble_dim(cf, "member") == "r"
+    assert find_ensemble_dim(cf.rename(scenario="forcing"), "scenario", given="forcing") == "forcing"
+    with pytest.raises(CoordinateError, match=r"scenario_dim: 'pathway' is not a dim of ds; its dims are \("):
+        find_ensemble_dim(ds, "scenario", given="pathway")
+    with pytest.raises(CoordinateError, match="member_dim: ds has more than one member dim .member, run.; name the "
+                                              "one to use with member_dim="):
+        find_ensemble_dim(ds.expand_dims(run=[0]), "member")
+    with pytest.raises(CoordinateError, match="--scenario-dim: no scenario dim found in ds; looked for the names "
+                                              "experiment_id/"):
+        find_ensemble_dim(ds.isel(scenario=0, drop=True), "scenario", argument="--scenario-dim")
+    assert find_ensemble_dim(ds.isel(member=0, drop=True), "member", required=False) is None
+
+
+def test_ensemble_layout_checks_the_targets_dims_and_finds_the_scenarios_with_targets():
+    from xemu.data.ensemble import ensemble_layout
+    from xemu.errors import DataError
+
+    ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=6)
+    ds["tas"] = ds.tas.where(ds.scenario != "mid")  # forcings only, as ssp245 in the CSE 151B store
+    out, layout = ensemble_layout(ds, ["tas", "pr"])
+    assert out is ds and layout.scenarios == ["low", "high"] and layout.members == [0, 1, 2]
+    assert (layout.scenario, layout.member, layout.time, layout.added_member) == ("scenario", "member", "time", False)
+    with pytest.raises(CoordinateError, match=r"targets\['tas'\]: expected the dims \(scenario, member, time, lat, "
+                                              r"lon\) in any order; got \(level, .*\): level not expected"):
+        ensemble_layout(ds.assign(tas=ds.tas.expand_dims(level=[850, 500])), ["tas"])
+    with pytest.raises(DataError, match=r"targets: \['ts'\] not in the data"):
+        ensemble_layout(ds, ["ts"])

@@ -215,3 +215,55 @@ def test_patterns_on_a_global_mean_the_user_brings_and_another_models_layout(cli
         xemu.fit(other, ["gmt", "CO2"], ["tas"], model="energy-balance", roles={"gmt": "gmt"})
     eb2 = _fit(other)  # the forcing path on the same layout
     assert np.isfinite(eb2.predict(other).tas.values).all()
+
+
+# -- roles checked by shape and by name (issue 29) ----------------------------------------------------
+def _with_co2_map(climate):
+    """``climate`` with ``CO2map``: the CO2 series spread over the grid (a map, as a user might give it)."""
+    spread = climate["SO2"] / climate["SO2"].mean()
+    return climate.assign(CO2map=(climate["CO2"] * spread).assign_attrs(units="Gt"))
+
+
+@pytest.mark.parametrize(("role", "make", "inputs", "label"), [
+    ("co2", lambda ds: ds.assign(co2_map=_with_co2_map(ds).CO2map), ["co2_map", "CH4"], "roles['co2']"),
+    ("ch4", lambda ds: ds.assign(CH4=(ds.CH4 * ds.SO2 / ds.SO2.mean()).assign_attrs(units="Gt yr-1")),
+     ["CO2", "CH4"], "inputs['CH4'] (role 'ch4')"),
+    ("gmt", lambda ds: ds.assign(tmap=ds.tas.mean(ds.tas.dims[1]).assign_attrs(units="K")), ["tmap"],
+     "roles['gmt']"),
+])
+def test_a_global_role_given_a_map_is_refused_naming_the_role_and_the_dims(climate, role, make, inputs, label):
+    ds = make(climate)
+    roles = {"co2": "co2_map"} if role == "co2" else {"gmt": "tmap"} if role == "gmt" else None
+    with pytest.raises(DataError) as err:
+        xemu.fit(ds, inputs, ["tas"], model="energy-balance", roles=roles)
+    message = str(err.value)
+    assert message.startswith(f"{label}: input ") and "has the spatial dims (lat, lon)" in message
+    assert "expected a global series" in message and "dims (scenario, time, lat, lon)" in message
+
+
+def test_a_map_given_to_a_global_role_at_prediction_is_refused(climate):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eb = xemu.fit(climate, ["CO2", "CH4"], ["tas"], model="energy-balance", variability=False)
+    with pytest.raises(DataError, match=r"inputs\['CO2'\] \(role 'co2'\): input 'CO2' has the spatial dims"):
+        eb.predict(climate.assign(CO2=_with_co2_map(climate).CO2map))
+    extra = climate.assign(CH4=climate.CH4.expand_dims(site=[1, 2]))
+    with pytest.raises(DataError, match=r"inputs\['CH4'\] \(role 'ch4'\): input 'CH4' has the dims \(site\), neither "
+                                        r"time nor a sample dim of the targets \(member, scenario\)"):
+        xemu.fit(extra, ["CO2", "CH4"], ["tas"], model="energy-balance")
+
+
+@pytest.mark.parametrize(("roles", "inputs", "words"), [
+    (["co2"], ["CO2"], "roles: expected a dict {role: input name} with roles among ['co2', 'ch4', 'so2', 'bc', 'gmt']"),
+    ({"co2e": "CO2"}, ["CO2"], "roles: unknown role 'co2e'; expected roles among"),
+    ({"co2": 3}, ["CO2"], "roles['co2']: expected the name of an input (a str); got 3"),
+    ({"ch4": "methane"}, ["CO2"], "roles['ch4']: 'methane' is not among the inputs ['CO2']"),
+    ({"co2": "CO2", "ch4": "CO2"}, ["CO2"], "roles: input 'CO2' is given 2 roles (co2, ch4)"),
+    ({"gmt": "tas_global", "co2": "CO2"}, ["tas_global", "CO2"], "roles: with a global-mean temperature input"),
+    ({"ch4": "CO2"}, ["CO2"], "needs cumulative CO2 emissions ('CO2' plays another role here"),
+])
+def test_every_roles_mismatch_names_the_argument_what_was_expected_and_what_came(climate, roles, inputs, words):
+    ds = climate.assign(tas_global=climate.CO2.assign_attrs(units="K"))
+    with pytest.raises(ConfigError) as err:
+        xemu.fit(ds, inputs, ["tas"], model="energy-balance", roles=roles)
+    assert words in str(err.value)

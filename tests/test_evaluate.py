@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xemu.errors import ConfigError
+from xemu.errors import ConfigError, CoordinateError, DataError
 from xemu.evaluation import PUBLISHED, PUBLISHED_PROTOCOL, evaluate, format_table, make_split
 
 # the data README's reference rows (monthly_rmse / time_mean_rmse / time_stddev_mae), computed with numpy
@@ -144,3 +144,91 @@ def test_the_oracle_row_uses_the_held_out_scenarios_true_global_mean(store):
     assert "oracle fit seconds" in table.attrs
     with pytest.raises(ConfigError, match="models: 'oracle' needs a scenario held out"):
         evaluate(small, split="reference", models=("oracle",), log=lambda *a: None)
+
+
+# -- any store: the CMIP6 layout, other names, a single member, a short run ------------------------
+CSE_NAMES = {"experiment_id": "ssp", "variant_label": "member_id"}
+QUIET = {"log": lambda *a: None}
+TINY_FIT = {"epochs": 1, "windows_per_epoch": 16, "batch_size": 8, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def cmip6():
+    """A synthetic ensemble laid out the CMIP6 way: experiment_id x variant_label x time x lat x lon,
+    30 years on the Gregorian calendar (numpy dates), scenarios ssp119 / ssp245 / ssp460, pr in kg m-2 s-1."""
+    from xemu.testing import synthetic_cmip6
+
+    return synthetic_cmip6(n_years=30, n_lat=4, n_lon=6)
+
+
+def _as_cse151b(ds: xr.Dataset) -> xr.Dataset:
+    """The same data under the CSE 151B store's names (dims ssp / member_id, scenarios ssp126 / ssp370
+    / ssp585, members 0 / 1 / 2)."""
+    return ds.rename(CSE_NAMES).assign_coords(ssp=["ssp126", "ssp370", "ssp585"],
+                                              member_id=np.arange(ds.sizes["variant_label"]))
+
+
+def test_a_cmip6_store_gives_the_same_loso_table_as_under_the_cse151b_names(cmip6):
+    from xemu.testing import TINY_CONFIG
+
+    assert cmip6.indexes["time"].dtype.kind == "M" and cmip6.sizes["time"] == 360  # Gregorian, 30 years
+    options = {"split": "loso", "models": ("linear", "energy-balance", "oracle", "cnn-gru"),
+               "fit_options": {**TINY_FIT, "config": TINY_CONFIG}, **QUIET}
+    ours = evaluate(cmip6, **options)
+    theirs = evaluate(_as_cse151b(cmip6), **options)
+    assert ours.fold.values.tolist() == ["ssp119", "ssp245", "ssp460", "mean"]
+    assert theirs.fold.values.tolist() == ["ssp126", "ssp370", "ssp585", "mean"]
+    assert ours.model.values.tolist() == theirs.model.values.tolist()
+    assert "member floor: another member as the prediction" in ours.model.values.tolist()
+    for name in ours.data_vars:  # the same numbers, bit for bit
+        np.testing.assert_array_equal(ours[name].values, theirs[name].values, err_msg=name)
+    assert np.isfinite(ours.competition_score.values).all()
+    # pr is scored in mm/day (the canonical units), not in the store's kg m-2 s-1
+    assert 0.5 < float(ours.pr.sel(model="linear pattern scaling, ridge (xemu)", metric="monthly_rmse",
+                                   fold="mean")) < 20
+    assert "over the last 240 months" in ours.attrs["split_description"]
+
+
+def test_the_scenario_and_member_dims_may_be_named(cmip6):
+    ds = cmip6.isel(lat=slice(0, 2), lon=slice(0, 3)).rename(experiment_id="forcing", variant_label="run_id")
+    with pytest.raises(CoordinateError, match="scenario_dim: no scenario dim found in the targets; looked for "
+                                              "the names experiment_id/"):
+        evaluate(ds, split="loso", models=("linear",), **QUIET)
+    table = evaluate(ds, split="scenario:ssp245", scenario_dim="forcing", member_dim="run_id", years=5,
+                     models=("linear",), variants=False, **QUIET)
+    assert table.attrs["split"] == "scenario:ssp245" and "from 2040-01 (60 months" in table.attrs["split_description"]
+    assert table.model.values.tolist()[-1] == "member floor: another member as the prediction"
+    with pytest.raises(CoordinateError, match="member_dim: 'member' is not a dim of the targets"):
+        evaluate(ds, split="loso", scenario_dim="forcing", member_dim="member", **QUIET)
+
+
+def test_a_store_shorter_than_the_scored_years_is_refused_clearly(cmip6):
+    short = cmip6.isel(time=slice(0, 120))  # 2015-2024: ten years
+    with pytest.raises(DataError, match=r"years: the scored window is the last 20 years of each held-out scenario, "
+                                        r"240 months \(longer than the data's time, 120 months from 2015-01\); "
+                                        r"experiment_id 'ssp119' has targets in 120 months"):
+        evaluate(short, split="loso", models=("linear",), **QUIET)
+    # a run that stops early inside a longer time axis (its last months NaN) is refused too
+    ragged = cmip6.copy()
+    ragged["tas"] = cmip6.tas.where((cmip6.experiment_id != "ssp460") | (cmip6.time < np.datetime64("2035-01-01")))
+    with pytest.raises(DataError, match=r"experiment_id 'ssp460' has targets in 240 months \(2015-01 .. 2034-12\), "
+                                        r"120 of them in the window"):
+        evaluate(ragged, split="scenario:ssp460", models=("linear",), **QUIET)
+    with pytest.raises(ConfigError, match="split: 'reference' tests on the study's scenario 'ssp370'"):
+        evaluate(cmip6, models=("linear",), **QUIET)
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["member-dim-of-one", "no-member-dim"])
+def test_a_single_member_store_gives_a_table_whose_floor_row_says_why_it_is_missing(cmip6, drop):
+    one = cmip6.isel(variant_label=slice(0, 1), lat=slice(0, 2), lon=slice(0, 3))
+    if drop:
+        one = one.isel(variant_label=0, drop=True)
+    table = evaluate(one, split="loso", models=("linear", "energy-balance"), years=5, **QUIET)
+    labels = table.model.values.tolist()
+    why = ("the targets have no member dim (a single run)" if drop
+           else "the data hold one member (variant_label 'r1i1p1f1')")
+    assert labels[-1] == f"member floor: missing, {why}; it needs two members or more"
+    assert np.isnan(table.competition_score.sel(model=labels[-1])).all()
+    assert np.isfinite(table.competition_score.sel(model=labels[:-1])).all()
+    assert table.attrs["ssp119 member floor"] == f"missing: {why}"
+    assert "member floor: missing" in format_table(table)

@@ -1,42 +1,48 @@
-"""Evaluation on real data: the study's reference protocol and stricter splits.
+"""Evaluation on real data: the study's reference protocol and stricter splits, on any store.
 
-:func:`evaluate` trains the baselines and the CNN-GRU on a split of the CSE 151B store,
-scores them on its test months beside the ensemble noise floor (and, for the reference
-protocol, the study's published numbers) and returns one table as an
-:class:`xarray.Dataset` (rows ``model``; one variable per target on ``(model, metric)``,
-its CRPS and the competition score). :func:`format_table` prints it. ``xemu evaluate`` is the command.
+:func:`evaluate` trains the baselines and the CNN-GRU on a split of an ensemble of
+climate-model runs (the CSE 151B store, or any store with a scenario and a member dim: see
+:func:`xemu.data.ensemble.ensemble_layout`), scores them on its test months beside the
+ensemble noise floor (and, for the reference protocol, the study's published numbers) and
+returns one table as an :class:`xarray.Dataset` (rows ``model``; one variable per target on
+``(model, metric)``, its CRPS and the competition score). :func:`format_table` prints it.
+``xemu evaluate`` is the command.
 
-Splits (``split=``):
+Splits (``split=``); "the scenarios" are those whose targets hold data (in the CSE 151B store
+ssp126, ssp370 and ssp585: ssp245 has forcings only):
 
 ``"reference"``
-    The study's: train ssp126, ssp370, ssp585, members 0-2, all months except ssp370
-    member 0's last 120; validate (and test) on those 120 months (2090-02 .. 2100-01).
-``"scenario:<ssp>"``
-    Train on the other scenarios with targets (all members, all months); test on every
-    member of ``<ssp>`` over its last 240 months (2080-02 .. 2100-01), each metric the mean
-    over members. Nothing of the test scenario is seen.
+    The study's, on the CSE 151B store: train ssp126, ssp370, ssp585, members 0-2, all months
+    except ssp370 member 0's last 120; validate (and test) on those 120 months (2090-02 ..
+    2100-01). It needs a scenario ``ssp370``
+    (:data:`~xemu.data.splits.REFERENCE_SCENARIO`); its member is the first member.
+``"scenario:<name>"``
+    Train on the other scenarios (all members, all months); test on every member of
+    ``<name>`` over its last ``years`` years (by default 20: 2080-02 .. 2100-01 in the CSE
+    151B store), each metric the mean over members. Nothing of the test scenario is seen.
 ``"loso"``
-    Leave one scenario out: ``"scenario:<ssp>"`` for each scenario with targets in turn; one
-    table per fold on ``fold`` and their mean (``fold="mean"``).
+    Leave one scenario out: ``"scenario:<name>"`` for each scenario in turn; one table per
+    fold on ``fold`` and their mean (``fold="mean"``).
 ``"member:<m>"``
-    Train on every member but ``<m>`` of ssp126, ssp370, ssp585; test on ssp370 member
-    ``<m>`` over its last 120 months.
+    Train on every member but ``<m>`` of the scenarios; test on ssp370 member ``<m>`` over
+    its last 120 months.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
+from .data.ensemble import EnsembleLayout, ensemble_layout
+from .data.splits import Split, loso_splits, make_split
 from .errors import ConfigError
 from .metrics.deterministic import METRICS, noise_floor, score
 
 __all__ = ["PUBLISHED", "Split", "make_split", "loso_splits", "evaluate", "format_table", "FORCINGS",
            "FORCING_UNITS", "BASELINE_ROWS", "LOSO_MODELS", "LOSO_FIT_OPTIONS", "TRAIN_SSPS", "ORACLE_LABEL",
-           "PUBLISHED_PROTOCOL"]
+           "PUBLISHED_PROTOCOL", "DEFAULT_MODELS"]
 
 #: The study's published numbers on the reference validation window (data README).
 PUBLISHED = {
@@ -67,71 +73,11 @@ LOSO_MODELS = ("linear-co2", "linear", "energy-balance", "oracle", "cnn-gru")
 #: start (the 12-month windows overlap by 10 months), which keeps each fold's training within
 #: 10 minutes on a 2-core CPU; a time budget, not a choice made on any score.
 LOSO_FIT_OPTIONS = {"stride": 2}
-#: The store's scenarios with targets: trained on, and held out in turn by ``"loso"``.
+#: The CSE 151B store's scenarios with targets: trained on, and held out in turn by ``"loso"``
+#: (in another store, the scenarios whose targets hold data).
 TRAIN_SSPS = ["ssp126", "ssp370", "ssp585"]
-
-
-@dataclass
-class Split:
-    """A train / holdout / test split of the store."""
-
-    name: str
-    train: dict
-    holdout: dict | None
-    test: dict
-    noise_member: int
-    description: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-def make_split(split: str, ds: xr.Dataset, n_test_months: int = 120) -> Split:
-    """Build a :class:`Split` from its name (see the module documentation)."""
-    last = ds.time.values[-n_test_months]
-    t0 = f"{last.year:04d}-{last.month:02d}"
-    if split == "reference":
-        return Split(
-            "reference",
-            train={"ssp": TRAIN_SSPS},
-            holdout={"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)},
-            test={"ssp": "ssp370", "member_id": 0, "time": slice(t0, None)},
-            noise_member=0,
-            description=f"train ssp126/ssp370/ssp585 members 0-2 except ssp370 member 0 from {t0}; "
-            f"validate and test on ssp370 member 0 from {t0} ({n_test_months} months)",
-        )
-    kind, _, value = split.partition(":")
-    if kind == "scenario" and value:
-        with_targets = [s for s in TRAIN_SSPS if s != value]
-        if value not in TRAIN_SSPS or value not in ds.ssp.values:
-            raise ConfigError(f"split: expected a scenario with targets among {TRAIN_SSPS} in the store; "
-                              f"got {value!r}")
-        first = ds.time.values[-2 * n_test_months]
-        t1 = f"{first.year:04d}-{first.month:02d}"
-        return Split(
-            split,
-            train={"ssp": with_targets},
-            holdout=None,
-            test={"ssp": value, "time": slice(t1, None)},
-            noise_member=0,
-            description=f"train {'/'.join(with_targets)} (all members, all months); test on every member of "
-            f"{value} from {t1} ({2 * n_test_months} months; each metric the mean over members)",
-        )
-    if kind == "member" and value:
-        m = int(value)
-        others = [int(v) for v in ds.member_id.values if int(v) != m]
-        return Split(
-            split,
-            train={"ssp": TRAIN_SSPS, "member_id": others},
-            holdout=None,
-            test={"ssp": "ssp370", "member_id": m, "time": slice(t0, None)},
-            noise_member=m,
-            description=f"train members {others} of ssp126/ssp370/ssp585; test on ssp370 member {m} from {t0}",
-        )
-    raise ConfigError(f"split: expected 'reference', 'loso', 'scenario:<ssp>' or 'member:<m>'; got {split!r}")
-
-
-def loso_splits(ds: xr.Dataset) -> list[Split]:
-    """The folds of ``split="loso"``: ``"scenario:<ssp>"`` for each scenario with targets."""
-    return [make_split(f"scenario:{s}", ds) for s in TRAIN_SSPS]
+#: Rows of the other splits by default.
+DEFAULT_MODELS = ("linear", "linear-ols", "energy-balance", "climatology", "cnn-gru")
 
 
 def evaluate(
@@ -145,15 +91,21 @@ def evaluate(
     fit_options: dict | None = None,
     variants: bool = True,
     samples: int = 10,
+    scenario_dim: str | None = None,
+    member_dim: str | None = None,
+    years: int = 20,
     log=print,
 ) -> xr.Dataset:
-    """Train and score models on a split of the CSE 151B store; one table as a Dataset.
+    """Train and score models on a split of an ensemble of climate-model runs; one table as a Dataset.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        The store (:func:`xemu.open_cse151b`); forcings without units get the units of
-        :data:`FORCING_UNITS` declared.
+        The store: the CSE 151B store (:func:`xemu.open_cse151b`) or any other with forcings
+        and target maps of several scenarios (any names, calendar and grid; see the user
+        guide's "Your own climate model"). Forcings without units get the units of
+        :data:`FORCING_UNITS` declared; targets are scored in their canonical units
+        (:data:`xemu.data.units.CANONICAL_UNITS`: K, mm/day).
     split : str
         See the module documentation.
     models : tuple of str, optional
@@ -185,6 +137,16 @@ def evaluate(
     samples : int
         Realizations drawn for the stochastic rows (seeded: draw ``i`` is the same in
         every run).
+    scenario_dim, member_dim : str, optional
+        The dims of the targets holding the scenarios and the members; by default found from
+        the data (:func:`xemu.data.coords.find_ensemble_dim`: ``experiment_id``, ``scenario``,
+        ``ssp``, ...; the CF standard name ``realization``, ``variant_label``, ``member_id``,
+        ``member``, ``realization``, ...). Targets without a member dim are a single run: one
+        member (then the table's floor row is empty, and its label says why).
+    years : int
+        A held-out scenario (``"scenario:<name>"``, ``"loso"``) is scored over its last
+        ``years`` years; :class:`~xemu.DataError` where a held-out scenario's run is shorter.
+        The ``"reference"`` and ``"member:<m>"`` splits score the study's last 120 months.
 
     Returns
     -------
@@ -203,16 +165,39 @@ def evaluate(
         Where every member of the test scenario is scored (``"scenario:<ssp>"``, ``"loso"``),
         the variants are the calibrated prediction only (no draws), and the noise floor is
         the member floor: each member as the prediction of each other member.
+
+    Examples
+    --------
+    A store laid out the CMIP6 way (the user guide's "Your own climate model"):
+
+    >>> import warnings, xemu
+    >>> from xemu.testing import synthetic_cmip6
+    >>> ds = synthetic_cmip6(n_years=3, n_lat=4, n_lon=6)   # experiment_id x variant_label x time x lat x lon
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")   # a held-out scenario's forcings leave the training range
+    ...     table = xemu.evaluate(ds, split="loso", models=("linear",), years=1, variants=False,
+    ...                           log=lambda *a: None)
+    >>> table.fold.values.tolist()
+    ['ssp119', 'ssp245', 'ssp460', 'mean']
+    >>> table.model.values.tolist()
+    ['linear pattern scaling, ridge (xemu)', 'member floor: another member as the prediction']
     """
     ds = _with_forcing_units(ds)
+    ds, layout = ensemble_layout(ds, targets, scenario_dim=scenario_dim, member_dim=member_dim)
+    ds = _canonical_targets(ds, targets)
+    options = {"seeds": seeds, "inputs": list(inputs or FORCINGS), "targets": list(targets),
+               "variants": variants, "samples": samples, "log": log}
     if split == "loso":
-        return _evaluate_loso(ds, models=models, seeds=seeds, inputs=inputs, targets=targets,
-                              fit_options=fit_options, variants=variants, samples=samples, log=log)
-    models = models or ("linear", "linear-ols", "energy-balance", "climatology", "cnn-gru")
-    inputs = list(inputs or FORCINGS)
-    sp = make_split(split, ds)
+        return _evaluate_loso(ds, layout, models=models, years=years, fit_options=fit_options, **options)
+    sp = make_split(split, ds, years=years, layout=layout)
+    return _evaluate_split(ds, layout, sp, models=models or DEFAULT_MODELS, fit_options=fit_options, **options)
+
+
+def _evaluate_split(ds: xr.Dataset, layout: EnsembleLayout, sp: Split, *, models, seeds, inputs, targets,
+                    fit_options, variants, samples, log) -> xr.Dataset:
+    """:func:`evaluate` on one split ``sp`` of ``ds`` (laid out as ``layout``)."""
     train_ds = ds.sel(sp.train)
-    rows = _Rows(ds[list(targets)].sel(sp.test), targets, variants=variants, samples=samples, log=log)
+    rows = _Rows(ds[targets].sel(sp.test), targets, layout, variants=variants, samples=samples, log=log)
     log(f"split {sp.name}: {sp.description}")
     for name in models:
         if name in BASELINE_ROWS:
@@ -223,15 +208,17 @@ def evaluate(
             _score_oracle(rows, ds, train_ds, sp)
         elif name == "oracle":
             raise ConfigError(f"models: 'oracle' needs a scenario held out (split 'loso' or 'scenario:<ssp>'); "
-                              f"got split {split!r}")
+                              f"got split {sp.name!r}")
         else:
             raise ConfigError(f"models: unknown model {name!r}; expected one of "
                               f"{[*BASELINE_ROWS, 'oracle', 'cnn-gru']}")
-    if len(ds.member_id.values.tolist()) > 1:
+    if len(layout.members) > 1:
         (_score_member_floor if rows.every_member else _score_noise_floor)(rows, ds, sp)
+    else:
+        _missing_floor(rows, layout)
     table = rows.dataset()
     if sp.name == "reference":
-        table = _with_published(table, list(targets))
+        table = _with_published(table, targets)
     table.attrs = {"split": sp.name, "split_description": sp.description, **_protocol(rows.truth, sp),
                    **{k: str(v) for k, v in rows.info.items()}}
     if "published" in table.model_kind.values.tolist():
@@ -239,15 +226,17 @@ def evaluate(
     return table.compute()
 
 
-def _evaluate_loso(ds: xr.Dataset, *, models, log, **options) -> xr.Dataset:
+def _evaluate_loso(ds: xr.Dataset, layout: EnsembleLayout, *, models, years: int, fit_options, log,
+                   **options) -> xr.Dataset:
     """``split="loso"``: :func:`evaluate` on each ``"scenario:<ssp>"`` fold; the tables on ``fold``
     with their mean (``fold="mean"``); each fold's attrs prefixed by its held-out scenario."""
     tables, names, attrs = [], [], {"split": "loso"}
-    for sp in loso_splits(ds):
-        held = sp.test["ssp"]
+    folds = loso_splits(ds, years=years, layout=layout)  # every fold's window checked before any fit
+    for sp in folds:
+        held = sp.test[layout.scenario]
         log(f"fold: {held} held out")
-        table = evaluate(ds, split=sp.name, models=models or LOSO_MODELS, log=log,
-                         **{**options, "fit_options": {**LOSO_FIT_OPTIONS, **(options.get("fit_options") or {})}})
+        table = _evaluate_split(ds, layout, sp, models=models or LOSO_MODELS, log=log,
+                                fit_options={**LOSO_FIT_OPTIONS, **(fit_options or {})}, **options)
         attrs[f"{held} split_description"] = table.attrs.get("split_description", "")
         attrs["grid"] = table.attrs["grid"]
         attrs.update({f"{held} {k}": v for k, v in table.attrs.items() if k not in ("split", "split_description")})
@@ -257,7 +246,7 @@ def _evaluate_loso(ds: xr.Dataset, *, models, log, **options) -> xr.Dataset:
     mean = table.mean("fold", keep_attrs=False).expand_dims(fold=["mean"])
     table = xr.concat([table, mean], dim="fold")
     table.attrs = {**attrs, "split_description": "leave one scenario out: " + ", ".join(
-        f"{n} held out (train on the others, score every member over the last 240 months)" for n in names)}
+        f"{n} held out (train on the others, score every member over the last {12 * years} months)" for n in names)}
     return table
 
 
@@ -268,8 +257,9 @@ def _protocol(truth: xr.Dataset, sp: Split) -> dict:
 
     first = truth[next(iter(truth.data_vars))]
     grid = f"{first.sizes[find_dim(first, 'latitude')]} x {first.sizes[find_dim(first, 'longitude')]}"
-    t = truth.time.values
-    period = f"{t[0].year:04d}-{t[0].month:02d} .. {t[-1].year:04d}-{t[-1].month:02d} ({t.size} months)"
+    time = truth[find_dim(first, "time")]  # any calendar: cftime or numpy dates
+    year, month = time.dt.year.values, time.dt.month.values
+    period = f"{year[0]:04d}-{month[0]:02d} .. {year[-1]:04d}-{month[-1]:02d} ({year.size} months)"
     return {"grid": grid, "test_period": period, "protocol": f"{sp.name} split, {grid} grid, test {period}"}
 
 
@@ -281,20 +271,30 @@ def _with_forcing_units(ds: xr.Dataset) -> xr.Dataset:
     return declare_units(ds, **declare) if declare else ds
 
 
+def _canonical_targets(ds: xr.Dataset, targets) -> xr.Dataset:
+    """``ds`` with the targets that carry units in their canonical units (the competition score
+    weighs K and mm/day); unchanged where they are already."""
+    from .data.units import to_canonical, units_of
+
+    converted = {t: to_canonical(ds[t], name=t) for t in targets if units_of(ds[t]) is not None}
+    return ds.assign({t: v for t, v in converted.items() if v is not ds[t]})
+
+
 def _test_members(sp: Split) -> dict:
     """The split's test selection without its time: the forcings a model predicts from."""
-    return {k: v for k, v in sp.test.items() if k != "time"}
+    return {k: v for k, v in sp.test.items() if k != sp.time_dim}
 
 
 class _Rows:
     """The table's rows as they are scored against ``truth``: one Dataset, label and kind per
     row, and ``info`` (fit seconds, parameter counts, spread-skill ratios, rank histograms)."""
 
-    def __init__(self, truth: xr.Dataset, targets, *, variants: bool, samples: int, log):
-        self.truth, self.targets = truth, list(targets)
+    def __init__(self, truth: xr.Dataset, targets, layout: EnsembleLayout, *, variants: bool, samples: int, log):
+        self.truth, self.targets, self.layout = truth, list(targets), layout
+        self.member, self.time = layout.member, layout.time
         self.variants, self.samples, self.log = variants, samples, log
         #: every member of the test scenario is scored (each metric the mean over members)
-        self.every_member = "member_id" in truth.dims
+        self.every_member = self.member in truth.dims
         self.rows: list[xr.Dataset] = []
         self.labels: list[str] = []
         self.kinds: list[str] = []
@@ -308,7 +308,8 @@ class _Rows:
 
     def add(self, label: str, kind: str, pred: xr.Dataset) -> None:
         """Score a deterministic prediction: the metrics and its CRPS (the mean absolute error)."""
-        row = _scored(pred[self.targets].sel(time=self.truth.time), self.truth, self.targets)
+        row = _scored(pred[self.targets].sel({self.time: self.truth[self.time]}), self.truth, self.targets,
+                      self.member)
         self.append(row, label, kind)
         self.log(f"  {label}: score {float(row['competition_score']):.3f}")
 
@@ -335,7 +336,7 @@ class _Rows:
         from .metrics.probabilistic import ensemble_scores
 
         targets, truth = self.targets, self.truth
-        ens = ens[targets].sel(time=truth.time)
+        ens = ens[targets].sel({self.time: truth[self.time]})
         s = ensemble_scores(ens, truth, member_dim=member_dim, variables=targets).squeeze(drop=True)
         for stat in ("mean", "std"):
             row = xr.Dataset({name: s[f"{name}_member_{stat}"] for name in [*targets, "competition_score"]})
@@ -394,15 +395,15 @@ def _score_oracle(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split) 
     from .data.grid import area_weights
     from .emulator import fit
 
-    tas = ds["tas"]
+    tas, scen = ds["tas"], sp.scenario_dim
     r = roles(tas)
-    gmt = tas.weighted(area_weights(tas[r.latitude])).mean([r.latitude, r.longitude]).mean("member_id")
+    gmt = tas.weighted(area_weights(tas[r.latitude])).mean([r.latitude, r.longitude]).mean(sp.member_dim)
     gmt.attrs = {"units": tas.attrs.get("units", "K"), "long_name": "global-mean tas, mean over members"}
     t0 = time.perf_counter()
-    bl = fit(train_ds.assign(gmt_true=gmt.sel(ssp=train_ds.ssp)), ["gmt_true"], rows.targets, model="energy-balance",
-             holdout=sp.holdout, roles={"gmt": "gmt_true"})
+    bl = fit(train_ds.assign(gmt_true=gmt.sel({scen: train_ds[scen]})), ["gmt_true"], rows.targets,
+             model="energy-balance", holdout=sp.holdout, roles={"gmt": "gmt_true"})
     test = ds.sel(_test_members(sp))
-    pred = bl.predict(test.assign(gmt_true=gmt.sel(ssp=test.ssp)).drop_vars(rows.targets))
+    pred = bl.predict(test.assign(gmt_true=gmt.sel({scen: test[scen]})).drop_vars(rows.targets))
     rows.info["oracle fit seconds"] = round(time.perf_counter() - t0, 1)
     rows.add_variants(ORACLE_LABEL, "oracle", pred, bl.variability)
 
@@ -433,52 +434,67 @@ def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
 def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
     """Score the climate model's other members as predictions of the test member (the noise
     floor) and, with ``variants``, as an ensemble."""
-    targets = rows.targets
-    window = ds[targets].sel({k: v for k, v in sp.test.items() if k not in ("member_id",)})
-    nf = noise_floor(window, member=sp.noise_member, member_dim="member_id", variables=targets)
-    for label in nf.prediction.values.tolist():
+    targets, mem, held_member = rows.targets, sp.member_dim, sp.noise_member
+    window = ds[targets].sel({k: v for k, v in sp.test.items() if k != mem})
+    nf = noise_floor(window, member=held_member, member_dim=mem, variables=targets)
+    others = [m for m in window[mem].values.tolist() if m != held_member]  # noise_floor's rows, in its order
+    for i, label in enumerate(nf.prediction.values.tolist()):
         row = nf.sel(prediction=label, drop=True).reset_coords(drop=True)
-        member = label.removeprefix("member ")
         for v in targets:
-            held = window[v].sel(member_id=sp.noise_member, drop=True)
-            other = (window[v].sel(member_id=int(member), drop=True) if member.isdigit()
-                     else window[v].drop_sel(member_id=sp.noise_member).mean("member_id"))
+            held = window[v].sel({mem: held_member}, drop=True)
+            other = (window[v].sel({mem: others[i]}, drop=True) if i < len(others)
+                     else window[v].drop_sel({mem: held_member}).mean(mem))
             row[f"{v}_crps"] = _point_crps(other, held)
         rows.append(row, f"noise floor: {label} as the prediction", "noise floor")
     if rows.variants:
-        others = window.drop_sel(member_id=sp.noise_member).rename(member_id="realization")
+        others = window.drop_sel({mem: held_member}).rename({mem: "realization"})
         rows.add_ensemble(f"noise floor: the other {others.sizes['realization']} members as an ensemble",
                           "noise floor", others)
 
 
-def _scored(pred: xr.Dataset, truth: xr.Dataset, targets: list[str]) -> xr.Dataset:
+def _scored(pred: xr.Dataset, truth: xr.Dataset, targets: list[str], member_dim: str) -> xr.Dataset:
     """One deterministic row: the metrics of ``pred`` against ``truth`` and each target's CRPS
-    (its mean absolute error), averaged over the members of ``truth`` where it has them."""
-    row = _member_mean(score(pred, truth, variables=targets).reset_coords(drop=True))
+    (its mean absolute error), averaged over the members (``member_dim``) of ``truth`` where it has them."""
+    row = _member_mean(score(pred, truth, variables=targets).reset_coords(drop=True), member_dim)
     for v in targets:
-        row[f"{v}_crps"] = _member_mean(_point_crps(pred[v], truth[v]))
+        row[f"{v}_crps"] = _member_mean(_point_crps(pred[v], truth[v]), member_dim)
     return row
 
 
-def _member_mean(x):
+def _member_mean(x, member_dim: str):
     """``x`` averaged over the test scenario's members (where it has them), squeezed."""
-    return (x.mean("member_id") if "member_id" in x.dims else x).squeeze(drop=True)
+    return (x.mean(member_dim) if member_dim in x.dims else x).squeeze(drop=True)
 
 
 def _score_member_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:
     """The member floor of a split scoring every member: each member as the prediction of
     each other member, the metrics averaged over the ordered pairs."""
-    truth = rows.truth
-    members = truth.member_id.values.tolist()
+    truth, mem = rows.truth, sp.member_dim
+    members = truth[mem].values.tolist()
     pairs = []
     for i in members:
         for j in members:
             if i != j:
-                pairs.append(_scored(truth.sel(member_id=j, drop=True), truth.sel(member_id=i, drop=True),
-                                     rows.targets))
+                pairs.append(_scored(truth.sel({mem: j}, drop=True), truth.sel({mem: i}, drop=True),
+                                     rows.targets, mem))
     row = xr.concat(pairs, dim="pair").mean("pair")
     rows.append(row, "member floor: another member as the prediction", "noise floor")
     rows.log(f"  member floor: score {float(row['competition_score']):.3f}")
+
+
+def _missing_floor(rows: _Rows, layout: EnsembleLayout) -> None:
+    """The floor row of data with one member: empty, its label saying why."""
+    if layout.added_member:
+        why = "the targets have no member dim (a single run)"
+    else:
+        why = f"the data hold one member ({layout.member} {layout.members[0]!r})"
+    kind = "member floor" if rows.every_member else "noise floor"
+    nan = xr.DataArray(np.full(len(METRICS), np.nan), dims="metric", coords={"metric": list(METRICS)})
+    row = xr.Dataset({**{v: nan for v in rows.targets}, "competition_score": np.nan,
+                      **{f"{v}_crps": np.nan for v in rows.targets}})
+    rows.append(row, f"{kind}: missing, {why}; it needs two members or more", "noise floor")
+    rows.info[kind] = f"missing: {why}"
+    rows.log(f"  {kind}: missing, {why}")
 
 
 def _point_crps(pred: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:

@@ -13,6 +13,7 @@ and the map follows the global mean.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
@@ -37,7 +38,8 @@ from .global_response import (
     fit_global_response,
 )
 
-__all__ = ["EnergyBalancePatternScaling", "ROLES", "ROLE_UNITS", "role_inputs"]
+__all__ = ["EnergyBalancePatternScaling", "ROLES", "ROLE_UNITS", "GLOBAL_ROLES", "role_inputs", "check_roles",
+           "check_role_dims"]
 
 #: The forcing each role of the global model reads, by default. A fifth role, ``"gmt"``, has
 #: no default: an input of global-mean temperature that replaces the global model (the
@@ -51,12 +53,16 @@ ROLE_UNITS: dict[str, tuple[str, float, str]] = {
     "bc": ("kg m-2 s-1", EARTH_AREA * SECONDS_PER_YEAR / 1e9, "black carbon emission flux"),
     "gmt": ("K", 1.0, "global-mean temperature"),
 }
+#: Roles whose input must be a global series (no spatial dims): one number per month and sample.
+#: The other roles (``so2``, ``bc``) take maps or series; the model reads their global means.
+GLOBAL_ROLES: tuple[str, ...] = ("co2", "ch4", "gmt")
 TERMS = ["global_temperature", "intercept"]
 
 
 def role_inputs(inputs, roles=None) -> list[str]:
     """The names in ``inputs`` that the global model reads (a role of ``roles``, default :data:`ROLES`)."""
-    names = set({**ROLES, **(roles or {})}.values())
+    given = dict(roles) if isinstance(roles, Mapping) else {}
+    names = {v for v in {**ROLES, **given}.values() if isinstance(v, str)}
     return [v for v in inputs if v in names]
 
 
@@ -114,7 +120,8 @@ class EnergyBalancePatternScaling(Baseline):
         variability : bool or {"bootstrap", "parametric"}
             Also learn internal variability from the training residuals (see :func:`xemu.fit`).
         """
-        roles = _check_roles(roles, inputs)
+        given, roles = roles, check_roles(roles, inputs)
+        check_role_dims(ds, roles, given=given, targets=targets)
         free = check_free(free)
         if temperature not in targets:
             raise ConfigError(f"temperature: expected one of the targets {list(targets)}; got {temperature!r}")
@@ -168,6 +175,13 @@ class EnergyBalancePatternScaling(Baseline):
                 str(pr["global_value"].attrs["strength_choice"]))
         return self._response
 
+    def prepare_predict(self, ds) -> Prepared:
+        """The inputs of ``ds`` prepared for a prediction, after checking that each input's dims
+        fit its role (:func:`check_role_dims`)."""
+        self._check_fitted()
+        check_role_dims(ds, json.loads(self.params.attrs["xemu_roles"]))
+        return super().prepare_predict(ds)
+
     def global_temperature(self, p: Prepared) -> np.ndarray:
         """``(S_in, T)`` global-mean temperature of the prepared inputs ``p`` (the global model's,
         or the input of role ``"gmt"``); within ``xemu.baselines.base.given_series``, its series."""
@@ -211,25 +225,109 @@ class EnergyBalancePatternScaling(Baseline):
                            float(t_hat.max()), (lo, hi), units=self.meta["target_units"][temperature])
 
 
-def _check_roles(roles, inputs) -> dict:
-    """``roles`` completed from :data:`ROLES` and checked against ``inputs``."""
-    if roles is not None and (not isinstance(roles, dict) or set(roles) - set(ROLE_UNITS)):
-        raise ConfigError(f"roles: expected a dict with keys among {list(ROLE_UNITS)}; got {roles!r}")
-    full = {**ROLES, **(roles or {})}
-    if "gmt" in full:
-        if list(inputs) != [full["gmt"]]:
-            raise ConfigError(f"inputs: with a global-mean temperature input (roles={{'gmt': {full['gmt']!r}}}) the "
-                              f"patterns need no forcing; expected inputs [{full['gmt']!r}]; got {list(inputs)}")
-        return {"gmt": full["gmt"]}
+def check_roles(roles, inputs) -> dict:
+    """``roles`` (the user's ``roles=``, or ``None``) completed from :data:`ROLES` and checked
+    against ``inputs``; returns ``{role: input}`` for the roles an input plays.
+
+    Raises :class:`~xemu.ConfigError` naming the argument for each mismatch a user can make:
+    ``roles`` not a dict, an unknown role, a name that is not a string or not among
+    ``inputs``, one input given two roles, other roles beside ``"gmt"``, an input with no role,
+    no CO2 input. A default role whose input another role takes is dropped.
+
+    Examples
+    --------
+    >>> from xemu.baselines.energy_balance import check_roles
+    >>> check_roles({"co2": "co2_cum"}, ["co2_cum", "CH4"])
+    {'co2': 'co2_cum', 'ch4': 'CH4'}
+    """
+    if roles is not None and not isinstance(roles, Mapping):
+        raise ConfigError(f"roles: expected a dict {{role: input name}} with roles among {list(ROLE_UNITS)}; "
+                          f"got {roles!r}")
+    given = dict(roles or {})
+    inputs = list(inputs)
+    for role, name in given.items():
+        if role not in ROLE_UNITS:
+            raise ConfigError(f"roles: unknown role {role!r}; expected roles among {list(ROLE_UNITS)} ("
+                              + "; ".join(f"{k}: {v[2]}" for k, v in ROLE_UNITS.items()) + ")")
+        if not isinstance(name, str):
+            raise ConfigError(f"roles[{role!r}]: expected the name of an input (a str); got {name!r}")
+        if name not in inputs:
+            raise ConfigError(f"roles[{role!r}]: {name!r} is not among the inputs {inputs}; expected one of them "
+                              f"(add it to inputs, or leave the role out)")
+    for name in set(given.values()):
+        twice = [r for r, n in given.items() if n == name]
+        if len(twice) > 1:
+            raise ConfigError(f"roles: input {name!r} is given {len(twice)} roles ({', '.join(twice)}); expected "
+                              f"one role per input")
+    if "gmt" in given:
+        others = [r for r in given if r != "gmt"]
+        if others:
+            raise ConfigError(f"roles: with a global-mean temperature input (roles['gmt']) no global model is fitted "
+                              f"and no forcing read; expected no other role; got {others} too")
+        if inputs != [given["gmt"]]:
+            raise ConfigError(f"inputs: with a global-mean temperature input (roles={{'gmt': {given['gmt']!r}}}) the "
+                              f"patterns need no forcing; expected inputs [{given['gmt']!r}]; got {inputs}")
+        return {"gmt": given["gmt"]}
+    full = {**{k: v for k, v in ROLES.items() if v not in given.values()}, **given}
     used = {k: v for k, v in full.items() if v in inputs}
+    if "co2" not in used:
+        default = repr(full["co2"]) if "co2" in full else f"{ROLES['co2']!r} plays another role here"
+        raise ConfigError(f"inputs: the energy-balance baseline needs cumulative CO2 emissions ({default!s}, "
+                          f"or roles={{'co2': <name>}}); got {inputs}")
     others = [v for v in inputs if v not in used.values()]
     if others:
         raise ConfigError(f"inputs: the energy-balance baseline reads only forcings with a role ({full}); "
                           f"got {others} too (name their role with roles=, or leave them out)")
-    if "co2" not in used:
-        raise ConfigError(f"inputs: the energy-balance baseline needs cumulative CO2 emissions ({full['co2']!r}, "
-                          f"or roles={{'co2': <name>}}); got {list(inputs)}")
     return used
+
+
+#: The name :func:`check_roles` had before it was public (kept for code written against it).
+_check_roles = check_roles
+
+
+def check_role_dims(ds: xr.Dataset, roles: dict, *, given=None, targets=None) -> None:
+    """Refuse an input whose dims do not fit its role (:class:`~xemu.DataError` naming the role and the dims).
+
+    An input of a role of :data:`GLOBAL_ROLES` (``co2``, ``ch4``, ``gmt``) must be a global
+    series: no latitude or longitude dim and, given ``targets``, no dim other than time and the
+    targets' sample dims (a grid xemu does not recognise as one). ``roles`` is
+    :func:`check_roles`'s answer, ``given`` the user's ``roles=`` (to name the argument).
+
+    Examples
+    --------
+    >>> import xemu
+    >>> from xemu.baselines.energy_balance import check_role_dims
+    >>> ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=6)
+    >>> check_role_dims(ds, {"co2": "SO2"}, given={"co2": "SO2"})
+    Traceback (most recent call last):
+    ...
+    xemu.errors.DataError: roles['co2']: input 'SO2' has the spatial dims (lat, lon); ...
+    """
+    from ..data.coords import roles as dim_roles
+
+    allowed = None
+    if targets:
+        first = next((t for t in targets if t in ds), None)
+        allowed = None if first is None else set(dim_roles(ds[first], name=f"targets[{first!r}]").sample)
+    for role, name in roles.items():
+        if role not in GLOBAL_ROLES or name not in ds:
+            continue
+        label = f"roles[{role!r}]" if role in (given or {}) else f"inputs[{name!r}] (role {role!r})"
+        what = ROLE_UNITS[role][2]
+        r = dim_roles(ds[name], name=f"inputs[{name!r}]")
+        if r.spatial is not None:
+            lat, lon = r.spatial
+            raise DataError(
+                f"{label}: input {name!r} has the spatial dims ({lat}, {lon}); expected a global series, one "
+                f"number per month ({what}), e.g. its area-weighted global mean "
+                f"ds[{name!r}].weighted(np.cos(np.deg2rad(ds[{lat!r}]))).mean([{lat!r}, {lon!r}]); dims "
+                f"({', '.join(map(str, ds[name].dims))})")
+        extra = [str(d) for d in r.sample if allowed is not None and d not in allowed]
+        if extra:
+            raise DataError(
+                f"{label}: input {name!r} has the dims ({', '.join(extra)}), neither time nor a sample dim of the "
+                f"targets ({', '.join(sorted(allowed))}); expected a global series, one number per month and "
+                f"sample ({what}); dims ({', '.join(map(str, ds[name].dims))})")
 
 
 def _forcings(p: Prepared, roles: dict) -> Forcings:
@@ -248,8 +346,8 @@ def _forcings(p: Prepared, roles: dict) -> Forcings:
         try:  # whole arrays: temperatures convert with an offset
             out[role] = ureg.Quantity(values, p.input_units[name]).to(units).magnitude * factor
         except Exception:  # noqa: BLE001 (pint raises several kinds; all mean "not convertible")
-            raise DataError(f"inputs[{name!r}]: the energy-balance baseline reads it as {what}, in units "
-                            f"convertible to {units!r}; got {p.input_units[name]!r}") from None
+            raise DataError(f"inputs[{name!r}]: the energy-balance baseline reads it as {what} (role {role!r}), "
+                            f"in units convertible to {units!r}; got {p.input_units[name]!r}") from None
     return Forcings(out["co2"], out["ch4"], out["so2"], out["bc"], out["gmt"])
 
 

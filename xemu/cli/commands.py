@@ -15,7 +15,6 @@ from .paths import (
     check_netcdf,
     check_out,
     demo_outputs,
-    find_store,
     load_emulator,
     open_data,
 )
@@ -164,35 +163,46 @@ def cmd_predict(args) -> int:
 
 
 # -- evaluate -------------------------------------------------------------------------------
-_SPLIT = re.compile(r"reference|loso|scenario:(?P<ssp>\S+)|member:(?P<member>\d+)")
+_SPLIT = re.compile(r"reference|loso|scenario:(?P<ssp>\S+)|member:(?P<member>\S+)")
 
 
 def parse_split(split: str) -> re.Match:
-    """``--split`` checked for its form: ``reference``, ``loso``, ``scenario:<ssp>`` or ``member:<m>``."""
+    """``--split`` checked for its form: ``reference``, ``loso``, ``scenario:<name>`` or ``member:<m>``."""
     from xemu.errors import ConfigError
 
     m = _SPLIT.fullmatch(split)
     if m is None:
-        raise ConfigError(f"--split: expected reference, loso, scenario:<ssp> or member:<m>; got {split!r}")
+        raise ConfigError(f"--split: expected reference, loso, scenario:<name> or member:<m>; got {split!r}")
     return m
 
 
-def check_split(ds, split: str) -> None:
-    """``--split`` checked against the store: its scenario or member is there."""
+def check_split(ds, split: str, scenario_dim: str | None = None, member_dim: str | None = None,
+                targets=("tas", "pr")) -> None:
+    """``--split``, ``--scenario-dim`` and ``--member-dim`` checked against the store: the dims exist (or
+    are found), and the split's scenario or member is there."""
+    from xemu.data.coords import find_ensemble_dim
     from xemu.errors import DataError
 
     m = parse_split(split)
-    if m["ssp"] is not None and m["ssp"] not in ds.ssp.values.tolist():
-        raise DataError(f"--split: scenario {m['ssp']!r} is not in the data; ssp labels are "
-                        f"{format_labels(ds.ssp.values.tolist())}")
-    if m["member"] is not None and int(m["member"]) not in ds.member_id.values.tolist():
-        raise DataError(f"--split: member {m['member']} is not in the data; member_id labels are "
-                        f"{format_labels(ds.member_id.values.tolist())}")
+    missing = [t for t in targets if t not in ds.data_vars]
+    if missing:
+        raise DataError(f"--targets: {missing} not in --data; its variables are {list(map(str, ds.data_vars))}")
+    found = ds[list(targets)]
+    scen = find_ensemble_dim(found, "scenario", given=scenario_dim, argument="--scenario-dim", name="the targets")
+    mem = find_ensemble_dim(found, "member", given=member_dim, argument="--member-dim", name="the targets",
+                            required=False)
+    if m["ssp"] is not None and m["ssp"] not in [str(v) for v in ds[scen].values.tolist()]:
+        raise DataError(f"--split: scenario {m['ssp']!r} is not in the data; {scen} labels are "
+                        f"{format_labels(ds[scen].values.tolist())}")
+    labels = ds[mem].values.tolist() if mem is not None else [0]
+    if m["member"] is not None and m["member"] not in [str(v) for v in labels]:
+        raise DataError(f"--split: member {m['member']} is not in the data; {mem or 'member'} labels are "
+                        f"{format_labels(labels)}")
 
 
 def cmd_evaluate(args) -> int:
-    """``xemu evaluate``: the study's protocol (or another split) on the CSE 151B store; prints the table."""
-    import xemu
+    """``xemu evaluate``: the study's protocol (or another split) on the CSE 151B store or any
+    ensemble of climate-model runs; prints the table."""
     from xemu.evaluation import evaluate, format_table
     from xemu.io import write_netcdf
 
@@ -202,17 +212,19 @@ def cmd_evaluate(args) -> int:
     if args.plot:  # before the fits: a bad --plot must not wait for them
         figure_paths(args.plot, ["scenarios"] if args.split == "loso" else ["score", "metrics"], args.overwrite,
                      option="--plot")
-    with xemu.open_cse151b(find_store(args.data)) as ds:
-        check_split(ds, args.split)
+    targets = tuple(args.targets or ("tas", "pr"))
+    with open_data(args.data) as ds:
+        check_split(ds, args.split, args.scenario_dim, args.member_dim, targets)
         fit_options = {"epochs": args.epochs} if args.epochs else {}
         if args.device:
             fit_options["device"] = args.device
         if args.baseline:
             fit_options["baseline"] = args.baseline
         table = evaluate(ds, split=args.split, seeds=tuple(args.seeds), fit_options=fit_options,
-                         models=tuple(args.models) if args.models else None).load()
+                         models=tuple(args.models) if args.models else None, inputs=args.inputs, targets=targets,
+                         scenario_dim=args.scenario_dim, member_dim=args.member_dim, years=args.years).load()
     print()
-    print(format_table(table))
+    print(format_table(table, targets))
     for key, value in table.attrs.items():
         if key != "split_description":
             print(f"{key}: {value}")

@@ -70,7 +70,8 @@ def _version() -> str:
 
 
 # -- help texts shared by the commands ------------------------------------------------------
-_STORE_HELP = "the CSE 151B folder (or one of its netCDF files); default: $XEMU_CSE151B or ../shared/data/cse151b"
+_STORE_HELP = ("the data: a netCDF file, a folder of them (e.g. the CSE 151B store) or a Zarr store; default: the "
+               "CSE 151B store ($XEMU_CSE151B or ../shared/data/cse151b)")
 _DECLARE_HELP = ("units of variables whose files carry none, as name=units; entries must name variables of the "
                  "data and may not contradict units they carry. Defaults, for variables that exist and have "
                  "no units (and no entry): " + " ".join(f"'{k}={v}'" for k, v in DEFAULT_DECLARE.items())
@@ -182,10 +183,23 @@ def _add_predict(sub, fmt: dict) -> None:
 
 def _add_evaluate(sub, fmt: dict) -> None:
     """``xemu evaluate`` and its options."""
-    e = sub.add_parser("evaluate", help="the study's protocol (or another split) on the CSE 151B store", **fmt)
-    e.add_argument("--data", default=None, help=_STORE_HELP)
+    e = sub.add_parser("evaluate", help="the study's protocol (or another split) on the CSE 151B store or any "
+                       "ensemble of climate-model runs", **fmt)
+    e.add_argument("--data", default=None,
+                   help="the store: a netCDF file, a folder of them or a Zarr store, with forcings and target maps "
+                   "on a scenario and a member dim (found by name: experiment_id, scenario, ssp, ...; variant_label, "
+                   "member_id, member, realization, ...); default: the CSE 151B store ($XEMU_CSE151B or "
+                   "../shared/data/cse151b)")
     e.add_argument("--split", default="reference",
-                   help="reference, loso (each scenario held out in turn), scenario:<ssp> or member:<m>")
+                   help="reference (the study's, on the CSE 151B store), loso (each scenario held out in turn), "
+                   "scenario:<name> or member:<m>")
+    e.add_argument("--scenario-dim", default=None, help="the dim holding the scenarios (default: found from the data)")
+    e.add_argument("--member-dim", default=None, help="the dim holding the ensemble members (default: found from "
+                   "the data; none: a single run)")
+    e.add_argument("--years", type=_positive_int, default=20,
+                   help="a held-out scenario (loso, scenario:<name>) is scored over its last YEARS years")
+    e.add_argument("--inputs", nargs="+", default=None, help="the CNN-GRU's inputs (default: CO2 CH4 SO2 BC rsdt)")
+    e.add_argument("--targets", nargs="+", default=None, help="target maps (default: tas pr)")
     e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds of the CNN-GRU, one row each")
     e.add_argument("--models", nargs="+", default=None,
                    choices=["linear", "linear-ols", "linear-co2", "energy-balance", "climatology", "oracle", "cnn-gru"],

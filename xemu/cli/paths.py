@@ -51,23 +51,26 @@ def check_exists(path, option: str) -> Path:
 
 
 def open_data(path, *, option: str = "--data"):
-    """Open a CSE 151B folder or a netCDF file, checked first (a missing path, a file that is not
-    netCDF); the caller closes it (``with open_data(...) as ds``) and declares units
-    (:func:`~xemu.cli.declare.with_declared_units`)."""
+    """Open a climate store, checked first (a missing path, a file that is not netCDF, a folder
+    without netCDF files or Zarr): a netCDF file, a folder of them (the CSE 151B store's, or
+    files that combine by their coordinates) or a Zarr store (:func:`xemu.data.readers.open_store`);
+    by default the CSE 151B store. The caller closes it (``with open_data(...) as ds``) and
+    declares units (:func:`~xemu.cli.declare.with_declared_units`)."""
     import xarray as xr
 
-    import xemu
+    from xemu.data.readers import open_store
 
     if path is not None and not Path(path).is_dir():
         file = check_exists(path, option)
         check_netcdf(file, option)
         return xr.open_dataset(file)
-    return xemu.open_cse151b(find_store(path, option))
+    return open_store(find_store(path, option))
 
 
 def find_store(path, option: str = "--data") -> Path:
-    """The CSE 151B folder (``path`` or the default), checked: it exists and holds netCDF files."""
-    from xemu.data.readers import CSE151B_ENV, find_cse151b
+    """The store's folder (``path``, or the CSE 151B store by default), checked: it exists and is a Zarr
+    store or holds netCDF files."""
+    from xemu.data.readers import CSE151B_ENV, find_cse151b, is_zarr
     from xemu.errors import DataError, PathError
 
     if path is not None:
@@ -77,13 +80,12 @@ def find_store(path, option: str = "--data") -> Path:
         raise PathError(f"{option}: not given and no CSE 151B store found (${CSE151B_ENV} is unset or missing, "
                         f"no ../shared/data/cse151b); give --data")
     if found.is_file():
-        raise DataError(f"{option}: {str(found)!r} is a file; expected the CSE 151B store, a folder")
-    zarr = found.suffix == ".zarr" or (found / ".zmetadata").exists() or (found / "zarr.json").exists()
-    if not zarr:
+        raise DataError(f"{option}: {str(found)!r} is a file; expected a folder of netCDF files or a Zarr store")
+    if not is_zarr(found):
         files = sorted(found.glob("*.nc"))
         if not files:
-            raise DataError(f"{option}: {str(found)!r} holds no .nc files; expected the CSE 151B store "
-                            f"(a folder of netCDF files) or a netCDF file")
+            raise DataError(f"{option}: {str(found)!r} holds no .nc files and is not a Zarr store; expected a "
+                            f"netCDF file, a folder of them (e.g. the CSE 151B store) or a Zarr store")
         for file in files:
             check_netcdf(file, option)
     return found

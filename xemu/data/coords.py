@@ -10,6 +10,9 @@ dimension coordinate), then by a documented guess:
 * **longitude**: likewise with ``lon``, ``longitude``, ``x``, ``rlon`` or ``nav_lon``.
 
 Every other dimension of a variable is a *sample* dimension (``ssp``, ``member_id``, ...).
+Two sample dims have a meaning of their own for evaluation: the **scenario** (a forcing
+pathway) and the **member** (a run of the same scenario), found by
+:func:`find_ensemble_dim` from the names CMIP6 tools use and CF's ``realization``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ __all__ = [
     "check_degrees",
     "align_grid",
     "GUESS_NAMES",
+    "ENSEMBLE_NAMES",
+    "find_ensemble_dim",
 ]
 
 #: Names tried by the documented guess, per role, after cf-xarray found nothing.
@@ -38,6 +43,14 @@ GUESS_NAMES: dict[str, tuple[str, ...]] = {
     "time": ("time", "t", "month", "date"),
     "latitude": ("lat", "latitude", "y", "rlat", "nav_lat"),
     "longitude": ("lon", "longitude", "x", "rlon", "nav_lon"),
+}
+#: Names of the scenario and member dims that :func:`find_ensemble_dim` looks for, in the order tried:
+#: the CMIP6 attributes' names (``experiment_id``, ``variant_label``, ``member_id``), intake-esm's and
+#: xMIP's, the CSE 151B store's (``ssp``, ``member_id``) and xemu's synthetic climate's.
+ENSEMBLE_NAMES: dict[str, tuple[str, ...]] = {
+    "scenario": ("experiment_id", "experiment", "scenario", "ssp", "scenario_id", "rcp"),
+    "member": ("variant_label", "member_id", "member", "realization", "ensemble", "ensemble_member", "ens",
+               "run"),
 }
 _CF_AXIS = {"time": "T", "latitude": "Y", "longitude": "X"}
 _DEGREE_UNITS = {
@@ -218,6 +231,94 @@ def find_dim(
     if role == "latitude" and dim in obj.coords:
         check_latitude(obj[dim], name=f"{name}.{dim}")
     return dim
+
+
+def find_ensemble_dim(
+    obj: xr.DataArray | xr.Dataset,
+    role: str,
+    *,
+    given: str | None = None,
+    argument: str | None = None,
+    name: str = "ds",
+    required: bool = True,
+) -> str | None:
+    """The dimension of ``obj`` that holds its scenarios or its ensemble members.
+
+    ``given`` (the caller's ``scenario_dim=`` or ``member_dim=``) is checked to be a dim of
+    ``obj``. Otherwise: for ``"member"``, a dim whose coordinate has the CF standard name
+    ``realization`` (found with cf-xarray); then, for either role, a dim named as in
+    :data:`ENSEMBLE_NAMES` (case ignored).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The data.
+    role : {"scenario", "member"}
+        What to look for.
+    given : str, optional
+        The dim named by the caller.
+    argument : str, optional
+        How the caller's argument is called in messages (default ``"<role>_dim"``).
+    name : str
+        How ``obj`` is called in messages.
+    required : bool
+        Raise :class:`~xemu.CoordinateError` when nothing is found (else return ``None``).
+
+    Returns
+    -------
+    str or None
+        The dimension name.
+
+    Raises
+    ------
+    CoordinateError
+        ``given`` is not a dim of ``obj``; more than one dim plays ``role``; or none does and
+        ``required``. The message names the argument that settles it.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> ds = xemu.synthetic_climate(n_years=1, n_lat=4, n_lon=6)
+    >>> ds = ds.rename(scenario="experiment_id", member="variant_label")
+    >>> xemu.data.coords.find_ensemble_dim(ds, "scenario"), xemu.data.coords.find_ensemble_dim(ds, "member")
+    ('experiment_id', 'variant_label')
+    """
+    if role not in ENSEMBLE_NAMES:
+        raise ValueError(f"role: expected one of {sorted(ENSEMBLE_NAMES)}, got {role!r}")
+    argument = argument or f"{role}_dim"
+    dims = [str(d) for d in obj.dims]
+    if given is not None:
+        if given not in dims:
+            raise CoordinateError(f"{argument}: {given!r} is not a dim of {name}; its dims are ({', '.join(dims)})")
+        return given
+    found = _realization_dims(obj) if role == "member" else []
+    if not found:
+        lowered = {d.lower(): d for d in dims}
+        found = [lowered[n] for n in ENSEMBLE_NAMES[role] if n in lowered]
+    if len(found) > 1:
+        raise CoordinateError(f"{argument}: {name} has more than one {role} dim ({', '.join(found)}); "
+                              f"name the one to use with {argument}=")
+    if not found:
+        if not required:
+            return None
+        raise CoordinateError(
+            f"{argument}: no {role} dim found in {name}; looked for "
+            + ("the CF standard_name 'realization' and " if role == "member" else "")
+            + f"the names {'/'.join(ENSEMBLE_NAMES[role])}; its dims are ({', '.join(dims)}); "
+            f"name it with {argument}=")
+    return found[0]
+
+
+def _realization_dims(obj: xr.DataArray | xr.Dataset) -> list[str]:
+    """The dims of ``obj`` whose coordinate has the CF standard name ``realization`` (cf-xarray)."""
+    import cf_xarray  # noqa: F401  (registers the ``.cf`` accessor)
+
+    coords = xr.Dataset(coords={d: obj.coords[d] for d in obj.dims if d in obj.coords})
+    try:
+        names = coords.cf.standard_names.get("realization", [])
+    except Exception:  # cf-xarray cannot read malformed attrs: fall through to the names
+        names = []
+    return [str(n) for n in names if n in obj.dims]
 
 
 def check_degrees(coord: xr.DataArray, *, name: str, role: str) -> None:

@@ -1,19 +1,21 @@
 """Readers of real climate stores.
 
 :func:`open_cse151b` opens the CSE 151B climate-emulation store (CESM2, four SSPs, three
-members, 48 x 72 grid, monthly 2015-2100, noleap calendar) as a CF-annotated Dataset.
+members, 48 x 72 grid, monthly 2015-2100, noleap calendar) as a CF-annotated Dataset;
+:func:`open_store` opens any store: a netCDF file, a folder of them, or Zarr.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import xarray as xr
 
 from ..errors import DataError
 
-__all__ = ["open_cse151b", "find_cse151b", "CSE151B_ENV"]
+__all__ = ["open_cse151b", "find_cse151b", "open_store", "is_zarr", "CSE151B_ENV"]
 
 #: Environment variable naming the folder of the CSE 151B store.
 CSE151B_ENV = "XEMU_CSE151B"
@@ -83,7 +85,7 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
             f"path: no CSE 151B store found (given {path!r}; ${CSE151B_ENV} is "
             f"{os.environ.get(CSE151B_ENV)!r}; also tried ../shared/data/cse151b)"
         )
-    if found.suffix == ".zarr" or (found / ".zmetadata").exists() or (found / "zarr.json").exists():
+    if is_zarr(found):
         ds = xr.open_zarr(found, chunks=chunks or {})
     else:
         files = sorted(found.glob("*.nc"))
@@ -95,6 +97,61 @@ def open_cse151b(path: str | os.PathLike | None = None, *, chunks: dict | str | 
         parts = [_open_shared(f, chunks) for f in files]
         ds = xr.concat(parts, dim="ssp", join="outer", data_vars="all", coords="minimal", compat="override")
     return _annotate_cse151b(ds, found)
+
+
+def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a Zarr store (a ``.zarr`` folder, or one with Zarr's metadata files)."""
+    path = Path(path)
+    return path.is_dir() and (path.suffix == ".zarr" or any(
+        (path / name).exists() for name in (".zmetadata", "zarr.json", ".zgroup")))
+
+
+def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> xr.Dataset:
+    """Open a climate store: a netCDF file, a folder of netCDF files, or a Zarr store (lazy).
+
+    A folder laid out as the CSE 151B store (one file per scenario named after it, ``ssp126.nc``
+    and so on, each with a length-one ``ssp`` dim and its label) is opened by :func:`open_cse151b`;
+    any other folder by
+    :func:`xarray.open_mfdataset` combining the files by their coordinates (e.g. one file per
+    scenario, each with a length-one ``experiment_id`` dim and its label). The caller closes
+    the Dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        The file or folder.
+    chunks : dict or "auto", optional
+        Dask chunks; by default the files' own.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Raises
+    ------
+    DataError
+        A folder that holds no ``.nc`` file and is not a Zarr store.
+
+    Examples
+    --------
+    >>> import xemu
+    >>> from xemu.data.readers import open_store
+    >>> ds = open_store("cmip6-ensemble.zarr")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if is_zarr(path):
+        return xr.open_zarr(path, chunks=chunks or {})
+    if not path.is_dir():
+        return xr.open_dataset(path, chunks=chunks)
+    files = sorted(path.glob("*.nc"))
+    if not files:
+        raise DataError(f"path: {str(path)!r} holds no .nc files and is not a Zarr store")
+    if all(re.fullmatch(r"ssp\d+\.nc", f.name) for f in files):  # by name: no file opened twice
+        ds = open_cse151b(path, chunks=chunks)
+        if "ssp" in ds.coords:  # the files had the ``ssp`` dim and labels: the CSE 151B layout
+            return ds
+    return xr.open_mfdataset(files, combine="by_coords", chunks=chunks or {}, data_vars="minimal", coords="minimal",
+                             compat="override", join="outer")
 
 
 #: The store's files as opened once in this process, by (path, modification time, chunks).
