@@ -63,7 +63,7 @@ from .recipe import (
     training_windows,
     window_loaders,
 )
-from .scale.lazy import correction_weight_lazy, in_memory, is_lazy, predict_lazy
+from .scale.lazy import in_memory, is_lazy, predict_lazy
 from .variability import Variability
 from .variability import apply as apply_variability
 from .variability.core import variability_meta, variability_method
@@ -245,10 +245,8 @@ class Emulator:
         if lazy:
             choose_device(device)
             pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
-            weight = (correction_weight_lazy(self, ds)
-                      if variability == "calibrated" and samples is None and self._tapered_calibration() else None)
             return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
-                                     anchor=anchor, weight=weight)
+                                     anchor=anchor)
         check_prediction_memory(ds, names, {d.dims[0]: d.size for d in self._grid()}, n_targets=len(self.targets),
                                 n_channels=len(self.meta["input_mean"]), samples=samples, anchor=anchor is not None,
                                 calibrated=variability == "calibrated", who="Emulator.predict", lazy=True)
@@ -267,18 +265,8 @@ class Emulator:
         values = self._base(ds, p) + out * correction_scale(m, p)
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
-        weight = (labelled_weights(correction_weights(m, p), p)
-                  if variability == "calibrated" and samples is None and self._tapered_calibration() else None)
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
-                                 anchor=anchor, weight=weight)
-
-    def _tapered_calibration(self) -> bool:
-        """Whether a calibrated prediction follows the taper: the emulator records the training
-        forcings (:mod:`xemu.data.novelty`) and its baseline's own variance ratios
-        (:attr:`xemu.variability.Variability.baseline_ratios`); emulators saved without them
-        calibrate as they did."""
-        return (self.meta.get("novelty") is not None and self.variability is not None
-                and self.variability.baseline_ratios is not None)
+                                 anchor=anchor)
 
     def variables_read(self) -> list[str]:
         """The variables a prediction reads: the network's inputs, then the baseline's others."""

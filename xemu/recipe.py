@@ -356,15 +356,12 @@ def window_loaders(p: Prepared, stats: Statistics, train_idx, val_idx, tc: Train
 def fit_residual_model(net: CNNGRU, x: torch.Tensor, p: Prepared, stats: Statistics, held: np.ndarray,
                         window: int, method: str):
     """The residual model of internal variability, from the trained emulator's own prediction of the
-    training months against every training member (:func:`xemu.variability.core.fit_variability`),
-    and the variance ratios of its baseline alone (with a baseline: the calibration of a prediction
-    whose correction is tapered, :meth:`xemu.variability.Variability.calibrate`)."""
+    training months against every training member (:func:`xemu.variability.core.fit_variability`)."""
     scale32 = stats.scale.astype(np.float32)[None, None, :, None, None]
     with torch.no_grad():
         xs = x.view(p.inputs.shape[0], p.time.size, *p.inputs.shape[2:])
         out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
-    return fit_variability(p, stats.base + out * scale32, held, method=method,
-                           baseline=stats.base if stats.target_mean is None else None)
+    return fit_variability(p, stats.base + out * scale32, held, method=method)
 
 
 def baseline_input_names(baseline: str, baseline_inputs, inputs, baseline_options=None) -> list[str]:

@@ -43,8 +43,7 @@ import xarray as xr
 from ..baselines.base import given_series
 from ..errors import ConfigError, DataError
 
-__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory",
-           "correction_weight_lazy"]
+__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
 
 #: Least number of months per block of :func:`time_blocks` when it is not told: the inputs'
 #: time chunks are merged until each block holds at least this many.
@@ -304,33 +303,6 @@ def _assemble(ds: xr.Dataset, template: xr.Dataset, nested: dict[str, list], tar
             array = array.transpose(*[sample_dims.index(d) for d in order], *range(len(order), array.ndim))
         data[name] = xr.Variable(out_dims, array, template[name].attrs)
     return xr.Dataset(data, coords=coords, attrs=template.attrs)
-
-
-def _sample_weight(em, part: _Unread, shape: tuple[int, ...]) -> np.ndarray:
-    """One sample's :meth:`xemu.Emulator.correction_weight` over its whole series, as ``shape``."""
-    return np.ascontiguousarray(em.correction_weight(part.read()).values, np.float32).reshape(shape)
-
-
-def correction_weight_lazy(em, ds: xr.Dataset) -> xr.DataArray:
-    """:meth:`xemu.Emulator.correction_weight` of ``ds`` as a dask-backed DataArray on the inputs'
-    sample dims and time: one task per sample reads the network's inputs of its whole series
-    (the weight of a month needs only that month's global means; what is read is the cost)."""
-    import dask
-    import dask.array as da
-
-    ds, _, sample_dims, time_dim = _check_inputs(em, ds)
-    ds = ds[em.inputs]
-    shape = (1,) * len(sample_dims) + (ds.sizes[time_dim],)
-    task = dask.delayed(_sample_weight, pure=False)
-    key = dask.delayed(em, pure=False)
-    nested: list = []
-    for index in np.ndindex(*[ds.sizes[d] for d in sample_dims]):
-        sample = ds.isel({d: slice(i, i + 1) for d, i in zip(sample_dims, index, strict=True)})
-        _place(nested, index, [da.from_delayed(task(key, _Unread(sample), shape), shape=shape, dtype=np.float32)])
-    array = da.block(nested) if sample_dims else nested[0][0]
-    coords = {d: ds[d].values if d in ds.coords else np.arange(ds.sizes[d]) for d in sample_dims}
-    coords[time_dim] = ds[time_dim].values
-    return xr.DataArray(array, dims=(*sample_dims, time_dim), coords=coords, name="correction_weight")
 
 
 def _place(nested: list, index: tuple, value) -> None:

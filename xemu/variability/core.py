@@ -38,15 +38,8 @@ class Variability:
     (:meth:`to_dataset`, :meth:`from_dataset`).
     """
 
-    #: Per target, the variance ratio of the emulator's baseline alone (``None``: not learned):
-    #: where a prediction holds only part of the network's correction (its taper, weight ``w``
-    #: per month), :meth:`calibrate` stretches it by ``baseline_ratio + w * (ratio - baseline_ratio)``.
-    baseline_ratios: dict[str, xr.DataArray] | None = None
-
-    def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModelLike], block: int,
-                 baseline_ratios: dict[str, xr.DataArray] | None = None):
+    def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModelLike], block: int):
         self.ratios, self.models, self.block = ratios, models, int(block)
-        self.baseline_ratios = baseline_ratios
 
     def __repr__(self) -> str:
         models = ", ".join(f"{name}={model!r}" for name, model in self.models.items())
@@ -87,24 +80,11 @@ class Variability:
         """The residual model of the samples: ``"bootstrap"`` or ``"parametric"``."""
         return next(iter(self.models.values())).method
 
-    def calibrate(self, pred: xr.Dataset, weight: xr.DataArray | None = None) -> xr.Dataset:
-        """The variability-aware deterministic prediction (see :func:`~xemu.variability.calibrate`).
-
-        ``weight`` (on ``pred``'s sample dims and time, from 0 to 1) is the share of the
-        network's correction that ``pred`` holds in each month (:meth:`xemu.Emulator.correction_weight`);
-        with :attr:`baseline_ratios` the variance ratio of each month is
-        ``baseline_ratio + weight * (ratio - baseline_ratio)``: a prediction that has returned
-        to its baseline is stretched as the baseline's own would be. Without either, the ratio
-        is :attr:`ratios`'s.
-        """
+    def calibrate(self, pred: xr.Dataset) -> xr.Dataset:
+        """The variability-aware deterministic prediction (see :func:`~xemu.variability.calibrate`)."""
         out = pred.copy()
         for name in self.targets:
-            ratio = self.ratios[name]
-            if weight is not None and self.baseline_ratios is not None:
-                # the network's ratio less (1 - weight) of its difference from the baseline's: exactly
-                # the network's where the weight is 1 (training forcings: calibrated as before, bit for bit)
-                ratio = ratio + (weight - 1) * (ratio - self.baseline_ratios[name])
-            out[name] = calibrate(pred[name], ratio, block=self.block,
+            out[name] = calibrate(pred[name], self.ratios[name], block=self.block,
                                   non_negative=self.models[name].kind == "precipitation")
         return out
 
@@ -161,8 +141,6 @@ class Variability:
                     da.attrs = {**da.attrs, **{f"model_{k}": val for k, val in ds.attrs.items()}}
                 out[f"{name}__{v}"] = da
             out[f"{name}__variance_ratio"] = self.ratios[name]
-            if self.baseline_ratios is not None:
-                out[f"{name}__baseline_variance_ratio"] = self.baseline_ratios[name]
         out.attrs = {"xemu_variability_targets": " ".join(self.targets), "xemu_variability_block": self.block}
         return out
 
@@ -174,19 +152,15 @@ class Variability:
         if not targets or block is None:
             raise DataError("variability: attrs 'xemu_variability_targets' and 'xemu_variability_block' expected; "
                             f"got {sorted(ds.attrs)}")
-        ratios, models, baseline_ratios = {}, {}, {}
+        ratios, models = {}, {}
         for name in targets:
             own = [str(v) for v in ds.data_vars if str(v).startswith(f"{name}__")]
             if f"{name}__variance_ratio" not in own or not {f"{name}__{v}" for v in _MAIN_VARIABLES} & set(own):
                 raise DataError(f"variability: variables of target {name!r} missing; got {sorted(map(str, ds.data_vars))}")
-            kept = [f"{name}__variance_ratio", f"{name}__baseline_variance_ratio"]
-            for v in kept:
-                if v in own and (not np.isfinite(ds[v].values).all() or (ds[v].values <= 0).any()):
-                    raise DataError(f"variability: {v} must be positive and finite")
             ratio = ds[f"{name}__variance_ratio"]
-            if kept[1] in own:
-                baseline_ratios[name] = ds[kept[1]].rename("variance_ratio")
-            part = ds[[v for v in own if v not in kept]]
+            if not np.isfinite(ratio.values).all() or (ratio.values <= 0).any():
+                raise DataError(f"variability: {name}__variance_ratio must be positive and finite")
+            part = ds[[v for v in own if v != f"{name}__variance_ratio"]]
             part = part.rename({v: v.split("__", 1)[1] for v in part.data_vars})
             part = part.rename({d: str(d).split("__", 1)[1] for d in part.dims if str(d).startswith(f"{name}__")})
             main = _main_variable(part)
@@ -198,10 +172,7 @@ class Variability:
             else:
                 models[name] = ResidualModel.from_dataset(part)
             ratios[name] = ratio.rename("variance_ratio")
-        if baseline_ratios and len(baseline_ratios) != len(targets):
-            raise DataError(f"variability: baseline variance ratios of {sorted(baseline_ratios)} only; expected one "
-                            f"for every target {targets} or none")
-        return cls(ratios, models, int(block), baseline_ratios or None)
+        return cls(ratios, models, int(block))
 
 
 #: The variable of a residual model's Dataset that carries the model's attrs: a
@@ -229,7 +200,7 @@ OUTPUTS = ("forced", "calibrated")
 
 def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "forced", samples: int | None = None,
           seed: int | None = None, anchor: str | int | None = None,
-          realization_dim: str = "realization", weight: xr.DataArray | None = None) -> xr.Dataset:
+          realization_dim: str = "realization") -> xr.Dataset:
     """What an emulator's ``predict`` returns, from its forced response ``pred``.
 
     ``output="forced"`` returns ``pred``; ``"calibrated"`` the variability-aware
@@ -238,8 +209,7 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
     reproducible for ``seed`` (with ``seed=None`` a fresh seed is drawn and recorded in the
     ``realization`` coordinate's ``seed`` attribute, so that the draw can be repeated);
     with ``anchor="decade"`` each draw keeps ``pred``'s mean over each calendar decade
-    (:func:`~xemu.variability.anchor_draws`). ``weight``: the share of the network's
-    correction in each month of ``pred``, for the calibrated prediction (:meth:`Variability.calibrate`).
+    (:func:`~xemu.variability.anchor_draws`).
     """
     if output not in OUTPUTS:
         raise ConfigError(f"variability: expected one of {list(OUTPUTS)}; got {output!r}")
@@ -260,7 +230,7 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
                           "variability=False, or saved by an xemu without it); refit it to get "
                           + ("samples" if samples is not None else "a calibrated prediction"))
     if samples is None:
-        out = variability.calibrate(pred, weight)
+        out = variability.calibrate(pred)
         what = "variability-aware (calibrated on training residuals)"
     else:
         if seed is None:
@@ -297,7 +267,7 @@ def variability_meta(variability: Variability | None) -> dict | None:
 
 
 def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 40,
-                    method: str = "bootstrap", baseline: np.ndarray | None = None) -> Variability | None:
+                    method: str = "bootstrap") -> Variability | None:
     """The :class:`Variability` of an emulator from its prepared training data.
 
     Parameters
@@ -310,9 +280,6 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
         ``(S_t, T)`` bool: held-out months (not training months; left out of everything).
     method : {"bootstrap", "parametric"}
         The residual model of the samples (see :meth:`Variability.fit`).
-    baseline : numpy.ndarray, optional
-        ``(S_in, T, V, H, W)``: the prediction of the emulator's baseline alone, whose variance
-        ratios are then kept too (:attr:`Variability.baseline_ratios`).
 
     The block of :func:`~xemu.variability.variance_ratio` is
     :data:`~xemu.variability.BLOCK_MONTHS`, or the longest run of consecutive training months
@@ -336,16 +303,11 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
         for v, name in enumerate(p.target_names)
     })
     try:
-        var = Variability.fit(truth, pred[list(p.target_names)].reset_coords(drop=True), block=block,
-                              n_modes=n_modes, method=method)
+        return Variability.fit(truth, pred[list(p.target_names)].reset_coords(drop=True), block=block,
+                               n_modes=n_modes, method=method)
     except DataError as err:
         warn_unlearnable(err)
         return None
-    if baseline is not None:
-        base = to_dataset(baseline, p, p.target_names, {n: {"units": p.target_units[n]} for n in p.target_names}, "")
-        var.baseline_ratios = {name: variance_ratio(truth[name], base[name].reset_coords(drop=True), block=block)
-                               for name in p.target_names}
-    return var
 
 
 def calibration_block(time, held: np.ndarray) -> int | None:
