@@ -267,3 +267,29 @@ def test_every_roles_mismatch_names_the_argument_what_was_expected_and_what_came
     with pytest.raises(ConfigError) as err:
         xemu.fit(ds, inputs, ["tas"], model="energy-balance", roles=roles)
     assert words in str(err.value)
+
+
+def test_the_two_layer_filter_is_scipys_to_the_bit():
+    """The two-layer model's transfer function and recursive filter give every value that
+    ``scipy.signal.ss2tf`` and ``lfilter`` give, bit for bit, for parameters across and beyond
+    the priors and forcings of several sizes (so that predictions did not change when xemu
+    stopped importing ``scipy.signal``)."""
+    from scipy.signal import lfilter, ss2tf
+
+    from xemu.baselines.global_response import DT, recursive_filter, transfer_function
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        feedback, exchange = rng.uniform(0.2, 3.0), rng.uniform(0.1, 2.0)
+        heat, deep = rng.uniform(1.0, 20.0), rng.uniform(10.0, 300.0)
+        a = np.eye(2) + DT * np.array([[-(feedback + exchange) / heat, exchange / heat],
+                                       [exchange / deep, -exchange / deep]])
+        b, c = np.array([[DT / heat], [0.0]]), np.array([[1.0, 0.0]])
+        num, den = transfer_function(a, b, c @ a, c @ b)
+        want_num, want_den = ss2tf(a, b, c @ a, c @ b)
+        np.testing.assert_array_equal(num, want_num[0])
+        np.testing.assert_array_equal(den, want_den)
+        x = rng.normal(size=(int(rng.integers(1, 4)), int(rng.integers(1, 3000)))) * rng.uniform(0.01, 10.0)
+        np.testing.assert_array_equal(recursive_filter(num, den, x), lfilter(want_num[0], want_den, x, axis=1))
+    with pytest.raises(ValueError, match="three coefficients"):
+        recursive_filter(np.ones(2), np.ones(2), np.ones((1, 3)))

@@ -317,7 +317,7 @@ class Emulator:
             mean = np.asarray(self.meta["target_mean"], np.float32)
             return np.broadcast_to(mean[None, None, :, None, None],
                                    (p.inputs.shape[0], p.time.size, len(mean), p.lat.size, p.lon.size))
-        return self.baseline.predict_under_network(ds)
+        return self.baseline.predict_under_network(ds, like=p)
 
     def _source(self) -> str:
         """The global ``source`` of a prediction: xemu's version and what kind of emulator."""

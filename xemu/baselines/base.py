@@ -209,9 +209,18 @@ class Baseline:
         """Warn for what the baseline derives from its inputs leaving its training range: nothing
         for most baselines; the energy-balance model's global-mean temperature."""
 
-    def predict_under_network(self, ds: xr.Dataset) -> np.ndarray:
+    def predict_under_network(self, ds: xr.Dataset, like: Prepared | None = None) -> np.ndarray:
         """``(S_in, T, V, H, W)``: the baseline's part of an emulator's prediction of ``ds``, with
-        the warnings of :meth:`check_derived_ranges` (the emulator checks its inputs itself)."""
+        the warnings of :meth:`check_derived_ranges` (the emulator checks its inputs itself).
+
+        ``like``: the emulator's own prepared inputs of ``ds`` (their samples and months). A
+        baseline with history inside :func:`given_series` (the blocks of a lazy prediction)
+        then predicts from the given series alone, without preparing ``ds`` again: its global
+        means would not be used.
+        """
+        given = series_given()
+        if like is not None and given is not None and self.history:
+            return self.predict_from_series(given, like.time, like.inputs.shape[0])
         p = self.prepare_predict(ds)
         self.check_derived_ranges(p)
         return self.predict_arrays(p)

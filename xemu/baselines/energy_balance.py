@@ -203,12 +203,27 @@ class EnergyBalancePatternScaling(Baseline):
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
         self._check_fitted()
-        t_hat = self.global_temperature(p)
-        months = month_of(p.time).values - 1
+        return self.patterns(self.global_temperature(p), p.time)
+
+    def predict_from_series(self, series: np.ndarray, time: xr.DataArray, n_samples: int) -> np.ndarray:
+        """``(S_in, T, V, H, W)`` float32 predictions from the global-mean temperature ``series``
+        ``(S_in, T)`` of ``n_samples`` samples over the months ``time`` (checked against them)."""
+        self._check_fitted()
+        if series.shape != (n_samples, time.size):
+            raise DataError(f"given_series: expected the global-mean temperature of {n_samples} samples x "
+                            f"{time.size} months; got shape {series.shape}")
+        return self.patterns(series, time)
+
+    def patterns(self, t_hat: np.ndarray, time: xr.DataArray) -> np.ndarray:
+        """``(S_in, T, V, H, W)`` float32: each calendar month's pattern on the global-mean
+        temperature ``t_hat`` ``(S_in, T)`` of the months ``time``."""
+        months = month_of(time).values - 1
         coef = np.stack([self.params[f"coef_{n}"].values for n in self.targets], axis=2)  # (12, 2, V, H, W)
-        a = coef[months, 1][None]  # (1, T, V, H, W)
-        b = coef[months, 0][None]
-        return (a + b * t_hat[:, :, None, None, None]).astype(np.float32)
+        out = np.empty((t_hat.shape[0], months.size, *coef.shape[2:]), np.float32)
+        for m in np.unique(months):  # one calendar month at a time: no (T, V, H, W) copies of the patterns
+            at = np.flatnonzero(months == m)
+            out[:, at] = coef[m, 1] + coef[m, 0] * t_hat[:, at, None, None, None]  # float64, then float32
+        return out
 
     def check_derived_ranges(self, p: Prepared) -> None:
         """Warn for a global-mean temperature of the global model outside the training range."""
