@@ -214,7 +214,7 @@ class Baseline:
         the warnings of :meth:`check_derived_ranges` (the emulator checks its inputs itself).
 
         ``like``: the emulator's own prepared inputs of ``ds`` (their samples and months). A
-        baseline with history inside :func:`given_series` (the blocks of a lazy prediction)
+        baseline with history inside ``given_series`` (the blocks of a lazy prediction)
         then predicts from the given series alone, without preparing ``ds`` again: its global
         means would not be used.
         """
