@@ -257,7 +257,7 @@ def _protocol(truth: xr.Dataset, sp: Split) -> dict:
 
     first = truth[next(iter(truth.data_vars))]
     grid = f"{first.sizes[find_dim(first, 'latitude')]} x {first.sizes[find_dim(first, 'longitude')]}"
-    time = truth[find_dim(first, "time")]  # any calendar: cftime or numpy dates
+    time = truth[sp.time_dim]  # any calendar: cftime or numpy dates
     year, month = time.dt.year.values, time.dt.month.values
     period = f"{year[0]:04d}-{month[0]:02d} .. {year[-1]:04d}-{month[-1]:02d} ({year.size} months)"
     return {"grid": grid, "test_period": period, "protocol": f"{sp.name} split, {grid} grid, test {period}"}

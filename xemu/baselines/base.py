@@ -213,14 +213,13 @@ class Baseline:
         """``(S_in, T, V, H, W)``: the baseline's part of an emulator's prediction of ``ds``, with
         the warnings of :meth:`check_derived_ranges` (the emulator checks its inputs itself).
 
-        ``like``: the emulator's own prepared inputs of ``ds`` (their samples and months). A
-        baseline with history inside ``given_series`` (the blocks of a lazy prediction)
-        then predicts from the given series alone, without preparing ``ds`` again: its global
-        means would not be used.
+        ``like``: the emulator's own prepared inputs of ``ds``. A baseline with history inside
+        ``given_series`` (the blocks of a lazy prediction) then predicts from the given series
+        alone (``predict_arrays`` of ``like``, which reads only its months and samples),
+        without preparing ``ds`` again: its global means would not be used.
         """
-        given = series_given()
-        if like is not None and given is not None and self.history:
-            return self.predict_from_series(given, like.time, like.inputs.shape[0])
+        if like is not None and self.history and series_given() is not None:
+            return self.predict_arrays(like)
         p = self.prepare_predict(ds)
         self.check_derived_ranges(p)
         return self.predict_arrays(p)

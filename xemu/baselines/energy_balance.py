@@ -203,21 +203,8 @@ class EnergyBalancePatternScaling(Baseline):
     def predict_arrays(self, p: Prepared) -> np.ndarray:
         """``(S_in, T, V, H, W)`` float32 predictions from prepared global-mean inputs."""
         self._check_fitted()
-        return self.patterns(self.global_temperature(p), p.time)
-
-    def predict_from_series(self, series: np.ndarray, time: xr.DataArray, n_samples: int) -> np.ndarray:
-        """``(S_in, T, V, H, W)`` float32 predictions from the global-mean temperature ``series``
-        ``(S_in, T)`` of ``n_samples`` samples over the months ``time`` (checked against them)."""
-        self._check_fitted()
-        if series.shape != (n_samples, time.size):
-            raise DataError(f"given_series: expected the global-mean temperature of {n_samples} samples x "
-                            f"{time.size} months; got shape {series.shape}")
-        return self.patterns(series, time)
-
-    def patterns(self, t_hat: np.ndarray, time: xr.DataArray) -> np.ndarray:
-        """``(S_in, T, V, H, W)`` float32: each calendar month's pattern on the global-mean
-        temperature ``t_hat`` ``(S_in, T)`` of the months ``time``."""
-        months = month_of(time).values - 1
+        t_hat = self.global_temperature(p)
+        months = month_of(p.time).values - 1
         coef = np.stack([self.params[f"coef_{n}"].values for n in self.targets], axis=2)  # (12, 2, V, H, W)
         out = np.empty((t_hat.shape[0], months.size, *coef.shape[2:]), np.float32)
         for m in np.unique(months):  # one calendar month at a time: no (T, V, H, W) copies of the patterns
@@ -294,10 +281,6 @@ def check_roles(roles, inputs) -> dict:
         raise ConfigError(f"inputs: the energy-balance baseline reads only forcings with a role ({full}); "
                           f"got {others} too (name their role with roles=, or leave them out)")
     return used
-
-
-#: The name :func:`check_roles` had before it was public (kept for code written against it).
-_check_roles = check_roles
 
 
 def check_role_dims(ds: xr.Dataset, roles: dict, *, given=None, targets=None) -> None:

@@ -210,8 +210,7 @@ def cmd_evaluate(args) -> int:
         check_out(args.out, args.overwrite)
     parse_split(args.split)
     if args.plot:  # before the fits: a bad --plot must not wait for them
-        figure_paths(args.plot, ["scenarios"] if args.split == "loso" else ["score", "metrics"], args.overwrite,
-                     option="--plot")
+        figure_paths(args.plot, _chart_names(args.split == "loso"), args.overwrite, option="--plot")
     targets = tuple(args.targets or ("tas", "pr"))
     with open_data(args.data) as ds:
         check_split(ds, args.split, args.scenario_dim, args.member_dim, targets)
@@ -237,6 +236,12 @@ def cmd_evaluate(args) -> int:
 
 
 # -- plot -----------------------------------------------------------------------------------
+def _chart_names(loso: bool) -> list[str]:
+    """The charts :func:`xemu.plot.table_figures` may draw of a table (of the ``loso`` split, or
+    another), for checking their files before any work."""
+    return ["scenarios"] if loso else ["score", "metrics"]
+
+
 def figure_paths(path, names: list[str], overwrite: bool, *, option: str = "--out") -> dict[str, Path]:
     """Where the charts ``names`` of a table go: the first at ``path``, each other one beside it as
     ``<stem>-<name><suffix>``; checked before any work (matplotlib installed, a format matplotlib
@@ -294,6 +299,6 @@ def cmd_plot(args) -> int:
         raise DataError(f"table: expected an evaluation table (xemu evaluate --out: dim 'model', variable "
                         f"'competition_score'); got dims ({', '.join(map(str, table.dims))}) and variables "
                         f"{sorted(map(str, table.data_vars))} in {str(table_path)!r}")
-    figure_paths(args.out, ["scenarios"] if "fold" in table.dims else ["score", "metrics"], args.overwrite)
+    figure_paths(args.out, _chart_names("fold" in table.dims), args.overwrite)
     write_figures(table, args.out, args.overwrite)
     return EXIT_OK
