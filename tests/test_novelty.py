@@ -152,3 +152,80 @@ def test_emulators_saved_without_a_taper_predict_as_before(climate, tmp_path):
     old = xemu.Emulator({k: v for k, v in em.meta.items() if k not in ("novelty", "taper_length")}, em.net,
                         em.baseline, None)
     np.testing.assert_array_equal(_predict(old, climate).values, _predict(em, climate, length=float("inf")).values)
+
+
+def test_running_mean_is_xarrays_centred_rolling_mean():
+    """:func:`xemu.recipe.running_mean` over an even and an odd span equals ``xarray``'s
+    ``rolling(center=True, min_periods=1).mean()`` (the ends of the series included)."""
+    import xarray as xr
+
+    from xemu.recipe import running_mean
+
+    x = np.random.default_rng(0).standard_normal((2, 40, 3)).astype(np.float32)
+    for months in (12, 7, 1):
+        want = xr.DataArray(x, dims=("s", "time", "v")).rolling(time=months, center=True, min_periods=1).mean()
+        np.testing.assert_allclose(running_mean(x, months), want.values, rtol=1e-6, atol=1e-6)
+        assert running_mean(x, months).dtype == np.float32
+
+
+def got_months(inner: slice, n: int) -> int:
+    return len(range(n)[inner])
+
+
+def _far(climate):
+    """A new scenario whose CH4 lies four times beyond the training range ('high' otherwise)."""
+    new = climate.sel(scenario=["high"]).drop_vars(["tas", "pr"]).assign_coords(scenario=["new"])
+    new["CH4"] = new["CH4"] * 4
+    return new
+
+
+def test_the_slow_and_the_fast_part_of_the_correction_are_weighted_apart(corrected, climate):
+    """``apply_correction``: the correction's running mean over ``SLOW_MONTHS`` is weighted by the
+    slow part's taper, the rest (here a seasonal cycle) by the fast part's (not tapered by
+    default). Where the two weights are equal, or for an emulator saved before the split, the
+    correction is ``out * scale * weight``, bit for bit as before the split."""
+    from xemu.recipe import SLOW_MONTHS, apply_correction, correction_weights
+
+    em, _ = corrected
+    meta = {**em.meta, "taper_length": TAPER_LENGTH}  # another test sets the fixture's length
+    assert meta["correction_split"] == {"slow_months": SLOW_MONTHS, "fast_taper_length": None}
+    p = em._prepare_inputs(_far(climate))
+    n = p.time.size
+    seasonal = np.sin(2 * np.pi * np.arange(n) / 12)
+    out = np.zeros((1, n, 2, p.lat.size, p.lon.size), np.float32)
+    out[:, :, 0] = (1.0 + seasonal)[None, :, None, None]
+    w_slow, w_fast = correction_weights(meta, p, "slow")[0], correction_weights(meta, p, "fast")[0]
+    assert w_slow[-12:].max() < 0.1 and (w_fast == 1).all()
+    scale = np.float32(meta["target_scale"][0])
+    got = apply_correction(out, meta, p)[0, :, 0, 0, 0]
+    # months whose running mean spans whole years (SLOW_MONTHS is a multiple of 12): there the
+    # seasonal cycle's mean is 0 and the slow part is the constant
+    inner = slice(SLOW_MONTHS // 2, n - (SLOW_MONTHS - 1) // 2)
+    assert SLOW_MONTHS % 12 == 0 and got_months(inner, n) >= 12
+    np.testing.assert_allclose(got[inner], (scale * (w_slow + w_fast * seasonal))[inner], atol=1e-5)
+    before = {k: v for k, v in meta.items() if k != "correction_split"}
+    np.testing.assert_array_equal(apply_correction(out, before, p),
+                                  out * (np.asarray(meta["target_scale"], np.float32)[None, None, :, None, None]
+                                         * w_slow[None, :, None, None, None]))
+
+
+def test_lazy_prediction_of_a_split_correction_equals_in_memory(climate):
+    """Far from the training forcings the slow part's running mean reaches across a lazy
+    prediction's blocks of months: each block reads the months around it, and the blocks
+    together give the in-memory prediction."""
+    em = _fit(climate.sel(scenario=["low", "high"]), epochs=1)
+    new = _far(climate)
+    assert float(abs(em.correction_weight(new, "fast") - em.correction_weight(new)).max()) > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eager = em.predict(new, lazy=False)
+        lazy = em.predict(new.chunk({"time": 24}), lazy=True, time_chunk=24).compute()
+    import xarray as xr
+
+    xr.testing.assert_allclose(lazy, eager, rtol=1e-6, atol=1e-5)
+
+
+def test_correction_weight_part_is_checked(corrected, climate):
+    em, _ = corrected
+    with pytest.raises(ConfigError, match="part: expected 'slow' or 'fast'; got 'all'"):
+        em.correction_weight(climate.sel(scenario=["low"]), part="all")

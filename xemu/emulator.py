@@ -45,9 +45,9 @@ from .nn.training import TrainConfig, TrainResult, train
 from .recipe import (
     DEFAULT_LOSS,
     Trained,
+    apply_correction,
     baseline_input_names,
     cnn_gru_options,
-    correction_scale,
     correction_weights,
     emulator_record,
     fit_baseline_model,
@@ -154,15 +154,22 @@ class Emulator:
         return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
                        input_units=m["input_units"], grid=(lat, lon))
 
-    def correction_weight(self, ds: xr.Dataset) -> xr.DataArray:
+    def correction_weight(self, ds: xr.Dataset, part: str = "slow") -> xr.DataArray:
         """The weight of the network's correction in each month of ``ds``: 1 where the month's
         global-mean inputs are a training month's, falling towards 0 (the baseline alone) with
         their distance from the nearest one (:mod:`xemu.data.novelty`); 1 everywhere for an
-        emulator saved before the taper. On the inputs' sample dims and time."""
+        emulator saved before the taper. On the inputs' sample dims and time.
+
+        ``part``: ``"slow"`` (default), the weight of the correction's running mean over
+        ``emulator.json``'s ``correction_split["slow_months"]`` months, or ``"fast"``, the weight
+        of the rest (1 everywhere by default: :data:`xemu.recipe.FAST_TAPER_LENGTH`); an emulator
+        saved before the split gives the same weight for both."""
         self.check_fitted()
+        if part not in ("slow", "fast"):
+            raise ConfigError(f"part: expected 'slow' or 'fast'; got {part!r}")
         ds = in_memory(check_dataset(ds, argument="ds"), self.inputs)
         p = self._prepare_inputs(ds)
-        return labelled_weights(correction_weights(self.meta, p), p)
+        return labelled_weights(correction_weights(self.meta, p, part), p)
 
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
                 seed: int | None = None, anchor: str | int | None = None, device: str = "auto",
@@ -262,7 +269,7 @@ class Emulator:
         with torch.inference_mode():
             out = torch.cat([net.predict_series(x[s : s + 1].to(dev), length, chunk=batch_months).cpu()
                              for s in range(x.shape[0])]).numpy()
-        values = self._base(ds, p) + out * correction_scale(m, p)
+        values = self._base(ds, p) + apply_correction(out, m, p)
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,

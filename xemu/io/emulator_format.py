@@ -38,6 +38,7 @@ from .schemas import (
     DISTINCT,
     FRACTION,
     NAMES,
+    NON_NEGATIVE,
     NUMBER,
     NUMBERS,
     OBJECT,
@@ -151,10 +152,19 @@ EMULATOR_SCHEMA: dict[str, Any] = {
                                    "points": {"type": "array", "minItems": 12, "maxItems": 12, "items": {
                                        "type": "array", "items": {"type": "array", "items": {
                                            "oneOf": [NUMBER, {"type": "null"}]}}}}}},
-        "taper_length": {"description": "distance from the training forcings at which the correction is "
-                                        "exp(-1/2) of itself; or per input (null: not compared)",
-                         "oneOf": [POSITIVE, {"type": "object", "additionalProperties": {
-                             "oneOf": [POSITIVE, {"type": "null"}]}}]},
+        "taper_length": {"description": "distance from the training forcings at which the correction (since "
+                                        "correction_split: its slow part) is exp(-1/2) of itself (0: the "
+                                        "baseline alone off the training forcings); or per input (null: not "
+                                        "compared)",
+                         "oneOf": [NON_NEGATIVE, {"type": "object", "additionalProperties": {
+                             "oneOf": [NON_NEGATIVE, {"type": "null"}]}}]},
+        "correction_split": {"description": "the correction's slow part, its centred running mean over "
+                                            "slow_months, is tapered with taper_length; the rest with "
+                                            "fast_taper_length (null: not tapered)",
+                             "type": "object", "additionalProperties": False,
+                             "required": ["slow_months", "fast_taper_length"],
+                             "properties": {"slow_months": integer(1),
+                                            "fast_taper_length": {"oneOf": [NON_NEGATIVE, {"type": "null"}]}}},
         "variability": {"description": "the model of internal variability in variability.nc, or null",
                         "oneOf": [{"type": "null"},
                                   {"type": "object", "additionalProperties": False, "required": ["block", "n_modes"],

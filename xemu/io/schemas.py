@@ -21,7 +21,7 @@ from typing import Any
 
 from .common import shorten
 
-__all__ = ["schema_problems", "listing", "where", "integer", "DIALECT", "STRING", "NUMBER", "POSITIVE",
+__all__ = ["schema_problems", "listing", "where", "integer", "DIALECT", "STRING", "NUMBER", "POSITIVE", "NON_NEGATIVE",
            "BOOLEAN", "OBJECT", "STRINGS", "DISTINCT", "NAMES", "NUMBERS", "UNITS", "ATTRS", "ALIGNMENT",
            "FRACTION"]
 
@@ -38,6 +38,8 @@ STRING = {"type": "string"}
 NUMBER = {"type": "number"}  # finite (see _is_number)
 #: Schema piece: a number above 0.
 POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+#: Schema piece: a number at least 0.
+NON_NEGATIVE = {"type": "number", "minimum": 0}
 #: Schema piece: true or false.
 BOOLEAN = {"type": "boolean"}
 #: Schema piece: a JSON object.

@@ -11,7 +11,9 @@ How a block is predicted: the output is chunked one sample (e.g. one scenario) b
 of months. A month is predicted from the window of ``window`` months that ends on it (the
 first ``window - 1`` months of a series from the first window), so a block of months
 ``[a, b)`` reads the inputs of months ``[a - window + 1, b)``: the ``window - 1`` months of
-context before it come from the previous chunk. Each block runs the in-memory prediction on
+context before it come from the previous chunk (and, where the network's correction is split
+in a slow and a fast part, the months its slow part's running mean reaches on either side,
+:func:`xemu.recipe.correction_halo`). Each block runs the in-memory prediction on
 that slice and keeps its own months, which are the months the in-memory prediction of the
 whole series gives (to float32 rounding: the network sees the same windows, in batches of
 another size).
@@ -42,6 +44,7 @@ import xarray as xr
 
 from ..baselines.base import given_series
 from ..errors import ConfigError, DataError
+from ..recipe import correction_halo
 
 __all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
 
@@ -262,6 +265,8 @@ def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_d
     history = getattr(em.baseline, "history", False)  # e.g. the energy-balance baseline's ocean
     grid_shape = tuple(template.sizes[d] for d in template[targets[0]].dims[-2:])
     sizes = [ds.sizes[d] for d in sample_dims]
+    before, after = correction_halo(em.meta)  # the correction's slow part: a running mean over months around
+    n_time = ds.sizes[time_dim]
     nested: dict[str, list] = {}
     for index in np.ndindex(*sizes):
         row = []
@@ -269,7 +274,7 @@ def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_d
         series = (dask.delayed(_baseline_series, pure=False)(key, _Unread(sample[em.baseline.inputs]))
                   if history else None)
         for a, b in blocks:
-            lo, hi = max(0, a - (window - 1)), max(b, window)
+            lo, hi = max(0, a - before - (window - 1)), min(n_time, max(b + after, window))
             part = sample.isel({time_dim: slice(lo, hi)})
             task = block_task(key, _Unread(part), slice(a - lo, b - lo), options,
                               series[:, lo:hi] if history else None)
