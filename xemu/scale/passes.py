@@ -255,7 +255,7 @@ def base_of(bl, pb: Prepared, means: np.ndarray | None, target_mean: np.ndarray 
 
     A baseline with history (the energy-balance model's global mean depends on every month before)
     computes its global mean once over each whole series; a block takes its months of it
-    (:func:`xemu.baselines.base.given_series`), so that its prediction is the whole series' to the bit.
+    (``xemu.baselines.base.given_series``), so that its prediction is the whole series' to the bit.
     """
     if bl is None:
         def flat(i, a, e):
