@@ -58,7 +58,9 @@ for name, value in res.items():
 
 def run(checkout: Path, out: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    subprocess.run([sys.executable, "-c", CHILD, str(out)], env=env, check=True)
+    # in ``out``, not the caller's folder: ``python -c`` puts its working folder first on sys.path, and run
+    # from a checkout's root both children would import that checkout's xemu (and compare it with itself)
+    subprocess.run([sys.executable, "-c", CHILD, str(out)], env=env, check=True, cwd=out)
 
 
 def compare(a: Path, b: Path) -> int:

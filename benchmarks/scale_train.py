@@ -15,6 +15,9 @@ too (``fit(..., variability=...)``): after the epoch, the streamed fit predicts 
 month in one more pass over the blocks and learns the residual model from them ("after s");
 the in-memory runs do the same in memory. ``--months N`` builds the stores from the first
 ``N`` months of the CSE 151B store only (other stores, ``x16-m120.zarr``), for a shorter run.
+``--baseline`` names the baseline the network corrects, in every run (default ``auto``: the
+energy-balance baseline on the store's forcings, streamed as in memory; ``linear`` for the
+runs before the streamed energy-balance fit).
 
     python benchmarks/scale_train.py --out /tmp/xemu-scale-train             # 1x, 4x, 16x; 960 windows
     python benchmarks/scale_train.py --out /tmp/xemu-scale-train --factors 1 4 --windows 320
@@ -63,7 +66,7 @@ def build(out: Path, factors: list[int], data: str | None, months: int | None = 
     return paths
 
 
-def child(store: str, windows: int, stream: bool, variability: str = "none") -> None:
+def child(store: str, windows: int, stream: bool, variability: str = "none", baseline: str = "auto") -> None:
     """One epoch on the store's reference split (every copy), and the residual model after it with
     ``variability`` other than ``"none"``; prints one JSON line."""
     sys.path.insert(0, str(REPO))
@@ -81,14 +84,14 @@ def child(store: str, windows: int, stream: bool, variability: str = "none") -> 
     records, ended = [], []
     em = xemu.fit(train, FORCINGS, ["tas", "pr"], holdout=split.holdout, epochs=1, windows_per_epoch=windows,
                   variability=False if variability == "none" else variability, device="cpu", progress=False,
-                  stream=stream, seed=0,
+                  stream=stream, seed=0, baseline=baseline,
                   callback=lambda epoch, record: (records.append(record), ended.append(time.perf_counter())))
     total = time.perf_counter() - t0
     rec = records[0]
     if variability != "none" and em.variability is None:
         raise SystemExit(f"--variability {variability}: the fit learned none (see its warning)")
     print(json.dumps({
-        "store": sizes(train), "copies": int(ds.sizes["copy"]), "stream": stream,
+        "store": sizes(train), "copies": int(ds.sizes["copy"]), "stream": stream, "baseline": em.meta["baseline"],
         "samples": int(train.tas.size // (train.sizes["time"] * train.sizes["y"] * train.sizes["x"])),
         "train_windows": em.meta["n_train_windows"], "windows": min(windows, em.meta["n_train_windows"]),
         "total_s": total, "epoch_s": rec["seconds"], "data_s": rec["data_seconds"], "val_loss": rec["val_loss"],
@@ -97,10 +100,10 @@ def child(store: str, windows: int, stream: bool, variability: str = "none") -> 
     }), flush=True)
 
 
-def run_child(store: Path, windows: int, stream: bool, variability: str = "none") -> dict:
+def run_child(store: Path, windows: int, stream: bool, variability: str = "none", baseline: str = "auto") -> dict:
     """Run :func:`child` in a fresh process (its own peak memory); its JSON line as a dict."""
     cmd = [sys.executable, __file__, "--child", str(store), "--windows", str(windows), "--variability",
-           variability] + (["--stream"] if stream else [])
+           variability, "--baseline", baseline] + (["--stream"] if stream else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -115,11 +118,13 @@ def main() -> None:
                         help="also learn internal variability after the epoch (default: none)")
     parser.add_argument("--months", type=int, default=None,
                         help="build the stores from the first MONTHS months only (default: all)")
+    parser.add_argument("--baseline", default="auto", choices=["auto", "energy-balance", "linear"],
+                        help="the baseline the network corrects, in every run (default: auto)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.windows, args.stream, args.variability)
+        child(args.child, args.windows, args.stream, args.variability, args.baseline)
         return
     out = Path(args.out).resolve()
     if out == REPO or REPO in out.parents:
@@ -129,12 +134,12 @@ def main() -> None:
     runs = [("1x in memory", 1, False)] + [(f"{f}x streamed", f, True) for f in sorted(args.factors)]
     rows = []
     for name, f, stream in [*runs, ("1x in memory", 1, False)]:
-        rows.append((name, run_child(paths[f], args.windows, stream, args.variability)))
+        rows.append((name, run_child(paths[f], args.windows, stream, args.variability, args.baseline)))
         print(name, json.dumps(rows[-1][1]), flush=True)
 
     what = "" if args.variability == "none" else f", then variability={args.variability!r} (after s)"
     print(f"\none epoch of {args.windows} windows (batch 32), compact preset, CPU "
-          f"({rows[0][1]['threads']} threads){what}; reference split of every copy"
+          f"({rows[0][1]['threads']} threads){what}; reference split of every copy; baseline {rows[0][1]['baseline']}"
           + (f"; first {args.months} months of the store" if args.months else ""))
     head = (f"{'run':<14} {'data':>22} {'samples':>7} {'windows':>8} {'before s':>8} {'epoch s':>8} "
             f"{'after s':>8} {'windows/s':>9} {'wait':>6} {'peak RSS':>9}")

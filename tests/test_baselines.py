@@ -136,13 +136,12 @@ def test_predict_warns_when_inputs_leave_the_training_range(synthetic):
 
 def test_auto_baseline_is_energy_balance_where_it_can_be_fitted():
     """``baseline="auto"``: the energy-balance baseline with cumulative CO2 emissions among the
-    inputs and tas among the targets, in memory, on the inputs the fit chooses; else linear."""
+    inputs and tas among the targets, in memory and streamed alike, on the inputs the fit chooses; else linear."""
     inputs, targets = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
     assert resolve_baseline("auto", inputs, targets) == "energy-balance"
     assert resolve_baseline("auto", ["CO2"], ["tas"]) == "energy-balance"
     assert resolve_baseline("auto", ["CH4", "SO2", "rsdt"], targets) == "linear"  # no CO2
     assert resolve_baseline("auto", inputs, ["pr"]) == "linear"  # no temperature to fit the global model to
-    assert resolve_baseline("auto", inputs, targets, stream=True) == "linear"  # not streamed
     assert resolve_baseline("auto", inputs, targets, baseline_inputs=["CO2", "CH4"]) == "linear"
     for name in ("linear", "energy-balance", "climatology", None):  # a named baseline is kept
         assert resolve_baseline(name, ["x"], ["y"]) == name

@@ -150,7 +150,8 @@ def test_clear_errors(climate):
     bad["CH4"] = bad["CH4"].assign_attrs(units="K")
     with pytest.raises(DataError, match=r"inputs\['CH4'\]: the energy-balance baseline reads it as CH4 emissions"):
         xemu.fit(bad, INPUTS, ["tas"], model="energy-balance")
-    with pytest.raises(ConfigError, match="stream: the energy-balance baseline is fitted in memory only"):
+    with pytest.raises(ConfigError, match=r"variability: expected False with model='energy-balance' and "
+                                          r"stream=True"):  # streamed alone, as the other baselines
         xemu.fit(climate, INPUTS, ["tas"], model="energy-balance", stream=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -36,13 +37,19 @@ def _write(ds: xr.Dataset, path, chunks: dict) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    """The synthetic climate (3 scenarios x 3 members x 36 months, 8 x 12) as Zarr: chunks of 12 months, and
-    chunks also split along lat and lon; plus the same data in memory."""
+    """The synthetic climate (3 scenarios x 3 members x 36 months, 8 x 12) as Zarr: chunks of 12 months,
+    chunks also split along lat and lon, and chunks of 3 months (the passes before training read 4 blocks at
+    a time: blocks of 3 or 6 months give them several reads per sample); plus the same data in memory, and
+    with ``gmt``, a global-mean temperature input (degC) for the energy-balance baseline's ``roles={"gmt": ...}``."""
     ds = xemu.synthetic_climate(n_years=3, n_lat=8, n_lon=12, seed=0)
     root = tmp_path_factory.mktemp("stream")
     lazy = _write(ds, root / "time.zarr", {"time": 12})
     split = _write(ds, root / "grid.zarr", {"time": 12, "lat": 3, "lon": 5})
-    return {"lazy": lazy, "grid": split, "eager": lazy.compute()}  # (load() would read ``lazy`` in place)
+    fine = _write(ds, root / "fine.zarr", {"time": 3})
+    gmt = ds.tas_forced.weighted(np.cos(np.deg2rad(ds.lat))).mean(("lat", "lon")) - 273.15
+    with_gmt = _write(ds.assign(gmt=gmt.assign_attrs(units="degC")), root / "gmt.zarr", {"time": 3})
+    return {"lazy": lazy, "grid": split, "fine": fine, "gmt": with_gmt, "eager": lazy.compute(),
+            "eager_gmt": with_gmt.compute()}  # (load() would read ``lazy`` in place)
 
 
 def _loader_pair(ds, eager, *, block_months=12, batch_size=16):
@@ -150,17 +157,11 @@ def test_truncated_epochs_restart_the_schedule():
 
 
 def _fit(ds, **kw):
-    # baseline "linear": what "auto" is when streamed (the energy-balance baseline is fitted in memory only)
+    # baseline "linear" unless named: these tests follow the linear baseline's sums (the energy-balance
+    # baseline, what "auto" is here, has tests of its own below)
     options = dict(config=TINY_CONFIG, epochs=2, windows_per_epoch=64, batch_size=16, seed=0, progress=False,
                    variability=False, shuffle=False, holdout=HOLDOUT, baseline="linear")
     return xemu.fit(ds, INPUTS, TARGETS, **{**options, **kw})
-
-
-@pytest.mark.filterwarnings(POORLY)
-def test_streamed_auto_baseline_is_linear(stores):
-    """Streamed, ``baseline="auto"`` (the default) is linear pattern scaling, fitted from sums over blocks."""
-    em = _fit(stores["lazy"], stream={"block_months": 24}, baseline="auto", epochs=1, windows_per_epoch=8)
-    assert em.baseline.kind == "linear" and em.meta["baseline"] == "linear"
 
 
 @pytest.mark.filterwarnings(POORLY)
@@ -275,7 +276,8 @@ def test_stream_errors(stores):
     with pytest.raises(xemu.ConfigError, match=r"stream: unknown options \['chunk'\]"):
         stores["lazy"].emu.fit(INPUTS, TARGETS, stream={"chunk": 3}, variability=False)  # the accessor forwards
     with pytest.raises(xemu.ConfigError, match=r"alpha: expected a finite number >= 0 or 'cv'; got -1"):
-        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True, variability=False, baseline_options={"alpha": -1})
+        xemu.fit(stores["lazy"], INPUTS, TARGETS, stream=True, variability=False, baseline="linear",
+                 baseline_options={"alpha": -1})
 
 
 def test_blocks_follow_time_chunks(stores):
@@ -371,3 +373,136 @@ def test_streamed_variability_unlearnable_warns(stores):
     with pytest.warns(UserWarning, match=r"variability: the longest run of consecutive training months is 12"):
         em = _fit(stores["lazy"], stream=True, variability=True, holdout=holdout, epochs=1)
     assert em.variability is None and em.meta["variability"] is None
+
+
+# -- the energy-balance baseline, streamed ---------------------------------------------------------
+EB_INPUTS = INPUTS[:4]  # the forcings with a role (rsdt has none)
+
+
+def _assert_same_energy_balance(got, want):
+    """``got`` (streamed) has ``want``'s parameters: the same variables, metadata and attributes, the global
+    model's parameters and ranges to rtol 1e-12 (bit for bit as measured: the same global means, the same
+    fit), the patterns to 1e-12 of their largest value (measured: 2.4e-15 for tas, 6.2e-16 for pr; sums of
+    the targets instead of the targets themselves)."""
+    a, b = want.params, got.params
+    assert list(b.data_vars) == list(a.data_vars) and b.attrs == a.attrs  # meta, roles, temperature
+    for name in a.data_vars:
+        ref = a[name].values
+        if name.startswith("coef_"):
+            np.testing.assert_allclose(b[name].values, ref, rtol=0, atol=1e-12 * np.abs(ref).max(), err_msg=name)
+        else:
+            np.testing.assert_allclose(b[name].values, ref, rtol=1e-12, err_msg=name)
+        attrs, ref_attrs = dict(b[name].attrs), dict(a[name].attrs)
+        np.testing.assert_allclose(attrs.pop("offset", 0.0), ref_attrs.pop("offset", 0.0), rtol=1e-12)
+        assert attrs == ref_attrs, name
+    assert got.global_response.how == want.global_response.how
+
+
+@pytest.mark.parametrize(("store", "block_months", "options", "reads"), [
+    ("fine", 3, {}, 3),  # 3 reads of 12 months per sample and pass; the strength chosen leaving a scenario out
+    ("fine", 6, {"free": ["tcre", "aerosol"], "strength": 0.01}, 2),
+    ("lazy", 36, {}, 1),  # the whole series in one read
+    ("gmt", 3, {"roles": {"gmt": "gmt"}}, 3),  # the patterns on the user's global mean: no global model
+])
+def test_streamed_energy_balance_equals_in_memory(stores, monkeypatch, store, block_months, options, reads):
+    """``fit(model="energy-balance", stream=True)`` fits the in-memory baseline (``_assert_same_energy_balance``)
+    from one pass over the temperature target (its global means; none with a ``"gmt"`` input) and one over the
+    targets (the patterns' sums), whatever the blocks; the predictions agree to float32 rounding (rtol 1e-6;
+    measured: identical)."""
+    passes = []
+    target_pass = _Source.target_pass
+    monkeypatch.setattr(_Source, "target_pass",
+                        lambda self, order=None, names=None: passes.append(names) or target_pass(self, order, names))
+    gmt = "roles" in options
+    inputs, eager = (["gmt"], stores["eager_gmt"]) if gmt else (EB_INPUTS, stores["eager"])
+    mem = xemu.EnergyBalancePatternScaling().fit(eager, inputs, TARGETS, holdout=HOLDOUT, variability=False,
+                                                 **options)
+    streamed = xemu.fit(stores[store], inputs, TARGETS, model="energy-balance", holdout=HOLDOUT, variability=False,
+                        stream={"block_months": block_months}, **options)
+    assert passes == ([None] if gmt else [["tas"], None])
+    assert len(_Layout(stores[store], _skeleton(stores[store], inputs, TARGETS), block_months).pass_spans) == reads
+    _assert_same_energy_balance(streamed, mem)
+    x = eager.sel(scenario=["mid", "high"])
+    got, want = streamed.predict(x), mem.predict(x)
+    for name in TARGETS:
+        np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-6, err_msg=name)
+
+
+def test_streamed_energy_balance_saves_and_loads(stores, tmp_path):
+    """A streamed energy-balance baseline saves to netCDF and loads back: the same parameters, the same
+    predictions (bit for bit)."""
+    streamed = xemu.fit(stores["fine"], EB_INPUTS, TARGETS, model="energy-balance", holdout=HOLDOUT,
+                        variability=False, stream={"block_months": 6})
+    again = xemu.load(streamed.save(tmp_path / "eb.nc"))
+    assert isinstance(again, xemu.EnergyBalancePatternScaling)
+    xr.testing.assert_identical(again.params, streamed.params)
+    x = stores["eager"].sel(scenario=["high"])
+    xr.testing.assert_identical(again.predict(x).drop_attrs(), streamed.predict(x).drop_attrs())
+
+
+def test_streamed_auto_baseline_is_energy_balance_and_equals_in_memory(stores, tmp_path):
+    """Streamed, ``baseline="auto"`` (the default) is the energy-balance baseline, as in memory, on the same
+    inputs (those with a role); the streamed CNN-GRU on it equals the in-memory fit (same seed and windows,
+    shuffle off): the baseline (``_assert_same_energy_balance``), the target scale (rtol 1e-6; measured 4.3e-9:
+    the in-memory scale is taken against the baseline's float32 prediction), the losses and weights (rtol
+    1e-5; measured identical), the predictions (rtol 1e-5; measured identical), also after save and load."""
+    mem = _fit(stores["eager"], baseline="auto")
+    streamed = _fit(stores["lazy"], baseline="auto", stream={"block_months": 12})
+    m, s = mem.meta, streamed.meta
+    assert s["baseline"] == m["baseline"] == "energy-balance" and streamed.baseline.kind == "energy-balance"
+    assert s["baseline_inputs"] == m["baseline_inputs"] == EB_INPUTS
+    _assert_same_energy_balance(streamed.baseline, mem.baseline)
+    np.testing.assert_allclose(s["target_scale"], m["target_scale"], rtol=1e-6)
+    for key in ("train_loss", "val_loss"):
+        np.testing.assert_allclose([r[key] for r in s["history"]], [r[key] for r in m["history"]], rtol=1e-5)
+    for a, b in zip(mem.net.state_dict().values(), streamed.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    x = stores["eager"].sel(scenario=["mid", "high"])
+    want = mem.predict(x)
+    for em in (streamed, xemu.load(streamed.save(tmp_path / "streamed-eb.xemu"))):
+        assert em.meta["baseline"] == "energy-balance"
+        got = em.predict(x)
+        for name in TARGETS:
+            np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize(("kw", "error", "message"), [
+    ({"model": "energy-balance", "variability": True}, xemu.ConfigError,
+     r"variability: expected False with model='energy-balance' and stream=True \(a baseline streamed alone .*\); "
+     r"got True"),
+    ({"baseline_options": {"variability": "bootstrap"}}, xemu.ConfigError,
+     r"baseline_options\['variability'\]: expected False or absent with stream=True .*; got 'bootstrap'"),
+    ({"model": "energy-balance", "temperature": "ts"}, None, None),  # the in-memory messages, before any read
+    ({"baseline_options": {"free": ["tcre", "albedo"]}}, None, None),
+    ({"baseline_options": {"strength": -1}}, None, None),
+    ({"baseline_options": {"roles": {"co2": "CO2", "ch4": "CO2"}}}, None, None),
+    ({"model": "energy-balance", "roles": {"gmt": "tas_forced"}, "inputs": ["tas_forced"]}, None, None),  # a map
+])
+def test_streamed_energy_balance_errors(stores, monkeypatch, kw, error, message):
+    """The streamed energy-balance fit refuses what the in-memory fit refuses, with the same message, before it
+    reads any block; and a baseline alone learns no variability when streamed."""
+    kw = {"variability": False, **kw}
+    inputs = kw.pop("inputs", EB_INPUTS if kw.get("model") else INPUTS)
+    if error is None:  # what the in-memory fit says
+        with pytest.raises(xemu.XemuError) as err, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xemu.fit(stores["eager"], inputs, TARGETS, **kw)
+        error, message = type(err.value), "^" + re.escape(str(err.value)) + "$"
+
+    def never(*args, **kwargs):
+        raise AssertionError("a block was read")
+
+    monkeypatch.setattr(_Source, "read_inputs", never)
+    monkeypatch.setattr(_Source, "read_targets", never)
+    with pytest.raises(error, match=message):
+        xemu.fit(stores["lazy"], inputs, TARGETS, stream=True, **kw)
+
+
+def test_streamed_energy_balance_refuses_a_month_without_distinct_global_means(stores):
+    """One scenario trained on one year: each calendar month's members share one global mean; the streamed fit
+    says so as the in-memory fit does (after its global model, before the patterns' pass)."""
+    kw = {"model": "energy-balance", "variability": False, "holdout": {"time": slice("2016-01", None)}}
+    message = r"^ds: calendar month 1 has 3 training months with distinct global means; the patterns need at least 2$"
+    for ds, stream in ((stores["eager"], False), (stores["lazy"], True)):
+        with pytest.raises(xemu.DataError, match=message):
+            xemu.fit(ds.sel(scenario=["low"]), EB_INPUTS, TARGETS, stream=stream, **kw)

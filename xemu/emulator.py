@@ -524,7 +524,8 @@ def fit(
         Train from a dask-backed Dataset (e.g. ``xr.open_zarr(store)``) read block by block
         (:mod:`xemu.scale.stream`): ``True``, or a dict of :data:`xemu.scale.stream.STREAM_OPTIONS`.
         ``variability`` is learned from one more pass over the blocks (:mod:`xemu.scale.variability`);
-        a baseline alone needs ``variability=False``; ``baseline="auto"`` is ``"linear"``.
+        a baseline alone needs ``variability=False``; ``baseline="auto"`` means what it means in
+        memory (the energy-balance baseline is fitted from passes over the blocks too).
 
     Returns
     -------

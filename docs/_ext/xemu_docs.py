@@ -53,7 +53,7 @@ API_MODULES = ["errors", "data", "data.coords", "data.units", "data.grid", "data
                "baselines", "baselines.base", "baselines.linear", "baselines.energy_balance",
                "baselines.global_response", "baselines.climatology",
                "baselines.registry", "baselines.regression", "recipe", "scale", "scale.blocks",
-               "scale.loader", "scale.passes", "scale.stream", "scale.variability", "scale.lazy", "emulator",
+               "scale.loader", "scale.passes", "scale.energy_balance", "scale.stream", "scale.variability", "scale.lazy", "emulator",
                "evaluation", "plot", "plot.labels", "plot.land", "plot.maps", "plot.series", "plot.scores", "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
                "cli.declare", "cli.paths", "cli.exit_codes"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -38,8 +39,9 @@ from .global_response import (
     fit_global_response,
 )
 
-__all__ = ["EnergyBalancePatternScaling", "ROLES", "ROLE_UNITS", "GLOBAL_ROLES", "role_inputs", "check_roles",
-           "check_role_dims"]
+__all__ = ["EnergyBalancePatternScaling", "ROLES", "ROLE_UNITS", "GLOBAL_ROLES", "FitOptions", "role_inputs",
+           "check_roles", "check_role_dims", "check_fit_options", "role_forcings", "global_mean", "fit_global",
+           "pattern_design"]
 
 #: The forcing each role of the global model reads, by default. A fifth role, ``"gmt"``, has
 #: no default: an input of global-mean temperature that replaces the global model (the
@@ -57,6 +59,36 @@ ROLE_UNITS: dict[str, tuple[str, float, str]] = {
 #: The other roles (``so2``, ``bc``) take maps or series; the model reads their global means.
 GLOBAL_ROLES: tuple[str, ...] = ("co2", "ch4", "gmt")
 TERMS = ["global_temperature", "intercept"]
+
+
+class FitOptions(NamedTuple):
+    """The options of :meth:`EnergyBalancePatternScaling.fit`, checked (:func:`check_fit_options`)."""
+
+    roles: dict  # {role: input}, as check_roles gives them
+    free: tuple[str, ...]
+    temperature: str
+    strength: float | str
+
+
+def check_fit_options(ds: xr.Dataset, inputs, targets, *, temperature: str = "tas", roles: dict | None = None,
+                      free=DEFAULT_FREE, strength: float | str = "cv") -> FitOptions:
+    """The options of :meth:`EnergyBalancePatternScaling.fit` (the same defaults), checked against
+    ``inputs``, ``targets`` and the dims of ``ds``'s inputs (read lazily: no data is read).
+
+    Raises :class:`~xemu.ConfigError` or :class:`~xemu.DataError` naming the option, as
+    :func:`check_roles`, :func:`check_role_dims` and
+    :func:`~xemu.baselines.global_response.check_free` do, for a ``temperature`` not among
+    ``targets`` and a ``strength`` neither a number >= 0 nor ``"cv"``.
+    """
+    given, roles = roles, check_roles(roles, inputs)
+    check_role_dims(ds, roles, given=given, targets=targets)
+    free = check_free(free)
+    if temperature not in targets:
+        raise ConfigError(f"temperature: expected one of the targets {list(targets)}; got {temperature!r}")
+    if not (strength == "cv" or (isinstance(strength, int | float) and not isinstance(strength, bool)
+                                 and np.isfinite(strength) and strength >= 0)):
+        raise ConfigError(f"strength: expected a number >= 0 or 'cv'; got {strength!r}")
+    return FitOptions(roles, free, temperature, strength)
 
 
 def role_inputs(inputs, roles=None) -> list[str]:
@@ -120,24 +152,25 @@ class EnergyBalancePatternScaling(Baseline):
         variability : bool or {"bootstrap", "parametric"}
             Also learn internal variability from the training residuals (see :func:`xemu.fit`).
         """
-        given, roles = roles, check_roles(roles, inputs)
-        check_role_dims(ds, roles, given=given, targets=targets)
-        free = check_free(free)
-        if temperature not in targets:
-            raise ConfigError(f"temperature: expected one of the targets {list(targets)}; got {temperature!r}")
-        if not (strength == "cv" or (isinstance(strength, int | float) and not isinstance(strength, bool)
-                                     and np.isfinite(strength) and strength >= 0)):
-            raise ConfigError(f"strength: expected a number >= 0 or 'cv'; got {strength!r}")
+        o = check_fit_options(ds, inputs, targets, temperature=temperature, roles=roles, free=free, strength=strength)
         p, train = self._prepare_fit(ds, inputs, targets, holdout, grid_alignment)
-        forcings = _forcings(p, roles)
-        if "gmt" in roles:  # the user's global mean: no global model
-            response = GlobalResponse({n: PRIORS[n][0] for n in PARAMETERS}, 0.0, (), 0.0,
-                                      f"none: the global-mean temperature is the input {roles['gmt']!r}")
-            t_hat = forcings.gmt
-        else:
-            response = _fit_response(p, train, forcings, temperature, free, strength)
-            t_hat = response.predict(forcings)
-        coef = _patterns(p, train, t_hat)
+        forcings = role_forcings(p, o.roles)
+        glob = None if "gmt" in o.roles else global_mean(p.targets[:, :, p.target_names.index(temperature)], p.lat)
+        response, t_hat = fit_global(forcings, glob, train, p.target_to_input, o)
+        self.set_fit(p, response, t_hat, _patterns(p, train, t_hat), o, holdout, grid_alignment)
+        return self._fit_variability(p, train, variability)
+
+    def set_fit(self, p: Prepared, response: GlobalResponse, t_hat: np.ndarray, coef: np.ndarray, options: FitOptions,
+                holdout, grid_alignment) -> EnergyBalancePatternScaling:
+        """Keep the parameters of a fit and return self: the last step of :meth:`fit`, and of the
+        fit from passes over a store's blocks (:mod:`xemu.scale.energy_balance`).
+
+        ``p``: the prepared global-mean inputs ``(S_in, T, K)`` of every month (their range is
+        kept) and the targets' names, units and grid; ``response`` and ``t_hat`` ``(S_in, T)``:
+        :func:`fit_global`'s answer; ``coef`` ``(12, 2, V, H, W)``: the patterns' slope and
+        intercept per calendar month; ``options``: :func:`check_fit_options`'s answer.
+        """
+        temperature = options.temperature
         x = p.inputs
         params = xr.Dataset({
             **{f"coef_{name}": xr.DataArray(
@@ -158,9 +191,9 @@ class EnergyBalancePatternScaling(Baseline):
                 coords={"strength_tried": list(STRENGTHS)},
                 attrs={"long_name": f"RMS error of the left-out sample's global means (K): {response.how}"})
         self.set_params(params, p, holdout, grid_alignment)
-        self.params.attrs.update({"xemu_roles": json.dumps(roles), "xemu_temperature": temperature})
+        self.params.attrs.update({"xemu_roles": json.dumps(options.roles), "xemu_temperature": temperature})
         self._response = response
-        return self._fit_variability(p, train, variability)
+        return self
 
     @property
     def global_response(self) -> GlobalResponse:
@@ -191,7 +224,7 @@ class EnergyBalancePatternScaling(Baseline):
                 raise DataError(f"given_series: expected the global-mean temperature of {p.inputs.shape[0]} "
                                 f"samples x {p.time.size} months; got shape {given.shape}")
             return given
-        forcings = _forcings(p, json.loads(self.params.attrs["xemu_roles"]))
+        forcings = role_forcings(p, json.loads(self.params.attrs["xemu_roles"]))
         return forcings.gmt if forcings.gmt is not None else self.global_response.predict(forcings)
 
     @property
@@ -328,7 +361,7 @@ def check_role_dims(ds: xr.Dataset, roles: dict, *, given=None, targets=None) ->
                 f"sample ({what}); dims ({', '.join(map(str, ds[name].dims))})")
 
 
-def _forcings(p: Prepared, roles: dict) -> Forcings:
+def role_forcings(p: Prepared, roles: dict) -> Forcings:
     """The prepared global-mean inputs as :class:`Forcings` in the model's units."""
     from ..data.units import get_registry
 
@@ -349,31 +382,61 @@ def _forcings(p: Prepared, roles: dict) -> Forcings:
     return Forcings(out["co2"], out["ch4"], out["so2"], out["bc"], out["gmt"])
 
 
-def _fit_response(p: Prepared, train: np.ndarray, forcings: Forcings, temperature: str, free,
-                  strength) -> GlobalResponse:
-    """The global model fitted to the training months' area-weighted global mean of ``temperature``."""
-    rows = forcings.take(p.target_to_input)
-    v = p.target_names.index(temperature)
-    w = area_weights(p.lat).values
-    glob = (p.targets[:, :, v].astype(np.float64) * w[None, None, :, None]).mean((-2, -1)) / w.mean()
-    if strength == "cv":
-        return choose_strength(rows, glob, train, p.target_to_input, free=free)
-    return fit_global_response(rows, glob, train, free=free, strength=float(strength))
+def global_mean(values: np.ndarray, lat: xr.DataArray) -> np.ndarray:
+    """The area-weighted global mean (float64) of maps ``values`` ``(..., H, W)`` on the latitudes
+    ``lat``: ``(...)``. The same arithmetic on every month, whether the maps come whole or in
+    blocks of months."""
+    w = area_weights(lat).values
+    return (values.astype(np.float64) * w[:, None]).mean((-2, -1)) / w.mean()
 
 
-def _patterns(p: Prepared, train: np.ndarray, t_hat: np.ndarray) -> np.ndarray:
-    """``(12, 2, V, H, W)``: per calendar month, the least-squares slope and intercept of each
-    cell on the fitted global mean ``t_hat`` ``(S_in, T)`` over the training months."""
+def fit_global(forcings: Forcings, glob: np.ndarray | None, train: np.ndarray, target_to_input: np.ndarray,
+               options: FitOptions) -> tuple[GlobalResponse, np.ndarray]:
+    """The global model fitted to the global-mean temperature ``glob`` ``(S_t, T)`` of the target
+    samples over the training months ``train`` ``(S_t, T)`` (:func:`global_mean` of the
+    temperature target), and its global mean ``(S_in, T)`` for ``forcings``.
+
+    With a global-mean temperature input (role ``"gmt"``) no model is fitted (``glob`` is not
+    read): the global mean is that input.
+    """
+    if "gmt" in options.roles:  # the user's global mean: no global model
+        response = GlobalResponse({n: PRIORS[n][0] for n in PARAMETERS}, 0.0, (), 0.0,
+                                  f"none: the global-mean temperature is the input {options.roles['gmt']!r}")
+        return response, forcings.gmt
+    rows = forcings.take(target_to_input)
+    if options.strength == "cv":
+        response = choose_strength(rows, glob, train, target_to_input, free=options.free)
+    else:
+        response = fit_global_response(rows, glob, train, free=options.free, strength=float(options.strength))
+    return response, response.predict(forcings)
+
+
+def pattern_design(time: xr.DataArray, train: np.ndarray, t_hat: np.ndarray, target_to_input: np.ndarray):
+    """``(s_idx, t_idx, months, x)`` of the patterns' fit: each training month's target sample, time
+    step, calendar month (0-11) and global mean (``t_hat`` ``(S_in, T)`` of its input sample).
+
+    Raises :class:`~xemu.DataError` when a calendar month has fewer than 2 training months with
+    distinct global means (the slope is not determined).
+    """
     s_idx, t_idx = np.nonzero(train)
-    months = month_of(p.time).values[t_idx] - 1
-    x = t_hat[p.target_to_input[s_idx], t_idx]
-    shape = p.targets.shape[2:]
-    coef = np.zeros((12, 2, *shape))
+    months = month_of(time).values[t_idx] - 1
+    x = t_hat[target_to_input[s_idx], t_idx]
     for m in range(12):
         sel = months == m
         if sel.sum() < 2 or np.ptp(x[sel]) == 0:
             raise DataError(f"ds: calendar month {m + 1} has {int(sel.sum())} training months with distinct "
                             f"global means; the patterns need at least 2")
+    return s_idx, t_idx, months, x
+
+
+def _patterns(p: Prepared, train: np.ndarray, t_hat: np.ndarray) -> np.ndarray:
+    """``(12, 2, V, H, W)``: per calendar month, the least-squares slope and intercept of each
+    cell on the fitted global mean ``t_hat`` ``(S_in, T)`` over the training months."""
+    s_idx, t_idx, months, x = pattern_design(p.time, train, t_hat, p.target_to_input)
+    shape = p.targets.shape[2:]
+    coef = np.zeros((12, 2, *shape))
+    for m in range(12):
+        sel = months == m
         y = p.targets[s_idx[sel], t_idx[sel]].astype(np.float64).reshape(int(sel.sum()), -1)
         xm = x[sel] - x[sel].mean()
         slope = xm @ (y - y.mean(0)) / (xm @ xm)

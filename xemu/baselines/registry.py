@@ -18,13 +18,13 @@ BASELINES = {"linear": LinearPatternScaling, "climatology": Climatology,
              "energy-balance": EnergyBalancePatternScaling}
 
 
-def resolve_baseline(baseline, inputs, targets, *, stream: bool = False, baseline_inputs=None) -> str | None:
+def resolve_baseline(baseline, inputs, targets, *, baseline_inputs=None) -> str | None:
     """The baseline a CNN-GRU fit corrects: ``baseline`` itself, or what ``"auto"`` (the default) means.
 
     ``"auto"`` is ``"energy-balance"`` when the fit can give it what it needs: cumulative CO2
     emissions among the inputs (``"CO2"``, :data:`~xemu.baselines.energy_balance.ROLES`),
-    ``"tas"`` among the targets, no ``baseline_inputs`` of the user's, and the data in memory
-    (the energy-balance baseline is not streamed). Otherwise it is ``"linear"``. The energy-balance
+    ``"tas"`` among the targets and no ``baseline_inputs`` of the user's, in memory and streamed
+    alike (``fit(..., stream=True)``). Otherwise it is ``"linear"``. The energy-balance
     baseline extrapolates to scenarios never run better than ``"linear"`` and is no worse on the
     study's protocol (the user guide's "Scenarios never run"). The emulator records which one
     it corrects (``Emulator.baseline``).
@@ -34,7 +34,7 @@ def resolve_baseline(baseline, inputs, targets, *, stream: bool = False, baselin
             raise ConfigError(f"baseline: expected 'auto', one of {list(BASELINES)} or None; got {baseline!r}")
         return baseline
     physical = ROLES["co2"] in list(inputs) and "tas" in list(targets) and baseline_inputs is None
-    return "energy-balance" if physical and not stream else "linear"
+    return "energy-balance" if physical else "linear"
 
 
 def load_baseline(path: str | os.PathLike):

@@ -151,15 +151,17 @@ class BlockSource:
                             input_sample_dims=dims, grid_alignment=self.grid_alignment).inputs[0]
         return x, means
 
-    def read_targets(self, s: int, a: int, e: int) -> xr.Dataset:
-        """The targets (and the smallest input: ``prepare`` wants one) of target sample ``s``, months ``[a, e)``."""
+    def read_targets(self, s: int, a: int, e: int, names=None) -> xr.Dataset:
+        """The targets (or those of them in ``names``), and the smallest input (``prepare`` wants one), of
+        target sample ``s``, months ``[a, e)``."""
         probe = min(self.inputs, key=lambda n: (self.ds[n].ndim, self.ds[n].size))
-        return self.ds[[probe, *self.targets]].isel(self.lay.target_isel(s, a, e)).load()
+        return self.ds[[probe, *(names or self.targets)]].isel(self.lay.target_isel(s, a, e)).load()
 
     def prepare_targets(self, sub: xr.Dataset) -> np.ndarray:
-        """Targets ``(n, V, H, W)`` in canonical units, checked."""
-        probe = [n for n in sub.data_vars if n not in self.targets]
-        return prepare(sub, probe, self.targets, encoding="none", inputs_as="global_means",
+        """Targets ``(n, V, H, W)`` in canonical units, checked (the targets :meth:`read_targets` read)."""
+        names = [n for n in self.targets if n in sub.data_vars]
+        probe = [n for n in sub.data_vars if n not in names]
+        return prepare(sub, probe, names, encoding="none", inputs_as="global_means",
                        grid_alignment=self.grid_alignment).targets[0]
 
     def train_block(self, s: int, a: int, e: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,11 +170,12 @@ class BlockSource:
         q = prepare(sub, self.inputs, self.targets, encoding=self.encoding, grid_alignment=self.grid_alignment)
         return q.inputs[0], q.targets[0]
 
-    def target_pass(self, order=None):
-        """``(s, a, e, targets)`` for every block (all months), in ``order`` (default: sample, then time)."""
+    def target_pass(self, order=None, names=None):
+        """``(s, a, e, targets)`` for every block (all months), in ``order`` (default: sample, then time); the
+        targets in ``names`` only, when given."""
         if order is None:
             order = [(s, a, e) for s in range(self.lay.t2i.size) for a, e in self.lay.pass_spans]
-        for k, sub in read_ahead(lambda k: self.read_targets(*k), order):
+        for k, sub in read_ahead(lambda k: self.read_targets(*k, names), order):
             yield (*k, self.prepare_targets(sub))
 
 

@@ -1,11 +1,13 @@
 """The passes over a store's blocks before the streamed fit trains (:mod:`xemu.scale.stream`).
 
 :func:`input_pass` reads the inputs: the channels' mean and standard deviation and the
-inputs' ranges over the training months, the area-weighted global means the linear baseline
-regresses on, and the inputs' content hash. :func:`baseline_and_scale` reads the targets: the
-sums the baseline is fitted from (:class:`xemu.baselines.regression.RidgeSums`), the
-baseline fitted from them as its ``fit`` does from arrays, and the residual scale;
-:func:`base_of` is then the baseline's prediction of a block.
+inputs' ranges over the training months, the area-weighted global means the linear and
+energy-balance baselines read, and the inputs' content hash. :func:`baseline_and_scale` reads
+the targets: the sums the baseline is fitted from (:class:`xemu.baselines.regression.RidgeSums`),
+the baseline fitted from them as its ``fit`` does from arrays, and the residual scale (the
+energy-balance baseline's global model first, from one more pass reading the temperature
+target: :mod:`xemu.scale.energy_balance`); :func:`base_of` is then the baseline's prediction
+of a block.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import xarray as xr
 
 from ..baselines import BASELINES
 from ..baselines import regression as rg
+from ..baselines.base import given_series
 from ..data.prepare import Prepared
 from ..errors import DataError
 from ..recipe import mean_and_std
 from .blocks import PASS_BLOCKS, BlockSource, read_ahead
+from .energy_balance import GlobalFit, centred_design, global_response, patterns_from_sums
 
 __all__ = ["input_pass", "baseline_and_scale", "base_of"]
 
@@ -108,6 +112,8 @@ class _Design:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     varying: np.ndarray | None = None
+    eb: GlobalFit | None = None  # the energy-balance baseline's global model, and its month means of T_hat
+    centre: np.ndarray | None = None
 
 
 def _design(src: BlockSource, kind: str | None, pb: Prepared, means: np.ndarray | None, train: np.ndarray,
@@ -130,6 +136,9 @@ def _design(src: BlockSource, kind: str | None, pb: Prepared, means: np.ndarray 
             d.n_folds = int(d.folds.max()) + 1
             if _hold_folds(d.n_folds, d.z.shape[1] + 1, src.block_months):
                 d.keys = months * d.n_folds + d.folds
+    elif kind == "energy-balance":
+        d.eb = global_response(src, pb, means, train, options)
+        d.z, d.centre = centred_design(d.eb, train)
     elif kind == "climatology":
         counts = np.bincount(months, minlength=13)[1:]
         if (counts == 0).any():
@@ -144,10 +153,13 @@ def baseline_and_scale(src: BlockSource, kind: str | None, pb: Prepared, means: 
 
     One pass over the target blocks sums, per calendar month (and fold, for the linear
     baseline's cross-validation, when all folds fit beside a block: ``_hold_folds``), the targets,
-    the standardised global means times the targets and the squares
-    (:class:`xemu.baselines.regression.RidgeSums`); the baseline is fitted from those sums as its
-    ``fit`` does from arrays, and the standard deviation of the targets minus the baseline
-    follows from them too (:func:`xemu.baselines.regression.residual_sums`).
+    the design times the targets and the squares (:class:`xemu.baselines.regression.RidgeSums`);
+    the design is the standardised global means for the linear baseline, the energy-balance
+    model's global mean (centred per calendar month) for the energy-balance baseline, whose
+    global model is fitted first from a pass of its own (:mod:`xemu.scale.energy_balance`). The
+    baseline is fitted from those sums as its ``fit`` does from arrays, and the standard
+    deviation of the targets minus the baseline follows from them too
+    (:func:`xemu.baselines.regression.residual_sums`).
     """
     if not train.any():
         raise DataError("holdout: leaves no month to train on")
@@ -162,6 +174,8 @@ def baseline_and_scale(src: BlockSource, kind: str | None, pb: Prepared, means: 
     coef = np.zeros((12, d.z.shape[1] + 1, n_v, n_p))  # the baseline's prediction per month: z b + c
     if kind == "linear":
         bl = _fit_linear(src, d, pb, train, row_of, totals, sums, coef, holdout)
+    elif kind == "energy-balance":
+        bl = patterns_from_sums(d.eb, d.z, d.months, d.centre, totals, coef, holdout, src.grid_alignment)
     elif kind == "climatology":
         bl, coef = _fit_climatology(d, pb, totals, coef, holdout, src.grid_alignment)
     else:
@@ -237,7 +251,12 @@ def _residual_scale(d: _Design, totals, coef: np.ndarray, n_v: int, n_p: int) ->
 
 
 def base_of(bl, pb: Prepared, means: np.ndarray | None, target_mean: np.ndarray | None):
-    """``base(i, a, e)``: the baseline's prediction ``(n, V, H, W)`` float32 for input sample ``i``, months ``[a, e)``."""
+    """``base(i, a, e)``: the baseline's prediction ``(n, V, H, W)`` float32 for input sample ``i``, months ``[a, e)``.
+
+    A baseline with history (the energy-balance model's global mean depends on every month before)
+    computes its global mean once over each whole series; a block takes its months of it
+    (``xemu.baselines.base.given_series``), so that its prediction is the whole series' to the bit.
+    """
     if bl is None:
         def flat(i, a, e):
             return np.broadcast_to(target_mean.astype(np.float32)[None, :, None, None],
@@ -245,4 +264,11 @@ def base_of(bl, pb: Prepared, means: np.ndarray | None, target_mean: np.ndarray 
         return flat
     if bl.kind == "climatology":
         return lambda i, a, e: bl.predict_arrays(replace(pb, inputs=np.zeros((1, e - a, 0)), time=pb.time[a:e]))[0]
+    if bl.history:  # the global model runs over each whole series once; a block takes its months of it
+        series = bl.global_temperature(replace(pb, inputs=means))
+
+        def part(i, a, e):
+            with given_series(series[i : i + 1, a:e]):
+                return bl.predict_arrays(replace(pb, inputs=means[i : i + 1, a:e], time=pb.time[a:e]))[0]
+        return part
     return lambda i, a, e: bl.predict_arrays(replace(pb, inputs=means[i : i + 1, a:e], time=pb.time[a:e]))[0]

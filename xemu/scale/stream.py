@@ -12,18 +12,31 @@ Before training, passes over the blocks compute what the in-memory path computes
 whole arrays:
 
 1. inputs, per input sample: the channels' mean and standard deviation and the inputs'
-   ranges over the training months, the area-weighted global means the linear baseline
-   regresses on (a few numbers per month), and the inputs' content hash;
-2. targets, per target sample: the sums the baseline is fitted from
-   (:class:`xemu.baselines.regression.RidgeSums`: per calendar month, and per fold of its
-   cross-validation, the sums of the targets, of the standardised global means times the
-   targets and of their squares) and the targets' content hash. The ridge strength is
-   cross-validated from the fold sums (:func:`xemu.baselines.regression.choose_alpha_sums`); when
-   every fold's sums would take more memory than a block, a second pass reads the targets
-   ordered by fold, holding one or two folds' sums at a time. The coefficients follow from
-   the monthly sums (:func:`xemu.baselines.regression.ridge_fit_sums`), and so does the residual
-   scale, the standard deviation of the targets minus the baseline over the training
-   months (:func:`xemu.baselines.regression.residual_sums`).
+   ranges over the training months, the area-weighted global means the baseline reads (the
+   linear baseline's inputs, or the energy-balance baseline's forcings: a few numbers per
+   month), and the inputs' content hash;
+2. with the energy-balance baseline (``baseline="auto"`` when CO2 is among the inputs and tas
+   among the targets, as in memory; or ``model="energy-balance"``), the temperature target
+   alone, per target sample: its area-weighted global mean per month, to which the global
+   model is fitted by the in-memory fit's own function, strength chosen the same way
+   (:mod:`xemu.scale.energy_balance`). A ``roles={"gmt": ...}`` input needs no such pass;
+3. targets, per target sample: the sums the baseline is fitted from
+   (:class:`xemu.baselines.regression.RidgeSums`: per calendar month, the sums of the
+   targets, of the design times the targets and of their squares; the design is the
+   standardised global means for the linear baseline, the energy-balance model's global
+   mean for the energy-balance baseline) and the targets' content hash. The linear baseline's
+   ridge strength is cross-validated from sums per fold too
+   (:func:`xemu.baselines.regression.choose_alpha_sums`); when every fold's sums would take
+   more memory than a block, one more pass reads the targets ordered by fold, holding one or
+   two folds' sums at a time. The coefficients follow from the monthly sums
+   (:func:`xemu.baselines.regression.ridge_fit_sums`: for the energy-balance baseline the
+   patterns, one least-squares slope and intercept per cell and calendar month), and so
+   does the residual scale, the standard deviation of the targets minus the baseline over
+   the training months (:func:`xemu.baselines.regression.residual_sums`).
+
+On data that fits in memory the baseline is the in-memory fit's: the energy-balance
+baseline's global model bit for bit (measured), its patterns to about 1e-15 of their largest
+value, its predictions the same float32 values (``tests/test_stream.py``).
 
 Peak memory holds, besides the blocks, a few numbers per sample and month (the global
 means, the design of the baseline, the window index): thousands of times less than the
@@ -39,7 +52,8 @@ after training from one more pass over the blocks (:mod:`xemu.scale.variability`
 network predicts every training month, and the residual model is learned from the blocks'
 residuals (:class:`xemu.variability.streamed.StreamedVariability`): on data that fits in memory
 it is the in-memory fit's, to float rounding (``tests/test_stream.py``). A baseline alone
-(``model="linear"`` or ``"climatology"``) learns no variability when streamed.
+(``model="linear"``, ``"energy-balance"`` or ``"climatology"``) learns no variability when
+streamed.
 """
 
 from __future__ import annotations
@@ -57,6 +71,7 @@ from ..data.prepare import holdout_mask
 from ..errors import ConfigError
 from ..recipe import (
     Trained,
+    baseline_input_names,
     baseline_model_options,
     cnn_gru_options,
     emulator_record,
@@ -69,6 +84,7 @@ from ..recipe import (
 )
 from ..variability.core import variability_meta, variability_method
 from .blocks import PASS_BLOCKS, BlockSource, skeleton
+from .energy_balance import check_options as check_eb_options
 from .loader import StreamLoader
 from .passes import base_of, baseline_and_scale, input_pass
 from .variability import network_predictor, streamed_variability
@@ -113,13 +129,14 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
 
     ``stream`` is ``True`` or a dict of :data:`STREAM_OPTIONS`. ``variability`` is learned from
     a pass over the blocks after training (:mod:`xemu.scale.variability`); a baseline alone
-    (``model="linear"`` or ``"climatology"``) refuses it.
+    (``model="linear"``, ``"energy-balance"`` or ``"climatology"``) refuses it. ``baseline="auto"``
+    means what it means in memory (:func:`xemu.baselines.registry.resolve_baseline`).
 
     Returns
     -------
     xemu.recipe.Trained or a baseline
         The trained parts of the emulator (``xemu.Emulator(*trained)``); with
-        ``model="linear"`` or ``"climatology"``, the fitted baseline itself.
+        ``model="linear"``, ``"energy-balance"`` or ``"climatology"``, the fitted baseline itself.
     """
     import torch
 
@@ -130,10 +147,7 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
     from ..nn.training import train
 
     ds = check_dataset(ds, argument="ds")
-    baseline = resolve_baseline(baseline, inputs, targets, stream=True, baseline_inputs=baseline_inputs)
-    if "energy-balance" in (model, baseline):
-        raise ConfigError("stream: the energy-balance baseline is fitted in memory only (its global means are "
-                          "small: fit it with stream=False, or use baseline='linear' to stream)")
+    baseline = resolve_baseline(baseline, inputs, targets, baseline_inputs=baseline_inputs)
     opts = _stream_options(stream)
     baseline_options = options_dict(baseline_options, "baseline_options")
     if model in BASELINES:
@@ -141,6 +155,9 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
                              train_config=train_config, variability=variability,
                              options={**baseline_options, **train_options}, opts=opts)
     tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
+    if baseline == "energy-balance":  # its options checked before any pass
+        check_eb_options(ds, baseline_input_names(baseline, baseline_inputs, inputs, baseline_options), targets,
+                         baseline_options)
     var_method = variability_method(variability)  # checked before training, used after it
     config = options_dict(config, "config")
 
@@ -191,7 +208,8 @@ def _variability(src: BlockSource, net, st, window: int, held: np.ndarray, metho
 
 def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, variability,
                   options: dict, opts: dict):
-    """``model="linear" | "climatology"`` streamed: the baseline alone, fitted from the sums of one pass."""
+    """``model="linear" | "energy-balance" | "climatology"`` streamed: the baseline alone, fitted from the
+    sums of one pass over the targets (two for the energy-balance baseline)."""
     options = baseline_model_options(model, train_config, options)
     value = options.pop("variability", variability)
     if value:
@@ -199,10 +217,14 @@ def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, t
                           f"got {value!r}")
     if model == "linear":
         check_alpha(options.get("alpha", "cv"))
+    elif model == "energy-balance":
+        check_eb_options(ds, inputs, targets, options)
     p = skeleton(ds, inputs, targets, encoding="none", inputs_as="global_means", grid_alignment=grid_alignment)
     src = BlockSource(ds, p, inputs, targets, "none", grid_alignment, opts)
     train = ~holdout_mask(p, holdout)
-    means = input_pass(src, training_rows(p, train), list(inputs), maps=False)[3] if model == "linear" else None
+    means = None
+    if model in ("linear", "energy-balance"):  # the global means they read
+        means = input_pass(src, training_rows(p, train), list(inputs), maps=False)[3]
     return baseline_and_scale(src, model, p, means, train, holdout, options)[0]
 
 
@@ -236,11 +258,12 @@ def _statistics(src: BlockSource, ds, inputs, targets, train: np.ndarray, holdou
                 baseline_options: dict, keyed: bool) -> _Statistics:
     """The passes over the blocks before training: normalisation, ranges, the baseline and the target scale."""
     p = src.p
-    means_of = list(baseline_inputs or inputs) if baseline == "linear" else None
+    names = baseline_input_names(baseline, baseline_inputs, inputs, baseline_options) if baseline else None
+    means_of = names if baseline in ("linear", "energy-balance") else None
     mean, std, ranges, means, in_digest = input_pass(src, training_rows(p, train), means_of, keyed=keyed)
     pb = p
     if baseline is not None:
-        pb = skeleton(ds, list(baseline_inputs or inputs), targets, encoding="none", inputs_as="global_means",
+        pb = skeleton(ds, names, targets, encoding="none", inputs_as="global_means",
                       grid_alignment=src.grid_alignment)
     tgt_digest = hashlib.blake2b(digest_size=32) if keyed else None
     bl, scale, target_mean = baseline_and_scale(src, baseline, pb, means, train, holdout, baseline_options,
