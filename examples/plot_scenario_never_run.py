@@ -16,11 +16,12 @@ Three emulators, each fitted on ssp370 and ssp585 only (all members, all months)
   energy-balance model turns the forcings into one global-mean temperature, and each cell
   and calendar month follows that number;
 * xemu's default CNN-GRU (``ds.emu.fit()`` with nothing set), which corrects that
-  energy-balance baseline. Its correction is learned from the training scenarios' forcings;
-  where a month's forcings lie far from every training month's (ssp126's methane is far
-  below anything in ssp370 and ssp585), the correction tapers off and the emulator returns
-  to its baseline (:mod:`xemu.data.novelty`). The example prints how much of the
-  correction is left over 2081-2100.
+  energy-balance baseline. Its correction is learned from the training scenarios' forcings,
+  in two parts: its slow part (the running mean over a decade) tapers off where a month's
+  forcings lie far from every training month's (ssp126's methane is far below anything in
+  ssp370 and ssp585), so that the emulator's decadal means return to its baseline's
+  (:mod:`xemu.data.novelty`); the rest (the seasonal cycle and the month-to-month changes)
+  is kept. The example prints how much of each part is left over 2081-2100.
 
 The maps are the 2081-2100 (the last 240 months) mean error of each against the mean of
 ssp126's three members. The last figure holds each scenario out in turn
@@ -98,13 +99,16 @@ for name, pred in predictions.items():
 # %%
 # How much of the network's correction is left
 # ---------------------------------------------
-# The weight of the correction in each month (``em.correction_weight``): 1 where the month's
-# global-mean forcings are a training month's, falling off with their distance from the
-# nearest one.
+# The weight of each part of the correction in each month (``em.correction_weight``): 1 where
+# the month's global-mean forcings are a training month's, the slow part's falling off with
+# their distance from the nearest one; the fast part's is 1 everywhere by default.
 
-weight = em.correction_weight(held.drop_vars(["tas", "pr"]))
-print(f"ssp126: the network's correction kept over 2081-2100: {float(weight.sel(time=truth.time).mean()):.0%}; "
-      f"over 2015-2024: {float(weight.isel(time=slice(0, 120)).mean()):.0%} (taper length "
+for part in ("slow", "fast"):
+    weight = em.correction_weight(held.drop_vars(["tas", "pr"]), part=part)
+    print(f"ssp126: the {part} part of the network's correction kept over 2081-2100: "
+          f"{float(weight.sel(time=truth.time).mean()):.0%}; over 2015-2024: "
+          f"{float(weight.isel(time=slice(0, 120)).mean()):.0%}")
+print(f"(the slow part: the running mean over {em.meta['correction_split']['slow_months']} months, taper length "
       f"{em.meta['taper_length']:g} standard deviations of the training forcings)")
 
 # %%
