@@ -66,7 +66,8 @@ def main() -> None:
     em = xemu.load(f"{args.saved}/{'-'.join(train)}-default-s{args.seed}.xemu")
     # the default's taper (the fit may have been saved before it): in memory only
     em.meta["taper_length"] = TAPER_LENGTH
-    em.meta["correction_split"] = {"slow_months": SLOW_MONTHS, "fast_taper_length": FAST_TAPER_LENGTH}
+    em.meta["correction_split"] = {"slow_months": SLOW_MONTHS,
+                                   "fast_taper_length": None if np.isinf(FAST_TAPER_LENGTH) else FAST_TAPER_LENGTH}
     eb = xemu.fit(ds.sel(ssp=train), BASELINE_FORCINGS, ["tas", "pr"], model="energy-balance")
     sp = make_split(f"scenario:{args.held}", ds)
     forcing = ds.sel(ssp=[args.held]).drop_vars(["tas", "pr"])

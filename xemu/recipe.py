@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -49,8 +50,9 @@ TAPER_LENGTH: float = 2.0
 #: The network's correction in two parts (since issue 28): its *slow* part, the centred running
 #: mean over ``SLOW_MONTHS`` months (:func:`running_mean`), tapered with :data:`TAPER_LENGTH`, and
 #: its *fast* part (the rest: the seasonal cycle and month-to-month changes around that mean),
-#: tapered with :data:`FAST_TAPER_LENGTH` (``None``: not tapered). Recorded in ``emulator.json``
-#: as ``correction_split``; emulators saved before it taper the whole correction alike.
+#: tapered with :data:`FAST_TAPER_LENGTH` (``inf``: not tapered; ``null`` in ``emulator.json``).
+#: Recorded in ``emulator.json`` as ``correction_split``; emulators saved before it taper the
+#: whole correction alike.
 #:
 #: The three were chosen together by nested leave-one-scenario-out on the training scenarios
 #: (``benchmarks/correction_parts.py``, seed 0): the lowest inner calibrated score over the three
@@ -60,7 +62,7 @@ TAPER_LENGTH: float = 2.0
 #: slow part off and the fast part tapered with length 4 (ssp370) and the slow part off and the
 #: fast part whole (ssp585) (``benchmarks/RESULTS.md``, "The correction in two parts").
 SLOW_MONTHS: int = 120
-FAST_TAPER_LENGTH: float | None = None
+FAST_TAPER_LENGTH: float = float("inf")
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
@@ -131,7 +133,8 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
         "notes": [*p.notes, *notes],
         "variability": variability,
         **({"novelty": novelty.to_dict(), "taper_length": TAPER_LENGTH,
-            "correction_split": {"slow_months": SLOW_MONTHS, "fast_taper_length": FAST_TAPER_LENGTH}}
+            "correction_split": {"slow_months": SLOW_MONTHS,
+                                 "fast_taper_length": None if math.isinf(FAST_TAPER_LENGTH) else FAST_TAPER_LENGTH}}
            if novelty is not None else {}),
     }
 

@@ -230,11 +230,11 @@ def canonical_names(api_modules: list[str]) -> dict[str, str]:
             if name in xemu.__all__ and getattr(xemu, name) is obj:
                 home = f"xemu.{name}"
             else:
-                owner = _owner(obj, name, {m: mod for m, mod in modules.items() if getattr(mod, name, None) is obj
+                owner = _owner(obj, name, {m: mod for m, mod in modules.items() if hasattr(mod, name) and getattr(mod, name) is obj
                                            and name in getattr(mod, "__all__", [])})
                 home = f"{owner}.{name}" if owner else f"{modname}.{name}"
             for other, mod in modules.items():  # the same object under the same name elsewhere
-                if getattr(mod, name, None) is obj and f"{other}.{name}" != home:
+                if hasattr(mod, name) and getattr(mod, name) is obj and f"{other}.{name}" != home:
                     out[f"{other}.{name}"] = home
     return out
 
