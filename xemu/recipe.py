@@ -62,6 +62,8 @@ TAPER_LENGTH: float = 2.0
 #: slow part off and the fast part tapered with length 4 (ssp370) and the slow part off and the
 #: fast part whole (ssp585) (``benchmarks/RESULTS.md``, "The correction in two parts").
 SLOW_MONTHS: int = 120
+#: The taper length of the fast part of the network's correction (see :data:`SLOW_MONTHS`):
+#: ``inf``, not tapered (``null`` in ``emulator.json``); chosen with it.
 FAST_TAPER_LENGTH: float = float("inf")
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
