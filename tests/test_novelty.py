@@ -168,10 +168,6 @@ def test_running_mean_is_xarrays_centred_rolling_mean():
         assert running_mean(x, months).dtype == np.float32
 
 
-def got_months(inner: slice, n: int) -> int:
-    return len(range(n)[inner])
-
-
 def _far(climate):
     """A new scenario whose CH4 lies four times beyond the training range ('high' otherwise)."""
     new = climate.sel(scenario=["high"]).drop_vars(["tas", "pr"]).assign_coords(scenario=["new"])
@@ -201,7 +197,7 @@ def test_the_slow_and_the_fast_part_of_the_correction_are_weighted_apart(correct
     # months whose running mean spans whole years (SLOW_MONTHS is a multiple of 12): there the
     # seasonal cycle's mean is 0 and the slow part is the constant
     inner = slice(SLOW_MONTHS // 2, n - (SLOW_MONTHS - 1) // 2)
-    assert SLOW_MONTHS % 12 == 0 and got_months(inner, n) >= 12
+    assert SLOW_MONTHS % 12 == 0 and len(range(n)[inner]) >= 12
     np.testing.assert_allclose(got[inner], (scale * (w_slow + w_fast * seasonal))[inner], atol=1e-5)
     before = {k: v for k, v in meta.items() if k != "correction_split"}
     np.testing.assert_array_equal(apply_correction(out, before, p),
