@@ -7,9 +7,11 @@ is split into a slow part ``S(C)``, its centred running mean over ``span`` month
 fast part ``C - S(C)`` (month to month and the seasonal cycle around that mean). A candidate
 predicts ``baseline + taper(d, L_slow) * S(C) + taper(d, L_fast) * (C - S(C))``, ``d`` the
 month's distance from the training forcings (:mod:`xemu.data.novelty`), and is calibrated
-with the network's variance ratio, as ``predict(..., variability="calibrated")`` does. Today's
-default is ``L_slow = L_fast = 4`` (:data:`xemu.recipe.TAPER_LENGTH`; the split does not
-matter then).
+with the network's variance ratio, as ``predict(..., variability="calibrated")`` does. The
+default it chose: a 120-month slow part with ``L_slow = 2`` and the fast part whole
+(:data:`xemu.recipe.SLOW_MONTHS`, ``TAPER_LENGTH``, ``FAST_TAPER_LENGTH``); fits saved with
+it are split into the parts here by one weight for the whole correction (the record's
+``correction_split`` set aside while the parts are built).
 
 For each outer fold (one of ssp126 / ssp370 / ssp585 held out) only its two training
 scenarios are used: the default CNN-GRU is fitted on one of them (all members, all months,
@@ -19,7 +21,8 @@ folds (and saved in ``--saved``, read from there when they are). A fold's choice
 candidate with the lowest mean inner calibrated score; the default is the candidate with the
 lowest mean over the three outer folds together (the rule that chose ``L``). With
 ``--outer``, each outer fold's own fit (on both its training scenarios) is scored on the
-held-out scenario after the choice, for the record only.
+held-out scenario after the choice, for the record only. The fold loop, :func:`nested_choice`,
+also runs ``benchmarks/calibration_choice.py``.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ def rows(ds, em, test: str) -> dict[str, tuple[float, float, float]]:
     forcing = ds.sel(ssp=[test]).drop_vars(["tas", "pr"])
     truth = ds[["tas", "pr"]].sel(sp.test)
     length = em.meta["taper_length"]
+    split = em.meta.pop("correction_split", None)  # one weight for the whole correction while the parts are built
     em.meta["taper_length"] = 0.0
     base = quiet(em.predict, forcing, lazy=False)
     em.meta["taper_length"] = INF
@@ -106,16 +110,24 @@ def rows(ds, em, test: str) -> dict[str, tuple[float, float, float]]:
         out[label] = (float(s[0].competition_score), float(s[1].competition_score),
                       float(s[0].tas.sel(metric="time_mean_rmse")))
     em.meta["taper_length"] = length
+    if split is not None:
+        em.meta["correction_split"] = split
     return out
 
 
 def print_rows(label: str, result: dict) -> None:
-    for name, (forced, calib, tm) in result.items():
-        print(f"  {label:32s} {name:34s} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}")
+    for name, (forced, calib, tm, *more) in result.items():
+        extra = "".join(f"  {k} {v:6.3f}" for k, v in (more[0] if more else {}).items())
+        print(f"  {label:32s} {name:38s} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}{extra}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def nested_choice(rows_of, title: str = "inner mean calibrated score") -> None:
+    """Run the outer folds: per outer fold, ``rows_of(ds, em, test, fit_on)`` (label -> (forced,
+    calibrated, tas time-mean RMSE, ...)) on both inner folds, the candidate with the lowest mean
+    inner calibrated score chosen; with ``--outer``, the outer fold's fit scored on its held-out
+    scenario for the record. The command line is this module's (``--data``, ``--seed``, ``--saved``,
+    ``--outer``, ``--folds``)."""
+    ap = argparse.ArgumentParser(description=title)
     ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.find_cse151b())")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--saved", default=None, help="folder of the fits: read where they are, saved where not")
@@ -133,23 +145,23 @@ def main() -> None:
         inner = []
         for fit_on in train:
             other = next(s for s in train if s != fit_on)
-            result = rows(ds, fitted(ds, [fit_on], args.seed, args.saved), other)
+            result = rows_of(ds, fitted(ds, [fit_on], args.seed, args.saved), other, [fit_on])
             print_rows(f"fit on {fit_on}, scored on {other}", result)
             inner.append(result)
         order = list(inner[0])
         mean = {name: float(np.mean([r[name][1] for r in inner])) for name in order}
         chosen[held] = min(order, key=lambda name: (round(mean[name], 4), order.index(name)))
-        print("inner mean calibrated score: " + "; ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+        print(f"{title}: " + "; ".join(f"{k} {v:.3f}" for k, v in mean.items()))
         print(f"chosen on {'/'.join(train)} only: {chosen[held]}", flush=True)
         pooled.append(mean)
         if args.outer:
-            print_rows(f"held out {held} (not used)", rows(ds, fitted(ds, train, args.seed, args.saved), held))
+            print_rows(f"held out {held} (not used)", rows_of(ds, fitted(ds, train, args.seed, args.saved), held, train))
     print(f"\nchosen per outer fold: {chosen}; {time.perf_counter() - t0:.0f} s")
     together = {name: float(np.mean([m[name] for m in pooled])) for name in pooled[0]}
     best = min(together, key=lambda name: (round(together[name], 4), list(together).index(name)))
-    print("mean inner calibrated score over the outer folds: " + "; ".join(f"{k} {v:.3f}" for k, v in together.items()))
+    print(f"{title}, mean over the outer folds: " + "; ".join(f"{k} {v:.3f}" for k, v in together.items()))
     print(f"lowest over the outer folds together: {best}")
 
 
 if __name__ == "__main__":
-    main()
+    nested_choice(lambda ds, em, test, fit_on: rows(ds, em, test))
