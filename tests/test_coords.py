@@ -302,3 +302,35 @@ def test_ensemble_layout_checks_the_targets_dims_and_finds_the_scenarios_with_ta
         ensemble_layout(ds.assign(tas=ds.tas.expand_dims(level=[850, 500])), ["tas"])
     with pytest.raises(DataError, match=r"targets: \['ts'\] not in the data"):
         ensemble_layout(ds, ["ts"])
+
+
+def test_a_prediction_finds_each_variables_roles_and_checks_its_time_once(monkeypatch):
+    """The emulator, its energy-balance baseline and the memory check read the same Dataset;
+    within one prediction each variable's roles are found once and the time checked once
+    (xemu.data.coords.checking_once), outside it every call finds them anew, and an error
+    is never remembered."""
+    import xemu.data.checks as checks
+    import xemu.data.coords as coords
+    from xemu.testing import TINY_CONFIG
+
+    ds = xemu.synthetic_climate(n_years=11, n_lat=4, n_lon=6, seed=0)
+    em = ds.emu.fit(["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"], epochs=1, windows_per_epoch=4, seed=0,
+                    config=TINY_CONFIG, batch_size=4, progress=False, variability=False)
+    assert em.baseline.kind == "energy-balance"
+    forcing = ds.sel(scenario=["mid"]).drop_vars(["tas", "pr", "tas_forced", "pr_forced"])
+    before = em.predict(forcing)
+    found, timed = [], []
+    real_roles, real_time = coords._roles, checks._check_time
+    monkeypatch.setattr(coords, "_roles", lambda da, name: found.append(str(da.name)) or real_roles(da, name))
+    monkeypatch.setattr(checks, "_check_time", lambda t, argument: timed.append(argument) or real_time(t, argument))
+    xr.testing.assert_identical(em.predict(forcing), before)
+    assert sorted(found) == sorted(em.variables_read())  # once each (the baseline reads four of the five)
+    assert len(timed) == 1
+    found.clear()
+    roles(forcing["CO2"])
+    roles(forcing["CO2"])
+    assert found == ["CO2", "CO2"]
+    bad = forcing.assign_coords(time=forcing.time.values[::-1])
+    for _ in range(2):  # raised each time, never remembered
+        with pytest.raises(xemu.XemuError, match="not increasing"):
+            em.predict(bad)

@@ -185,3 +185,35 @@ def test_declare_rejects_unknown_variables_and_bad_units(forcings):
         declare_units(forcings, SO2="not a unit")
     with pytest.raises(UnitsError, match="expected a unit string"):
         declare_units(forcings, SO2="")
+
+
+def test_a_prediction_in_the_emulators_own_units_builds_no_unit_registry(tmp_path):
+    """Inputs whose units are exactly the emulator's are not parsed again (the pint registry
+    costs about half a second in a fresh process); other units are still converted."""
+    import subprocess
+    import sys
+
+    import xemu
+    from xemu.testing import TINY_CONFIG
+
+    ds = xemu.synthetic_climate(n_years=11, n_lat=4, n_lon=6, seed=0)
+    em = ds.emu.fit(["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"], epochs=1, windows_per_epoch=4, seed=0,
+                    config=TINY_CONFIG, batch_size=4, progress=False, variability=False)
+    em.save(tmp_path / "em.xemu")
+    forcing = ds.sel(scenario=["mid"]).drop_vars(["tas", "pr", "tas_forced", "pr_forced"])
+    forcing.to_netcdf(tmp_path / "same.nc")
+    mt = forcing.assign(CO2=forcing.CO2 * 1000)
+    mt["CO2"].attrs = {**forcing.CO2.attrs, "units": "Mt"}
+    mt.to_netcdf(tmp_path / "mt.nc")
+    code = ("import sys, warnings; warnings.simplefilter('ignore'); import xarray as xr, xemu; "
+            "em = xemu.load(sys.argv[1]); em.predict(xr.open_dataset(sys.argv[2])).to_netcdf(sys.argv[3]); "
+            "print('cf_xarray.units' in sys.modules)")
+    built = {}
+    for name in ("same", "mt"):
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "em.xemu"), str(tmp_path / f"{name}.nc"),
+                              str(tmp_path / f"pred-{name}.nc")], capture_output=True, text=True, check=True)
+        built[name] = run.stdout.strip().splitlines()[-1]
+    assert built == {"same": "False", "mt": "True"}
+    with xr.open_dataset(tmp_path / "pred-same.nc") as a, xr.open_dataset(tmp_path / "pred-mt.nc") as b:
+        xr.testing.assert_allclose(a.tas, b.tas, rtol=1e-5)
+        np.testing.assert_array_equal(a.tas.values, em.predict(forcing).tas.values)

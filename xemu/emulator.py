@@ -26,6 +26,7 @@ import xarray as xr
 from .baselines import BASELINES, load_baseline
 from .baselines.registry import resolve_baseline
 from .data.checks import check_dataset, check_grid, check_prediction_memory, check_series, warn_outside_range
+from .data.coords import checking_once
 from .data.labels import to_dataset
 from .data.prepare import Prepared, prepare
 from .errors import ConfigError, DataError, NotFittedError
@@ -154,6 +155,7 @@ class Emulator:
         return prepare(ds, m["inputs"], None, encoding=m["encoding"], grid_alignment=m["grid_alignment"],
                        input_units=m["input_units"], grid=(lat, lon))
 
+    @checking_once
     def correction_weight(self, ds: xr.Dataset, part: str = "slow") -> xr.DataArray:
         """The weight of the network's correction in each month of ``ds``: 1 where the month's
         global-mean inputs are a training month's, falling towards 0 (the baseline alone) with
@@ -171,6 +173,7 @@ class Emulator:
         p = self._prepare_inputs(ds)
         return labelled_weights(correction_weights(self.meta, p, part), p)
 
+    @checking_once
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
                 seed: int | None = None, anchor: str | int | None = None, device: str = "auto",
                 batch_months: int = 256, lazy: bool | None = None, time_chunk: int | None = None) -> xr.Dataset:

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..data.checks import check_dataset, check_grid, check_prediction_memory, warn_outside_range
+from ..data.coords import checking_once
 from ..data.labels import describe_selection, to_dataset
 from ..data.prepare import Prepared, holdout_mask, prepare
 from ..errors import DataError, NotFittedError
@@ -135,6 +136,7 @@ class Baseline:
         return prepare(ds, meta["inputs"], None, encoding="none", inputs_as="global_means",
                        input_units=meta["input_units"], grid=(lat, lon), grid_alignment=meta["grid_alignment"])
 
+    @checking_once
     def predict(self, ds: xr.Dataset, *, variability: str = "forced", samples: int | None = None,
                 seed: int | None = None, anchor: str | int | None = None) -> xr.Dataset:
         """Predict the targets for the inputs of ``ds``: a Dataset on its samples, time and grid.

@@ -365,7 +365,6 @@ def role_forcings(p: Prepared, roles: dict) -> Forcings:
     """The prepared global-mean inputs as :class:`Forcings` in the model's units."""
     from ..data.units import get_registry
 
-    ureg = get_registry()
     names = list(p.input_units)
     out = {}
     for role, (units, factor, what) in ROLE_UNITS.items():
@@ -374,8 +373,11 @@ def role_forcings(p: Prepared, roles: dict) -> Forcings:
             continue
         name = roles[role]
         values = p.inputs[..., names.index(name)].astype(np.float64)
+        if p.input_units[name] == units:  # the role's own units: no conversion (and no pint registry to build)
+            out[role] = values * factor
+            continue
         try:  # whole arrays: temperatures convert with an offset
-            out[role] = ureg.Quantity(values, p.input_units[name]).to(units).magnitude * factor
+            out[role] = get_registry().Quantity(values, p.input_units[name]).to(units).magnitude * factor
         except Exception:  # noqa: BLE001 (pint raises several kinds; all mean "not convertible")
             raise DataError(f"inputs[{name!r}]: the energy-balance baseline reads it as {what} (role {role!r}), "
                             f"in units convertible to {units!r}; got {p.input_units[name]!r}") from None

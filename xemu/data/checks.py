@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError, CoordinateError, DataError, GridError, warn
-from .coords import order_hint, roles
+from .coords import once, order_hint, roles
 
 __all__ = ["check_dataset", "check_variables", "month_index", "check_time", "check_series", "check_dtype",
            "check_plausible", "argument_name", "check_no_nan", "check_grid", "warn_outside_range",
@@ -72,6 +72,10 @@ def check_time(time: xr.DataArray, *, argument: str = "time") -> None:
     ...
     xemu.errors.CoordinateError: time: steps of 12 months (median); expected monthly data, one step per month ...
     """
+    once("time", (time.variable,), lambda: _check_time(time, argument))
+
+
+def _check_time(time: xr.DataArray, argument: str) -> None:
     from .coords import is_datetime_like
 
     if time.size == 0:
@@ -81,12 +85,15 @@ def check_time(time: xr.DataArray, *, argument: str = "time") -> None:
             f"{argument}: expected dates (datetime64 or cftime); got dtype {time.dtype} (values "
             f"{np.asarray(time.values).ravel()[:2].tolist()} ...); decode them, e.g. xr.decode_cf(ds)"
         )
-    labels = [_date_label(t) for t in np.asarray(time.values)]
     months = month_index(time)
     step = np.diff(months)
     if step.size == 0:
         return
     values = np.asarray(time.values)
+
+    def labels(i: int) -> str:  # for the messages only
+        return _date_label(values[i])
+
     order = values[1:] > values[:-1] if np.issubdtype(values.dtype, np.datetime64) else None
     if order is None:
         order = np.array([b > a for a, b in zip(values[:-1], values[1:], strict=True)])
@@ -94,20 +101,20 @@ def check_time(time: xr.DataArray, *, argument: str = "time") -> None:
         i = int(np.argmax(values[1:] == values[:-1]))
         n_dup = int((values[1:] == values[:-1]).sum())
         raise CoordinateError(
-            f"{argument}: duplicate time stamps ({n_dup}; the first, {labels[i]}, at positions {i} and {i + 1}); "
+            f"{argument}: duplicate time stamps ({n_dup}; the first, {labels(i)}, at positions {i} and {i + 1}); "
             f"expected unique, increasing monthly stamps: drop or merge the duplicates"
         )
     if not order.all():
         i = int(np.argmin(order))
         raise CoordinateError(
-            f"{argument}: not increasing: {labels[i + 1]} follows {labels[i]} at position {i + 1}; "
+            f"{argument}: not increasing: {labels(i + 1)} follows {labels(i)} at position {i + 1}; "
             f"expected increasing monthly stamps: sort with ds.sortby({time.dims[0]!r})"
         )
     if (step == 0).any():
         i = int(np.argmax(step == 0))
         per = int((months == months[i]).sum())
         raise CoordinateError(
-            f"{argument}: {per} time steps fall in the month of {labels[i]}; expected monthly data, one "
+            f"{argument}: {per} time steps fall in the month of {labels(i)}; expected monthly data, one "
             f"step per month (average daily data first, e.g. ds.resample({time.dims[0]}='MS').mean())"
         )
     median = float(np.median(step))

@@ -17,6 +17,8 @@ pathway) and the **member** (a run of the same scenario), found by
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +27,8 @@ import xarray as xr
 from ..errors import CoordinateError, GridError, warn
 
 __all__ = [
+    "checking_once",
+    "once",
     "Roles",
     "find_dim",
     "roles",
@@ -381,6 +385,43 @@ def order_hint(values, ref, dim: str, who: str, *, latitude: bool) -> str | None
             f"reorder them, e.g. {fix}")
 
 
+#: What :func:`once` remembered within :func:`checking_once` (``None`` outside it).
+_ONCE: contextvars.ContextVar = contextvars.ContextVar("xemu_checked_once", default=None)
+
+
+def checking_once(fn):
+    """Decorate ``fn`` (a prediction) so that, while it runs, each check made through :func:`once`
+    runs once per object: the roles of a variable and the check of a time coordinate, which
+    the emulator, its baseline and the memory check would otherwise each repeat on the same
+    Dataset. Nested calls share the outer call's record; it is dropped when the outer call
+    returns (the objects are never compared by value, only by identity while they are alive)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _ONCE.get() is not None:
+            return fn(*args, **kwargs)
+        token = _ONCE.set({})
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _ONCE.reset(token)
+
+    return wrapper
+
+
+def once(kind: str, objects: tuple, compute):
+    """``compute()``, or within :func:`checking_once` what it returned before for the same
+    ``kind`` and the same ``objects`` (by identity; they are kept alive with the answer). An
+    error is never remembered: the next call raises it again."""
+    memo = _ONCE.get()
+    if memo is None:
+        return compute()
+    key = (kind, *map(id, objects))
+    if key not in memo:
+        memo[key] = (compute(), objects)
+    return memo[key][0]
+
+
 def roles(da: xr.DataArray, *, name: str | None = None) -> Roles:
     """The :class:`Roles` of a variable: its time, latitude, longitude and sample dims.
 
@@ -393,6 +434,12 @@ def roles(da: xr.DataArray, *, name: str | None = None) -> Roles:
     >>> xemu.data.coords.roles(ds["tas"])
     Roles(time='time', latitude='lat', longitude='lon', sample=('scenario', 'member'))
     """
+    variables = da.coords.variables
+    objects = (da.variable, *(variables[d] for d in da.dims if d in variables))
+    return once("roles", objects, lambda: _roles(da, name))
+
+
+def _roles(da: xr.DataArray, name: str | None) -> Roles:
     label = name or str(da.name)
     time = find_dim(da, "time", name=label, required=False)
     lat = find_dim(da, "latitude", name=label, required=False)

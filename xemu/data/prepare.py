@@ -225,7 +225,7 @@ def _time(ds: xr.Dataset, time_dim: str) -> xr.DataArray:
 def _inputs(ds: xr.Dataset, inputs: list[str], tg: _Targets, input_units, inputs_as: str, grid_alignment: str,
             notes: list[str]) -> tuple[dict, list]:
     """Each input in its (contract) units, on the target grid or as its global mean; its roles."""
-    check_units(ds, inputs, argument="inputs")
+    check_units(ds, inputs, argument="inputs", known=input_units)
     in_units = {}
     in_arrays = []
     for name in inputs:

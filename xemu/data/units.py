@@ -153,11 +153,14 @@ def declare_units(
 
 
 def check_units(
-    ds: xr.Dataset, variables: Iterable[str], *, argument: str = "variables"
+    ds: xr.Dataset, variables: Iterable[str], *, argument: str = "variables", known: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """Check that each variable has parsable units and return them.
 
-    Variables with a canonical unit must be compatible with it.
+    Variables with a canonical unit must be compatible with it. ``known``: units checked
+    before (an emulator's, when it was fitted); a variable whose units are exactly the
+    string ``known`` gives it is not parsed again (so a prediction on data in the
+    emulator's own units never builds the pint registry).
 
     Raises
     ------
@@ -188,6 +191,9 @@ def check_units(
     found = {}
     for var in variables:
         unit = units_of(ds[var])
+        if known is not None and known.get(var) == unit:
+            found[var] = unit
+            continue
         parsed = parse_units(unit, name=f"{argument}[{var!r}]")
         canonical = _canonical_for(var, ds[var])
         if canonical is not None and not _convertible(parsed, parse_units(canonical)):
