@@ -86,6 +86,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--other", required=True, type=Path, help="the other checkout (its repository root)")
     args = parser.parse_args()
+    if not (args.other / "xemu" / "__init__.py").is_file():  # else the child would import this checkout's xemu
+        parser.error(f"--other: expected a checkout of xemu (a folder holding xemu/__init__.py); got {args.other}")
     here = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         outs = [Path(tmp) / "other", Path(tmp) / "this"]
