@@ -307,7 +307,7 @@ def test_ensemble_layout_checks_the_targets_dims_and_finds_the_scenarios_with_ta
 def test_a_prediction_finds_each_variables_roles_and_checks_its_time_once(monkeypatch):
     """The emulator, its energy-balance baseline and the memory check read the same Dataset;
     within one prediction each variable's roles are found once and the time checked once
-    (xemu.data.coords.checking_once), outside it every call finds them anew, and an error
+    (xemu.data.once.checking_once), outside it every call finds them anew, and an error
     is never remembered."""
     import xemu.data.checks as checks
     import xemu.data.coords as coords

@@ -26,8 +26,8 @@ import xarray as xr
 from .baselines import BASELINES, load_baseline
 from .baselines.registry import resolve_baseline
 from .data.checks import check_dataset, check_grid, check_prediction_memory, check_series, warn_outside_range
-from .data.coords import checking_once
 from .data.labels import to_dataset
+from .data.once import checking_once
 from .data.prepare import Prepared, prepare
 from .errors import ConfigError, DataError, NotFittedError
 from .io import (

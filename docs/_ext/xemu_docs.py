@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
 
 #: The modules of the API reference (``xemu.<name>``), one page each.
-API_MODULES = ["errors", "data", "data.coords", "data.units", "data.grid", "data.encoding",
+API_MODULES = ["errors", "data", "data.coords", "data.once", "data.units", "data.grid", "data.encoding",
                "data.checks", "data.prepare", "data.novelty", "data.labels", "data.windows", "data.readers",
                "data.synthetic", "metrics", "metrics.deterministic", "metrics.probabilistic", "io",
                "io.common", "io.schemas", "io.files", "io.saving", "io.records", "io.emulator_format",

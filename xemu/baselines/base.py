@@ -17,8 +17,8 @@ import numpy as np
 import xarray as xr
 
 from ..data.checks import check_dataset, check_grid, check_prediction_memory, warn_outside_range
-from ..data.coords import checking_once
 from ..data.labels import describe_selection, to_dataset
+from ..data.once import checking_once
 from ..data.prepare import Prepared, holdout_mask, prepare
 from ..errors import DataError, NotFittedError
 from ..io.records import jsonable

@@ -13,7 +13,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError, CoordinateError, DataError, GridError, warn
-from .coords import once, order_hint, roles
+from .coords import order_hint, roles
+from .once import once
 
 __all__ = ["check_dataset", "check_variables", "month_index", "check_time", "check_series", "check_dtype",
            "check_plausible", "argument_name", "check_no_nan", "check_grid", "warn_outside_range",
