@@ -8,8 +8,9 @@ so checks, units, grid alignment and seasonal channels are those of the in-memor
 value for value. Peak memory is set by the block size, not by the number of samples or
 months.
 
-Before training, passes over the blocks compute what the in-memory path computes from
-whole arrays:
+The fit runs the steps of the in-memory fit (:func:`xemu.recipe.fit_model`) over a
+:class:`StreamedSource` instead of whole arrays. Before training, passes over the blocks
+compute what the in-memory path computes from whole arrays:
 
 1. inputs, per input sample: the channels' mean and standard deviation and the inputs'
    ranges over the training months, the area-weighted global means the baseline reads (the
@@ -165,10 +166,7 @@ class StreamedSource:
         if value:
             raise ConfigError(f"variability: expected False with model={model!r} and stream=True ({_REFUSED}); "
                               f"got {value!r}")
-        if model == "linear":
-            check_alpha(options.get("alpha", "cv"))
-        elif model == "energy-balance":
-            check_eb_options(self.ds, self.inputs, self.targets, options)
+        self._check_baseline(model, self.inputs, options)
         p = skeleton(self.ds, self.inputs, self.targets, encoding="none", inputs_as="global_means",
                      grid_alignment=self.grid_alignment)
         src = BlockSource(self.ds, p, self.inputs, self.targets, "none", self.grid_alignment, self.opts)
@@ -181,14 +179,17 @@ class StreamedSource:
     def check_options(self, baseline, baseline_inputs, baseline_options: dict) -> None:
         """The baseline under the network learns no variability of its own; its options are checked before
         any pass."""
-        if baseline is not None:
-            if baseline_options.get("variability"):
-                raise ConfigError(f"baseline_options['variability']: expected False or absent with stream=True "
-                                  f"({_REFUSED}); got {baseline_options['variability']!r}")
-            if baseline == "linear":
-                check_alpha(baseline_options.get("alpha", "cv"))
-        if baseline == "energy-balance":
-            check_eb_options(self.ds, baseline_inputs, self.targets, baseline_options)
+        if baseline is not None and baseline_options.get("variability"):
+            raise ConfigError(f"baseline_options['variability']: expected False or absent with stream=True "
+                              f"({_REFUSED}); got {baseline_options['variability']!r}")
+        self._check_baseline(baseline, baseline_inputs, baseline_options)
+
+    def _check_baseline(self, kind, inputs, options: dict) -> None:
+        """The options of the baseline ``kind`` that its streamed fit would meet only after passes."""
+        if kind == "linear":
+            check_alpha(options.get("alpha", "cv"))
+        elif kind == "energy-balance":
+            check_eb_options(self.ds, inputs, self.targets, options)
 
     def prepare(self):
         """The data's skeleton (:func:`~xemu.scale.blocks.skeleton`) and the blocks it is read in."""
