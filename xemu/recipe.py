@@ -1,7 +1,7 @@
 """The CNN-GRU recipe shared by the in-memory fit (:func:`xemu.fit`) and the streamed fit
-(:mod:`xemu.scale.stream`): :func:`fit_model`, the one sequence of steps both run over their
-source of data, and its parts: the checked options, the network's configuration and each
-target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
+(:mod:`xemu.scale.stream`): :func:`~xemu.recipe.fit_model`, the one sequence of steps both run
+over their source of data, and its parts: the checked options, the network's configuration and
+each target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
 ``emulator.json`` record and the trained parts an :class:`~xemu.Emulator` is built from. It
 holds no state and knows nothing of how the data are read.
 """
