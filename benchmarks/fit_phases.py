@@ -19,15 +19,16 @@ from contextlib import contextmanager
 
 import xemu
 import xemu.emulator as emulator_module
+import xemu.recipe as recipe_module
 from xemu.evaluation import FORCING_UNITS, FORCINGS, LOSO_FIT_OPTIONS, loso_splits, make_split
 
-WRAPPED = {  # name in xemu.emulator -> phase label
-    "prepare": "prepare arrays",
-    "training_windows": "windows",
-    "training_statistics": "statistics (baseline prediction given)",
-    "window_loaders": "loaders",
-    "train": "network training",
-    "fit_residual_model": "internal variability",
+WRAPPED = {  # (module, name the fit calls there) -> phase label
+    (emulator_module, "prepare"): "prepare arrays",
+    (recipe_module, "training_windows"): "windows",
+    (emulator_module, "training_statistics"): "statistics (baseline prediction given)",
+    (emulator_module, "window_loaders"): "loaders",
+    (recipe_module, "train"): "network training",
+    (emulator_module, "fit_residual_model"): "internal variability",
 }
 
 
@@ -71,8 +72,8 @@ def main() -> None:
     args = parser.parse_args()
 
     phases = Phases()
-    for name, label in WRAPPED.items():
-        setattr(emulator_module, name, phases.wrap(getattr(emulator_module, name), label))
+    for (module, name), label in WRAPPED.items():
+        setattr(module, name, phases.wrap(getattr(module, name), label))
     baselines = emulator_module.BASELINES
     for kind, cls in list(baselines.items()):
         baselines[kind] = type(cls.__name__, (cls,), {

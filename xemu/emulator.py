@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from hashlib import blake2b
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,6 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES, load_baseline
-from .baselines.registry import resolve_baseline
 from .data.checks import check_dataset, check_grid, check_prediction_memory, check_series, warn_outside_range
 from .data.labels import to_dataset
 from .data.once import checking_once
@@ -40,34 +40,25 @@ from .io import (
     write_netcdf,
 )
 from .nn.device import choose_device
-from .nn.distributed import is_distributed
 from .nn.model import CNNGRU, ModelConfig, count_parameters, for_inference
-from .nn.training import TrainConfig, TrainResult, train
+from .nn.training import TrainConfig
 from .recipe import (
     DEFAULT_LOSS,
     Trained,
     apply_correction,
-    baseline_input_names,
-    cnn_gru_options,
+    baseline_model_options,
     correction_weights,
-    emulator_record,
-    fit_baseline_model,
-    fit_fingerprint,
+    fit_model,
     fit_residual_model,
     history_dataset,
     labelled_weights,
-    loss_function,
-    network_and_losses,
-    options_dict,
     training_novelty,
     training_statistics,
-    training_windows,
     window_loaders,
 )
 from .scale.lazy import in_memory, is_lazy, predict_lazy
 from .variability import Variability
 from .variability import apply as apply_variability
-from .variability.core import variability_meta, variability_method
 
 __all__ = ["Emulator", "fit", "load", "DEFAULT_LOSS"]
 
@@ -536,51 +527,71 @@ def fit(
     """
     ds = check_dataset(ds, argument="ds")
     if stream is not None and stream is not False:  # block by block from the store (xemu.scale.stream)
-        from .scale.stream import fit as fit_streamed
+        from .scale.stream import StreamedSource
 
-        fitted = fit_streamed(ds, inputs, targets, model=model, holdout=holdout, preset_name=preset_name,
-                              config=config, loss=loss, window=window, stride=stride, encoding=encoding,
-                              grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
-                              baseline_options=baseline_options, checkpoint=checkpoint, callback=callback,
-                              train_config=train_config, variability=variability, stream=stream, **train_options)
-        return Emulator(*fitted) if isinstance(fitted, Trained) else fitted  # else a baseline alone
-    baseline = resolve_baseline(baseline, inputs, targets, baseline_inputs=baseline_inputs)
-    baseline_options = options_dict(baseline_options, "baseline_options")
-    if model in BASELINES:
-        return fit_baseline_model(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,
-                             train_config=train_config, options={"variability": variability, **baseline_options,
-                                                                 **train_options})
-    tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
-    config = options_dict(config, "config")
-    var_method = variability_method(variability)  # checked before training, used after it
+        source = StreamedSource(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment, stream=stream)
+    else:
+        source = InMemorySource(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
+    fitted = fit_model(source, model=model, holdout=holdout, preset_name=preset_name, config=config, loss=loss,
+                       window=window, stride=stride, baseline=baseline, baseline_inputs=baseline_inputs,
+                       baseline_options=baseline_options, checkpoint=checkpoint, callback=callback,
+                       train_config=train_config, variability=variability, **train_options)
+    return Emulator(*fitted) if isinstance(fitted, Trained) else fitted  # else a baseline alone
 
-    p = prepare(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
-    held, train_idx, val_idx = training_windows(p, holdout, window, stride)
-    bl = None  # the baseline the network corrects, fitted on the training months only
-    if baseline is not None:
-        bl_inputs = baseline_input_names(baseline, baseline_inputs, inputs, baseline_options)
-        bl = BASELINES[baseline]().fit(ds, bl_inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                       **{"variability": False, **baseline_options})
-    stats = training_statistics(p, held, bl.predict_arrays(bl.prepare_predict(ds)) if bl is not None else None)
-    cfg, specs = network_and_losses(p, preset_name, config, loss)
-    x, train_loader, val_loader = window_loaders(p, stats, train_idx, val_idx, tc)
 
-    loss_fn = loss_function(cfg, specs, p)
-    torch.manual_seed(tc.seed)
-    net = CNNGRU(cfg)
-    # the checkpoint's key, and what the processes of data-parallel training compare before they start
-    keyed = checkpoint is not None or is_distributed(tc.distributed)
-    fingerprint = fit_fingerprint(cfg, tc, specs, p, stats.mean, stats.std, stats.scale, holdout, window, stride,
-                                  baseline, baseline_options) if keyed else ""
-    result: TrainResult = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint,
-                                callback=callback, fingerprint=fingerprint)
-    net.to("cpu").eval()
-    var_model = fit_residual_model(net, x, p, stats, held, window, var_method) if var_method is not None else None
+class InMemorySource:
+    """The data of an in-memory fit, for :func:`xemu.recipe.fit_model`: every month of every sample
+    prepared at once (:func:`~xemu.data.prepare.prepare`), the baseline fitted on the Dataset."""
 
-    meta = emulator_record(p, stats, inputs=inputs, encoding=encoding, window=window, stride=stride,
-                           grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
-                           baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
-                           holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
-                           result=result, variability=variability_meta(var_model),
-                           novelty=training_novelty(p, held))
-    return Emulator(meta, net, bl, var_model)
+    def __init__(self, ds: xr.Dataset, inputs, targets, *, encoding: str, grid_alignment: str):
+        self.ds, self.inputs, self.targets = ds, inputs, targets
+        self.encoding, self.grid_alignment = encoding, grid_alignment
+        self.p: Prepared | None = None
+        self.x = None  # the network's inputs, normalised (window_loaders)
+
+    def fit_baseline(self, model: str, *, holdout, train_config, options: dict):
+        """``fit(model="linear" | "energy-balance" | "climatology")``: the baseline as the model, with
+        its own options checked."""
+        return BASELINES[model]().fit(self.ds, self.inputs, self.targets, holdout=holdout,
+                                      grid_alignment=self.grid_alignment,
+                                      **baseline_model_options(model, train_config, options))
+
+    def check_options(self, baseline, baseline_inputs, baseline_options: dict) -> None:
+        """Nothing to add: the baseline checks its options as it is fitted."""
+
+    def prepare(self) -> Prepared:
+        self.p = prepare(self.ds, self.inputs, self.targets, encoding=self.encoding,
+                         grid_alignment=self.grid_alignment)
+        return self.p
+
+    def statistics(self, held, holdout, baseline, baseline_inputs, baseline_options: dict, keyed: bool):
+        """The baseline the network corrects (fitted on the training months only) and
+        :func:`~xemu.recipe.training_statistics`."""
+        bl = None
+        if baseline is not None:
+            bl = BASELINES[baseline]().fit(self.ds, baseline_inputs, self.targets, holdout=holdout,
+                                           grid_alignment=self.grid_alignment,
+                                           **{"variability": False, **baseline_options})
+        base = bl.predict_arrays(bl.prepare_predict(self.ds)) if bl is not None else None
+        return training_statistics(self.p, held, base, bl)
+
+    def loaders(self, stats, train_idx, val_idx, tc: TrainConfig):
+        self.x, train_loader, val_loader = window_loaders(self.p, stats, train_idx, val_idx, tc)
+        return train_loader, val_loader
+
+    def fingerprint_data(self, stats) -> tuple:  # the shapes of the inputs and targets, the digests of their bytes
+        arrays = (self.p.inputs, self.p.targets)
+        return [], [list(a.shape) for a in arrays], [blake2b(np.ascontiguousarray(a).data, digest_size=32).digest()
+                                                     for a in arrays]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def residual_model(self, net: CNNGRU, stats, held, window: int, method: str):
+        return fit_residual_model(net, self.x, self.p, stats, held, window, method)
+
+    def notes(self) -> tuple:
+        return ()
+
+    def novelty(self, held):
+        return training_novelty(self.p, held)

@@ -1,6 +1,7 @@
 """The CNN-GRU recipe shared by the in-memory fit (:func:`xemu.fit`) and the streamed fit
-(:mod:`xemu.scale.stream`): the checked options, the network's configuration and each
-target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
+(:mod:`xemu.scale.stream`): :func:`~xemu.recipe.fit_model`, the one sequence of steps both run
+over their source of data, and its parts: the checked options, the network's configuration and
+each target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
 ``emulator.json`` record and the trained parts an :class:`~xemu.Emulator` is built from. It
 holds no state and knows nothing of how the data are read.
 """
@@ -18,6 +19,7 @@ import torch
 import xarray as xr
 
 from .baselines import BASELINES
+from .baselines.registry import resolve_baseline
 from .data.checks import month_index
 from .data.labels import describe_selection
 from .data.novelty import Novelty, taper
@@ -26,18 +28,19 @@ from .data.windows import WindowLoader, define_windows
 from .errors import ConfigError, warn
 from .io.records import jsonable
 from .nn.device import choose_device
+from .nn.distributed import is_distributed
 from .nn.losses import CombinedLoss, parse_spec
 from .nn.model import CNNGRU, ModelConfig, preset
-from .nn.training import TrainConfig, TrainResult
-from .variability.core import fit_variability
+from .nn.training import TrainConfig, TrainResult, train
+from .variability.core import fit_variability, variability_meta, variability_method
 from .version import __version__
 
-__all__ = ["DEFAULT_LOSS", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
+__all__ = ["DEFAULT_LOSS", "fit_model", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
            "loss_function", "train_options_key", "check_loss", "channel_stats", "mean_and_std", "training_rows",
            "input_ranges", "fit_fingerprint", "emulator_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
            "window_loaders", "fit_residual_model", "TAPER_LENGTH", "SLOW_MONTHS", "FAST_TAPER_LENGTH",
            "apply_correction", "running_mean", "correction_halo",
-           "fit_baseline_model", "training_novelty",
+           "training_novelty",
            "correction_weights", "labelled_weights", "history_dataset", "HISTORY_VARIABLES"]
 
 #: How far (in training standard deviations of the inputs' global means, :mod:`xemu.data.novelty`)
@@ -78,6 +81,61 @@ class Trained(NamedTuple):
     net: CNNGRU
     baseline: object | None  # the baseline the network corrects
     variability: object | None  # the model of internal variability
+
+
+def fit_model(source, *, model, holdout, preset_name, config, loss, window, stride, baseline, baseline_inputs,
+              baseline_options, checkpoint, callback, train_config, variability, **train_options):
+    """:func:`xemu.fit` over a ``source`` of data: the options checked, then a baseline alone, or the
+    CNN-GRU's steps from the data to :class:`Trained`. The arguments are those of ``fit``.
+
+    The source (the in-memory one of :mod:`xemu.emulator`, or a store read block by block,
+    :mod:`xemu.scale.stream`) has ``inputs``, ``targets``, ``encoding`` and ``grid_alignment``,
+    and does what depends on how the data are read: ``fit_baseline`` (``model`` a baseline),
+    ``check_options`` (what its reading adds to the checks), ``prepare`` (the
+    :class:`~xemu.data.prepare.Prepared` arrays, or their skeleton), ``statistics`` (what is
+    learned before the network, the baseline included: ``mean``, ``std``, ``ranges``, ``scale``,
+    ``target_mean``, ``baseline``), ``loaders``, ``fingerprint_data`` (:func:`fit_fingerprint`),
+    ``close`` (after training), ``residual_model``, ``notes`` and ``novelty`` (the record's).
+    """
+    inputs, targets = source.inputs, source.targets
+    baseline = resolve_baseline(baseline, inputs, targets, baseline_inputs=baseline_inputs)
+    baseline_options = options_dict(baseline_options, "baseline_options")
+    if model in BASELINES:
+        return source.fit_baseline(model, holdout=holdout, train_config=train_config,
+                                   options={"variability": variability, **baseline_options, **train_options})
+    tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
+    bl_inputs = baseline_input_names(baseline, baseline_inputs, inputs, baseline_options) if baseline else None
+    source.check_options(baseline, bl_inputs, baseline_options)
+    config = options_dict(config, "config")
+    var_method = variability_method(variability)  # checked before training, used after it
+
+    p = source.prepare()
+    held, train_idx, val_idx = training_windows(p, holdout, window, stride)
+    keyed = checkpoint is not None or is_distributed(tc.distributed)  # the checkpoint's key; what DDP's processes compare
+    stats = source.statistics(held, holdout, baseline, bl_inputs, baseline_options, keyed)
+    cfg, specs = network_and_losses(p, preset_name, config, loss)
+    train_loader, val_loader = source.loaders(stats, train_idx, val_idx, tc)
+
+    loss_fn = loss_function(cfg, specs, p)
+    torch.manual_seed(tc.seed)
+    net = CNNGRU(cfg)
+    fingerprint = fit_fingerprint(source.fingerprint_data(stats), cfg, tc, specs, p, stats, holdout, window, stride,
+                                  baseline, baseline_options) if keyed else ""
+    try:
+        result = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint, callback=callback,
+                       fingerprint=fingerprint)
+    finally:
+        source.close()
+    net.to("cpu").eval()
+    var_model = source.residual_model(net, stats, held, window, var_method) if var_method is not None else None
+
+    meta = emulator_record(p, stats, inputs=inputs, encoding=source.encoding, window=window, stride=stride,
+                           grid_alignment=source.grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
+                           baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
+                           holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
+                           result=result, notes=source.notes(), variability=variability_meta(var_model),
+                           novelty=source.novelty(held))
+    return Trained(meta, net, stats.baseline, var_model)
 
 
 def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, grid_alignment, baseline,
@@ -179,15 +237,21 @@ def training_rows(p: Prepared, train: np.ndarray) -> np.ndarray:
     return rows
 
 
-def fit_fingerprint(cfg, tc, specs, p, mean, std, scale, holdout, window, stride, baseline, baseline_options) -> str:
-    """What a checkpoint must match to be resumed: configuration, statistics and the data's content."""
-    train_part = train_options_key(tc)
-    blob = json.dumps([cfg.to_dict(), train_part, specs, p.channels, list(p.inputs.shape),
-                       list(p.targets.shape), mean.tolist(), std.tolist(), scale.tolist(),
+def fit_fingerprint(data: tuple, cfg, tc, specs, p, stats, holdout, window, stride, baseline,
+                    baseline_options) -> str:
+    """What a checkpoint must match to be resumed: configuration, statistics and the data's content.
+
+    ``data`` is what the source says of its data (``fingerprint_data`` of :func:`fit_model`'s
+    source): what comes before the configuration (how the data are read), the shapes and the
+    digests of the inputs' and the targets' bytes (same shape and statistics is not the same data).
+    """
+    head, shapes, digests = data
+    blob = json.dumps([*head, cfg.to_dict(), train_options_key(tc), specs, p.channels, *shapes,
+                       stats.mean.tolist(), stats.std.tolist(), stats.scale.tolist(),
                        repr(holdout), window, stride, baseline, baseline_options], sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode())
-    for array in (p.inputs, p.targets):  # the content too: same shape and statistics is not the same data
-        digest.update(hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=32).digest())
+    for d in digests:
+        digest.update(d)
     return digest.hexdigest()
 
 
@@ -199,13 +263,6 @@ def training_windows(p: Prepared, holdout, window: int, stride: int):
     train_idx = define_windows(~held, months, length=window, stride=stride, argument="ds (training months)")
     val_idx = define_windows(held, months, length=window, stride=window, argument="holdout") if held.any() else None
     return held, train_idx, val_idx
-
-
-def fit_baseline_model(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, options: dict):
-    """``fit(model="linear" | "energy-balance" | "climatology")``: the baseline as the model, with its
-    own options checked."""
-    return BASELINES[model]().fit(ds, inputs, targets, holdout=holdout, grid_alignment=grid_alignment,
-                                  **baseline_model_options(model, train_config, options))
 
 
 def training_novelty(p: Prepared, held: np.ndarray) -> Novelty:
@@ -333,13 +390,14 @@ class Statistics(NamedTuple):
     base: np.ndarray  # (S_in, T, V, H, W): the baseline's prediction, or each target's training mean
     target_mean: np.ndarray | None  # per target, when there is no baseline
     scale: np.ndarray  # per target: the std of the training residuals from ``base``
+    baseline: object | None = None  # the baseline the network corrects
 
 
-def training_statistics(p: Prepared, held: np.ndarray, base: np.ndarray | None) -> Statistics:
+def training_statistics(p: Prepared, held: np.ndarray, base: np.ndarray | None, baseline=None) -> Statistics:
     """Normalisation of the inputs and scale of the targets, from training months only.
 
-    ``base`` is the baseline's prediction ``(S_in, T, V, H, W)``; without a baseline the network
-    predicts each target around its training mean.
+    ``base`` is the prediction ``(S_in, T, V, H, W)`` of ``baseline``, the baseline the network
+    corrects; without a baseline the network predicts each target around its training mean.
     """
     train_rows = training_rows(p, ~held)
     s_idx, t_idx = np.nonzero(~held)
@@ -354,7 +412,7 @@ def training_statistics(p: Prepared, held: np.ndarray, base: np.ndarray | None) 
         target_mean = None
     resid = y_train - base[p.target_to_input[s_idx], t_idx]
     scale = resid.std((0, 2, 3), dtype=np.float64)
-    return Statistics(mean, std, ranges, base, target_mean, np.where(scale > 0, scale, 1.0))
+    return Statistics(mean, std, ranges, base, target_mean, np.where(scale > 0, scale, 1.0), baseline)
 
 
 def window_loaders(p: Prepared, stats: Statistics, train_idx, val_idx, tc: TrainConfig):

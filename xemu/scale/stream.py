@@ -8,8 +8,9 @@ so checks, units, grid alignment and seasonal channels are those of the in-memor
 value for value. Peak memory is set by the block size, not by the number of samples or
 months.
 
-Before training, passes over the blocks compute what the in-memory path computes from
-whole arrays:
+The fit runs the steps of the in-memory fit (:func:`xemu.recipe.fit_model`) over a
+:class:`StreamedSource` instead of whole arrays. Before training, passes over the blocks
+compute what the in-memory path computes from whole arrays:
 
 1. inputs, per input sample: the channels' mean and standard deviation and the inputs'
    ranges over the training months, the area-weighted global means the baseline reads (the
@@ -59,7 +60,6 @@ streamed.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -69,27 +69,14 @@ from ..baselines.linear import check_alpha
 from ..data.checks import check_dataset
 from ..data.prepare import holdout_mask
 from ..errors import ConfigError
-from ..recipe import (
-    Trained,
-    baseline_input_names,
-    baseline_model_options,
-    cnn_gru_options,
-    emulator_record,
-    loss_function,
-    network_and_losses,
-    options_dict,
-    train_options_key,
-    training_rows,
-    training_windows,
-)
-from ..variability.core import variability_meta, variability_method
+from ..recipe import baseline_model_options, fit_model, training_rows
 from .blocks import PASS_BLOCKS, BlockSource, skeleton
 from .energy_balance import check_options as check_eb_options
 from .loader import StreamLoader
 from .passes import base_of, baseline_and_scale, input_pass
 from .variability import network_predictor, streamed_variability
 
-__all__ = ["StreamLoader", "STREAM_OPTIONS", "PASS_BLOCKS"]
+__all__ = ["StreamedSource", "StreamLoader", "STREAM_OPTIONS", "PASS_BLOCKS"]
 
 #: Options of ``stream=`` (``stream=True`` takes these defaults; a dict overrides them).
 #: ``block_months``: months per block at least (rounded up to the store's time chunks);
@@ -138,107 +125,12 @@ def fit(ds, inputs, targets, *, model="cnn-gru", holdout=None, preset_name="comp
         The trained parts of the emulator (``xemu.Emulator(*trained)``); with
         ``model="linear"``, ``"energy-balance"`` or ``"climatology"``, the fitted baseline itself.
     """
-    import torch
-
-    from ..baselines import BASELINES
-    from ..baselines.registry import resolve_baseline
-    from ..nn.distributed import is_distributed
-    from ..nn.model import CNNGRU
-    from ..nn.training import train
-
-    ds = check_dataset(ds, argument="ds")
-    baseline = resolve_baseline(baseline, inputs, targets, baseline_inputs=baseline_inputs)
-    opts = _stream_options(stream)
-    baseline_options = options_dict(baseline_options, "baseline_options")
-    if model in BASELINES:
-        return _fit_baseline(ds, inputs, targets, model, holdout=holdout, grid_alignment=grid_alignment,
-                             train_config=train_config, variability=variability,
-                             options={**baseline_options, **train_options}, opts=opts)
-    tc, baseline_options = _cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
-    if baseline == "energy-balance":  # its options checked before any pass
-        check_eb_options(ds, baseline_input_names(baseline, baseline_inputs, inputs, baseline_options), targets,
-                         baseline_options)
-    var_method = variability_method(variability)  # checked before training, used after it
-    config = options_dict(config, "config")
-
-    p = skeleton(ds, inputs, targets, encoding=encoding, grid_alignment=grid_alignment)
-    src = BlockSource(ds, p, inputs, targets, encoding, grid_alignment, opts)
-    held, train_idx, val_idx = training_windows(p, holdout, window, stride)
-
-    keyed = checkpoint is not None or is_distributed(tc.distributed)  # the checkpoint's key; what DDP's processes compare
-    st = _statistics(src, ds, inputs, targets, ~held, holdout, baseline, baseline_inputs, baseline_options, keyed)
-    cfg, specs = network_and_losses(p, preset_name, config, loss)
-    train_loader, val_loader = _loaders(src, st, train_idx, val_idx, tc, opts)
-
-    loss_fn = loss_function(cfg, specs, p)
-    torch.manual_seed(tc.seed)
-    net = CNNGRU(cfg)
-    fingerprint = ""
-    if keyed:
-        fingerprint = _fingerprint(src, cfg, tc, specs, st, holdout, window, stride, baseline, baseline_options, opts)
-    try:
-        result = train(net, loss_fn, train_loader, val_loader, config=tc, checkpoint=checkpoint, callback=callback,
-                       fingerprint=fingerprint)
-    finally:
-        for loader in (train_loader, val_loader):
-            if loader is not None:
-                loader.close()
-    net.to("cpu").eval()
-    var_model = _variability(src, net, st, window, held, var_method, opts) if var_method is not None else None
-
-    note = (f"trained streamed from the Dataset in blocks of one sample and at least {opts['block_months']} months "
-            f"({train_loader.n_blocks} training blocks; {opts['buffer_blocks']} shuffled together, "
-            f"{opts['prefetch_blocks']} read ahead)")
-    meta = emulator_record(p, st, inputs=inputs, encoding=encoding, window=window, stride=stride,
-                           grid_alignment=grid_alignment, baseline=baseline, baseline_inputs=baseline_inputs,
-                           baseline_options=baseline_options, cfg=cfg, preset_name=preset_name, tc=tc, specs=specs,
-                           holdout=holdout, n_train=len(train_idx), n_val=len(val_idx) if val_idx is not None else 0,
-                           result=result, notes=[note], variability=variability_meta(var_model))
-    return Trained(meta, net, st.baseline, var_model)
-
-
-def _variability(src: BlockSource, net, st, window: int, held: np.ndarray, method: str, opts: dict):
-    """The trained emulator's residual model, from one pass over the blocks (:mod:`xemu.scale.variability`);
-    the parametric fit reads its residuals back in chunks of a few blocks' bytes (32 MiB at least)."""
-    p = src.p
-    budget = max(2**25, PASS_BLOCKS * opts["block_months"] * (len(p.channels) + len(p.target_names)) * p.lat.size
-                 * p.lon.size * 4)
-    return streamed_variability(src, network_predictor(src, net, st, window), held, method, budget=budget)
-
-
-def _fit_baseline(ds, inputs, targets, model: str, *, holdout, grid_alignment, train_config, variability,
-                  options: dict, opts: dict):
-    """``model="linear" | "energy-balance" | "climatology"`` streamed: the baseline alone, fitted from the
-    sums of one pass over the targets (two for the energy-balance baseline)."""
-    options = baseline_model_options(model, train_config, options)
-    value = options.pop("variability", variability)
-    if value:
-        raise ConfigError(f"variability: expected False with model={model!r} and stream=True ({_REFUSED}); "
-                          f"got {value!r}")
-    if model == "linear":
-        check_alpha(options.get("alpha", "cv"))
-    elif model == "energy-balance":
-        check_eb_options(ds, inputs, targets, options)
-    p = skeleton(ds, inputs, targets, encoding="none", inputs_as="global_means", grid_alignment=grid_alignment)
-    src = BlockSource(ds, p, inputs, targets, "none", grid_alignment, opts)
-    train = ~holdout_mask(p, holdout)
-    means = None
-    if model in ("linear", "energy-balance"):  # the global means they read
-        means = input_pass(src, training_rows(p, train), list(inputs), maps=False)[3]
-    return baseline_and_scale(src, model, p, means, train, holdout, options)[0]
-
-
-def _cnn_gru_options(model, train_config, train_options: dict, baseline, baseline_options: dict):
-    """The checked :class:`TrainConfig` and baseline options of a streamed CNN-GRU fit (the baseline
-    under the network learns no variability of its own)."""
-    tc, baseline_options = cnn_gru_options(model, train_config, train_options, baseline, baseline_options)
-    if baseline is not None:
-        if baseline_options.get("variability"):
-            raise ConfigError(f"baseline_options['variability']: expected False or absent with stream=True "
-                              f"({_REFUSED}); got {baseline_options['variability']!r}")
-        if baseline == "linear":
-            check_alpha(baseline_options.get("alpha", "cv"))
-    return tc, baseline_options
+    source = StreamedSource(check_dataset(ds, argument="ds"), inputs, targets, encoding=encoding,
+                            grid_alignment=grid_alignment, stream=stream)
+    return fit_model(source, model=model, holdout=holdout, preset_name=preset_name, config=config, loss=loss,
+                     window=window, stride=stride, baseline=baseline, baseline_inputs=baseline_inputs,
+                     baseline_options=baseline_options, checkpoint=checkpoint, callback=callback,
+                     train_config=train_config, variability=variability, **train_options)
 
 
 class _Statistics(NamedTuple):
@@ -254,57 +146,123 @@ class _Statistics(NamedTuple):
     digests: tuple  # blake2b of the inputs' and the targets' bytes (None when not keyed)
 
 
-def _statistics(src: BlockSource, ds, inputs, targets, train: np.ndarray, holdout, baseline, baseline_inputs,
-                baseline_options: dict, keyed: bool) -> _Statistics:
-    """The passes over the blocks before training: normalisation, ranges, the baseline and the target scale."""
-    p = src.p
-    names = baseline_input_names(baseline, baseline_inputs, inputs, baseline_options) if baseline else None
-    means_of = names if baseline in ("linear", "energy-balance") else None
-    mean, std, ranges, means, in_digest = input_pass(src, training_rows(p, train), means_of, keyed=keyed)
-    pb = p
-    if baseline is not None:
-        pb = skeleton(ds, names, targets, encoding="none", inputs_as="global_means",
-                      grid_alignment=src.grid_alignment)
-    tgt_digest = hashlib.blake2b(digest_size=32) if keyed else None
-    bl, scale, target_mean = baseline_and_scale(src, baseline, pb, means, train, holdout, baseline_options,
-                                                digest=tgt_digest)
-    base = base_of(bl, pb, means, target_mean)
-    return _Statistics(mean, std, ranges, bl, np.where(scale > 0, scale, 1.0), target_mean, base,
-                       (in_digest, tgt_digest))
+class StreamedSource:
+    """The data of a streamed fit, for :func:`xemu.recipe.fit_model`: a dask-backed Dataset read in blocks
+    (:class:`~xemu.scale.blocks.BlockSource`); what the in-memory fit computes from whole arrays comes from
+    passes over the blocks. ``stream`` is ``True`` or a dict of :data:`STREAM_OPTIONS`."""
 
+    def __init__(self, ds, inputs, targets, *, encoding: str, grid_alignment: str, stream):
+        self.ds, self.inputs, self.targets = ds, inputs, targets
+        self.encoding, self.grid_alignment = encoding, grid_alignment
+        self.opts = _stream_options(stream)
+        self.src: BlockSource | None = None
+        self.train_loader = self.val_loader = None
 
-def _loaders(src: BlockSource, st: _Statistics, train_idx, val_idx, tc, opts: dict):
-    """The training and validation :class:`StreamLoader`; blocks as tensors: inputs normalised, targets and
-    baseline divided by the target scale (as in memory)."""
-    import torch
+    def fit_baseline(self, model: str, *, holdout, train_config, options: dict):
+        """``model="linear" | "energy-balance" | "climatology"`` streamed: the baseline alone, fitted from the
+        sums of one pass over the targets (two for the energy-balance baseline); it learns no variability."""
+        options = baseline_model_options(model, train_config, options)
+        value = options.pop("variability")
+        if value:
+            raise ConfigError(f"variability: expected False with model={model!r} and stream=True ({_REFUSED}); "
+                              f"got {value!r}")
+        self._check_baseline(model, self.inputs, options)
+        p = skeleton(self.ds, self.inputs, self.targets, encoding="none", inputs_as="global_means",
+                     grid_alignment=self.grid_alignment)
+        src = BlockSource(self.ds, p, self.inputs, self.targets, "none", self.grid_alignment, self.opts)
+        train = ~holdout_mask(p, holdout)
+        means = None
+        if model in ("linear", "energy-balance"):  # the global means they read
+            means = input_pass(src, training_rows(p, train), list(self.inputs), maps=False)[3]
+        return baseline_and_scale(src, model, p, means, train, holdout, options)[0]
 
-    lay = src.lay
-    scale32 = st.scale.astype(np.float32)[None, :, None, None]
-    mean4, std4 = st.mean[None, :, None, None], st.std[None, :, None, None]
+    def check_options(self, baseline, baseline_inputs, baseline_options: dict) -> None:
+        """The baseline under the network learns no variability of its own; its options are checked before
+        any pass."""
+        if baseline is not None and baseline_options.get("variability"):
+            raise ConfigError(f"baseline_options['variability']: expected False or absent with stream=True "
+                              f"({_REFUSED}); got {baseline_options['variability']!r}")
+        self._check_baseline(baseline, baseline_inputs, baseline_options)
 
-    def load(s: int, a: int, e: int):
-        x, y = src.train_block(s, a, e)
-        b = st.base(int(lay.t2i[s]), a, e)
-        return (torch.from_numpy(((x - mean4) / std4).astype(np.float32)), torch.from_numpy(y / scale32),
-                torch.from_numpy(np.ascontiguousarray(b / scale32)))
+    def _check_baseline(self, kind, inputs, options: dict) -> None:
+        """The options of the baseline ``kind`` that its streamed fit would meet only after passes."""
+        if kind == "linear":
+            check_alpha(options.get("alpha", "cv"))
+        elif kind == "energy-balance":
+            check_eb_options(self.ds, inputs, self.targets, options)
 
-    kw = {"batch_size": tc.batch_size, "seed": tc.seed, "buffer_blocks": opts["buffer_blocks"],
-          "prefetch_blocks": opts["prefetch_blocks"]}
-    train_loader = StreamLoader(train_idx, lay.edges, load, shuffle=tc.shuffle, **kw)
-    val_loader = StreamLoader(val_idx, lay.edges, load, **kw) if val_idx is not None else None
-    return train_loader, val_loader
+    def prepare(self):
+        """The data's skeleton (:func:`~xemu.scale.blocks.skeleton`) and the blocks it is read in."""
+        p = skeleton(self.ds, self.inputs, self.targets, encoding=self.encoding, grid_alignment=self.grid_alignment)
+        self.src = BlockSource(self.ds, p, self.inputs, self.targets, self.encoding, self.grid_alignment, self.opts)
+        return p
 
+    def statistics(self, held: np.ndarray, holdout, baseline, baseline_inputs, baseline_options: dict,
+                   keyed: bool) -> _Statistics:
+        """The passes over the blocks before training: normalisation, ranges, the baseline and the target
+        scale (and the data's digests when ``keyed``)."""
+        src, p, train = self.src, self.src.p, ~held
+        means_of = baseline_inputs if baseline in ("linear", "energy-balance") else None
+        mean, std, ranges, means, in_digest = input_pass(src, training_rows(p, train), means_of, keyed=keyed)
+        pb = p
+        if baseline is not None:
+            pb = skeleton(self.ds, baseline_inputs, self.targets, encoding="none", inputs_as="global_means",
+                          grid_alignment=self.grid_alignment)
+        tgt_digest = hashlib.blake2b(digest_size=32) if keyed else None
+        bl, scale, target_mean = baseline_and_scale(src, baseline, pb, means, train, holdout, baseline_options,
+                                                    digest=tgt_digest)
+        base = base_of(bl, pb, means, target_mean)
+        return _Statistics(mean, std, ranges, bl, np.where(scale > 0, scale, 1.0), target_mean, base,
+                           (in_digest, tgt_digest))
 
-def _fingerprint(src: BlockSource, cfg, tc, specs, st: _Statistics, holdout, window, stride, baseline,
-                 baseline_options, opts) -> str:
-    """What a checkpoint of a streamed run must match: configuration, block layout, statistics, the data's hash."""
-    lay, p = src.lay, src.p
-    shapes = [[int(np.prod(lay.i_shape, dtype=int)), lay.n_time, len(p.channels), p.lat.size, p.lon.size],
-              [lay.t2i.size, lay.n_time, len(p.target_names), p.lat.size, p.lon.size]]
-    blob = json.dumps(["stream", opts, cfg.to_dict(), train_options_key(tc), specs, p.channels, shapes,
-                       st.mean.tolist(), st.std.tolist(), st.scale.tolist(), repr(holdout), window, stride, baseline,
-                       baseline_options], sort_keys=True, default=str)
-    digest = hashlib.sha256(blob.encode())
-    for d in st.digests:  # blake2b of the inputs' and the targets' bytes, in the order of the whole arrays
-        digest.update(d.digest())
-    return digest.hexdigest()
+    def loaders(self, st: _Statistics, train_idx, val_idx, tc):
+        """The training and validation :class:`StreamLoader`; blocks as tensors: inputs normalised, targets
+        and baseline divided by the target scale (as in memory)."""
+        import torch
+
+        src, lay, opts = self.src, self.src.lay, self.opts
+        scale32 = st.scale.astype(np.float32)[None, :, None, None]
+        mean4, std4 = st.mean[None, :, None, None], st.std[None, :, None, None]
+
+        def load(s: int, a: int, e: int):
+            x, y = src.train_block(s, a, e)
+            b = st.base(int(lay.t2i[s]), a, e)
+            return (torch.from_numpy(((x - mean4) / std4).astype(np.float32)), torch.from_numpy(y / scale32),
+                    torch.from_numpy(np.ascontiguousarray(b / scale32)))
+
+        kw = {"batch_size": tc.batch_size, "seed": tc.seed, "buffer_blocks": opts["buffer_blocks"],
+              "prefetch_blocks": opts["prefetch_blocks"]}
+        self.train_loader = StreamLoader(train_idx, lay.edges, load, shuffle=tc.shuffle, **kw)
+        self.val_loader = StreamLoader(val_idx, lay.edges, load, **kw) if val_idx is not None else None
+        return self.train_loader, self.val_loader
+
+    def fingerprint_data(self, st: _Statistics) -> tuple:
+        """What a checkpoint of a streamed run must match besides the recipe's: the stream options, the
+        arrays' shapes, and the digests of the inputs' and the targets' bytes in the order of the whole arrays."""
+        lay, p = self.src.lay, self.src.p
+        shapes = [[int(np.prod(lay.i_shape, dtype=int)), lay.n_time, len(p.channels), p.lat.size, p.lon.size],
+                  [lay.t2i.size, lay.n_time, len(p.target_names), p.lat.size, p.lon.size]]
+        return ["stream", self.opts], [shapes], [d.digest() for d in st.digests]
+
+    def close(self) -> None:
+        """Stop the loaders' reading threads."""
+        for loader in (self.train_loader, self.val_loader):
+            if loader is not None:
+                loader.close()
+
+    def residual_model(self, net, st: _Statistics, held: np.ndarray, window: int, method: str):
+        """The trained emulator's residual model, from one pass over the blocks (:mod:`xemu.scale.variability`);
+        the parametric fit reads its residuals back in chunks of a few blocks' bytes (32 MiB at least)."""
+        src, p = self.src, self.src.p
+        budget = max(2**25, PASS_BLOCKS * self.opts["block_months"] * (len(p.channels) + len(p.target_names))
+                     * p.lat.size * p.lon.size * 4)
+        return streamed_variability(src, network_predictor(src, net, st, window), held, method, budget=budget)
+
+    def notes(self) -> list[str]:
+        opts = self.opts
+        return [f"trained streamed from the Dataset in blocks of one sample and at least {opts['block_months']} "
+                f"months ({self.train_loader.n_blocks} training blocks; {opts['buffer_blocks']} shuffled together, "
+                f"{opts['prefetch_blocks']} read ahead)"]
+
+    def novelty(self, held: np.ndarray) -> None:  # the streamed record keeps no training forcings
+        return None
