@@ -1,7 +1,8 @@
 """Checks made once per call: within a prediction, the emulator, its baseline and the memory
-check read the same Dataset; :func:`checking_once` makes the checks that go through :func:`once`
-(a variable's coordinate roles, :func:`xemu.data.coords.roles`; a time coordinate's,
-:func:`xemu.data.checks.check_time`) run once per object for the length of the call.
+check read the same Dataset; :func:`~xemu.data.once.checking_once` makes the checks that go
+through :func:`~xemu.data.once.once` (a variable's coordinate roles,
+:func:`xemu.data.coords.roles`; a time coordinate's, :func:`xemu.data.checks.check_time`) run
+once per object for the length of the call.
 """
 
 from __future__ import annotations
