@@ -29,7 +29,7 @@ import numpy as np
 import xemu
 from xemu.evaluation import TRAIN_SSPS, _with_forcing_units, make_split
 from xemu.metrics.deterministic import score
-from xemu.recipe import FAST_TAPER_LENGTH, SLOW_MONTHS, TAPER_LENGTH
+from xemu.recipe import taper_record
 from xemu.variability import calibrate
 
 BASELINE_FORCINGS = ["CO2", "CH4", "SO2", "BC"]
@@ -65,9 +65,7 @@ def main() -> None:
     train = [s for s in TRAIN_SSPS if s != args.held]
     em = xemu.load(f"{args.saved}/{'-'.join(train)}-default-s{args.seed}.xemu")
     # the default's taper (the fit may have been saved before it): in memory only
-    em.meta["taper_length"] = TAPER_LENGTH
-    em.meta["correction_split"] = {"slow_months": SLOW_MONTHS,
-                                   "fast_taper_length": None if np.isinf(FAST_TAPER_LENGTH) else FAST_TAPER_LENGTH}
+    em.meta.update(taper_record())
     eb = xemu.fit(ds.sel(ssp=train), BASELINE_FORCINGS, ["tas", "pr"], model="energy-balance")
     sp = make_split(f"scenario:{args.held}", ds)
     forcing = ds.sel(ssp=[args.held]).drop_vars(["tas", "pr"])

@@ -37,7 +37,7 @@ from .version import __version__
 
 __all__ = ["DEFAULT_LOSS", "fit_model", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
            "loss_function", "train_options_key", "check_loss", "channel_stats", "mean_and_std", "training_rows",
-           "input_ranges", "fit_fingerprint", "emulator_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
+           "input_ranges", "fit_fingerprint", "emulator_record", "taper_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
            "window_loaders", "fit_residual_model", "TAPER_LENGTH", "SLOW_MONTHS", "FAST_TAPER_LENGTH",
            "apply_correction", "running_mean", "correction_halo",
            "training_novelty",
@@ -192,11 +192,16 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
         "device": str(choose_device(tc.device)),
         "notes": [*p.notes, *notes],
         "variability": variability,
-        **({"novelty": novelty.to_dict(), "taper_length": TAPER_LENGTH,
-            "correction_split": {"slow_months": SLOW_MONTHS,
-                                 "fast_taper_length": None if math.isinf(FAST_TAPER_LENGTH) else FAST_TAPER_LENGTH}}
-           if novelty is not None else {}),
+        **({"novelty": novelty.to_dict(), **taper_record()} if novelty is not None else {}),
     }
+
+
+def taper_record() -> dict:
+    """The default taper of the network's correction as ``emulator.json`` records it:
+    ``taper_length`` (:data:`TAPER_LENGTH`) and ``correction_split`` (:data:`SLOW_MONTHS`,
+    :data:`FAST_TAPER_LENGTH`, ``null`` for ``inf``)."""
+    fast = None if math.isinf(FAST_TAPER_LENGTH) else FAST_TAPER_LENGTH
+    return {"taper_length": TAPER_LENGTH, "correction_split": {"slow_months": SLOW_MONTHS, "fast_taper_length": fast}}
 
 
 def channel_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
