@@ -13,7 +13,7 @@ stretch is ``sqrt((v_new + v_int) / v_new)``.
 
 Reads the default CNN-GRU fitted on the other two scenarios (seed ``--seed``) from
 ``--saved`` (``benchmarks/correction_parts.py --outer --saved`` writes it), with the default's
-taper of its correction (:data:`xemu.recipe.TAPER_LENGTH`, ``SLOW_MONTHS``, ``FAST_TAPER_LENGTH``), and scores every
+taper of its correction (:data:`xemu.recipe.correction.TAPER_LENGTH`, ``SLOW_MONTHS``, ``FAST_TAPER_LENGTH``), and scores every
 member of ``--held`` over its last 240 months: the CNN-GRU and its energy-balance baseline
 alone (fitted here on the same scenarios), forced, calibrated and with the added variance.
 A diagnostic on an outer fold: nothing is chosen by it.

@@ -6,7 +6,7 @@
 its running mean by the network's variance ratio, measured on the training months where the
 network's correction is whole (:func:`xemu.variability.calibrate`). Away from the training
 forcings the slow part of the correction is tapered towards the energy-balance baseline
-(:func:`xemu.recipe.apply_correction`), but the stretch is still the network's. Candidates,
+(:func:`xemu.recipe.correction.apply_correction`), but the stretch is still the network's. Candidates,
 each applied to the default's forced prediction ``pred`` (its baseline ``base``, the slow
 part's weight ``w``, :meth:`xemu.Emulator.correction_weight`):
 

@@ -9,7 +9,7 @@ predicts ``baseline + taper(d, L_slow) * S(C) + taper(d, L_fast) * (C - S(C))``,
 month's distance from the training forcings (:mod:`xemu.data.novelty`), and is calibrated
 with the network's variance ratio, as ``predict(..., variability="calibrated")`` does. The
 default it chose: a 120-month slow part with ``L_slow = 2`` and the fast part whole
-(:data:`xemu.recipe.SLOW_MONTHS`, ``TAPER_LENGTH``, ``FAST_TAPER_LENGTH``); fits saved with
+(:data:`xemu.recipe.correction.SLOW_MONTHS`, ``TAPER_LENGTH``, ``FAST_TAPER_LENGTH``); fits saved with
 it are split into the parts here by one weight for the whole correction (the record's
 ``correction_split`` set aside while the parts are built).
 

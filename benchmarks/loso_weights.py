@@ -19,7 +19,7 @@ import xemu
 from xemu.data.novelty import Novelty, taper
 from xemu.data.prepare import prepare
 from xemu.evaluation import FORCINGS, TRAIN_SSPS, _with_forcing_units, loso_splits
-from xemu.recipe import TAPER_LENGTH
+from xemu.recipe.correction import TAPER_LENGTH
 
 
 def main() -> None:

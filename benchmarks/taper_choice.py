@@ -4,7 +4,7 @@
 
 The network's correction is multiplied by ``exp(-d**2 / (2 * L**2))``, ``d`` the distance of
 a month's forcings from the nearest training month's (:mod:`xemu.data.novelty`), ``L`` the
-taper length (:data:`xemu.recipe.TAPER_LENGTH`). For each outer fold (one of ssp126 / ssp370 /
+taper length (:data:`xemu.recipe.correction.TAPER_LENGTH`). For each outer fold (one of ssp126 / ssp370 /
 ssp585 held out) only its two training scenarios are used: the default CNN-GRU is fitted on
 one of them (all members, all months, the leave-one-scenario-out fit options) and scored on
 every member of the other over its last 240 months, both ways round, for every candidate

@@ -13,7 +13,7 @@ import xemu
 from xemu.data.novelty import Novelty, taper
 from xemu.data.prepare import prepare
 from xemu.errors import ConfigError, DataError
-from xemu.recipe import TAPER_LENGTH
+from xemu.recipe.correction import TAPER_LENGTH
 
 INPUTS = ["CO2", "CH4", "SO2", "BC", "rsdt"]
 SMALL = {"conv_widths": (8, 8), "conv_strides": (1, 2), "hidden": 16, "head_hidden": 32}
@@ -155,11 +155,11 @@ def test_emulators_saved_without_a_taper_predict_as_before(climate, tmp_path):
 
 
 def test_running_mean_is_xarrays_centred_rolling_mean():
-    """:func:`xemu.recipe.running_mean` over an even and an odd span equals ``xarray``'s
+    """:func:`xemu.recipe.correction.running_mean` over an even and an odd span equals ``xarray``'s
     ``rolling(center=True, min_periods=1).mean()`` (the ends of the series included)."""
     import xarray as xr
 
-    from xemu.recipe import running_mean
+    from xemu.recipe.correction import running_mean
 
     x = np.random.default_rng(0).standard_normal((2, 40, 3)).astype(np.float32)
     for months in (12, 7, 1):
@@ -180,7 +180,7 @@ def test_the_slow_and_the_fast_part_of_the_correction_are_weighted_apart(correct
     slow part's taper, the rest (here a seasonal cycle) by the fast part's (not tapered by
     default). Where the two weights are equal, or for an emulator saved before the split, the
     correction is ``out * scale * weight``, bit for bit as before the split."""
-    from xemu.recipe import SLOW_MONTHS, apply_correction, correction_weights
+    from xemu.recipe.correction import SLOW_MONTHS, apply_correction, correction_weights
 
     em, _ = corrected
     meta = {**em.meta, "taper_length": TAPER_LENGTH}  # another test sets the fixture's length

@@ -45,17 +45,15 @@ from .nn.training import TrainConfig
 from .recipe import (
     DEFAULT_LOSS,
     Trained,
-    apply_correction,
     baseline_model_options,
-    correction_weights,
     fit_model,
     fit_residual_model,
     history_dataset,
-    labelled_weights,
     training_novelty,
     training_statistics,
     window_loaders,
 )
+from .recipe.correction import apply_correction, correction_parts, correction_weights, labelled_weights
 from .scale.lazy import in_memory, is_lazy, predict_lazy
 from .variability import Variability
 from .variability import apply as apply_variability
@@ -155,7 +153,7 @@ class Emulator:
 
         ``part``: ``"slow"`` (default), the weight of the correction's running mean over
         ``emulator.json``'s ``correction_split["slow_months"]`` months, or ``"fast"``, the weight
-        of the rest (1 everywhere by default: :data:`xemu.recipe.FAST_TAPER_LENGTH`); an emulator
+        of the rest (1 everywhere by default: :data:`xemu.recipe.correction.FAST_TAPER_LENGTH`); an emulator
         saved before the split gives the same weight for both."""
         self.check_fitted()
         if part not in ("slow", "fast"):
@@ -258,12 +256,14 @@ class Emulator:
         self._check_ranges(p)
         length = int(m["window"])
         check_series(p.time, length, argument="ds")
-        x = torch.from_numpy(self._normalise(p.inputs))
+        base, parts = self._base(ds, p), correction_parts(m, p)  # before the inputs become the network's
+        x, p.inputs = torch.from_numpy(self._normalise(p.inputs)), None  # x holds them; freed after the network
         net = self._inference_net(dev)
         with torch.inference_mode():
             out = torch.cat([net.predict_series(x[s : s + 1].to(dev), length, chunk=batch_months).cpu()
                              for s in range(x.shape[0])]).numpy()
-        values = self._base(ds, p) + apply_correction(out, m, p)
+        del x
+        values = apply_correction(out, m, parts=parts, base=base)
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
         return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
@@ -298,13 +298,13 @@ class Emulator:
                                    units=p.input_units.get(name))
 
     def _normalise(self, x: np.ndarray) -> np.ndarray:
-        """The network's input: each input variable held to its training range (emulators fitted
-        with ``clamp_inputs``, all since it was added), then normalised."""
+        """The network's input, in ``x`` itself (float32 prepared inputs, not read after): each input
+        variable held to its training range (``clamp_inputs``: all emulators since it was added), then normalised."""
         mean = np.asarray(self.meta["input_mean"], np.float32)[None, None, :, None, None]
         std = np.asarray(self.meta["input_std"], np.float32)[None, None, :, None, None]
         if x.shape[2] != mean.shape[2]:
             raise DataError(f"ds: {x.shape[2]} input channels; the emulator expects {mean.shape[2]}")
-        out = np.asarray(x, np.float32) - mean  # float32 throughout, one array
+        out = np.subtract(x, mean, out=x, dtype=np.float32)  # float32 throughout, no copy
         if self.meta.get("clamp_inputs"):
             for c, name in enumerate(self.inputs):
                 lo, hi = self.meta["input_ranges"][name]

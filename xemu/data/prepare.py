@@ -302,10 +302,18 @@ def _input_array(ds, in_arrays, inputs, tg: _Targets, time, input_sample_dims, s
     series = template.isel({tg.lat_dim: 0, tg.lon_dim: 0}, drop=True)
     x = np.empty((s_in, time.size, len(inputs)), np.float64)
     for c, (name, da, _r) in enumerate(in_arrays):
-        values = da.broadcast_like(series).transpose(*series.dims).values
+        values = _broadcast_values(da, series)
         check_no_nan(da, argument=f"inputs[{name!r}]", values=values)
         x[:, :, c] = values.reshape(s_in, time.size)
     return x, list(inputs)
+
+
+def _broadcast_values(da: xr.DataArray, like: xr.DataArray) -> np.ndarray:
+    """``da``'s values on ``like``'s dims (repeated, as a view, along those it lacks). The inputs are
+    variables of one Dataset, on its coordinates: there is nothing to align, and
+    ``da.broadcast_like(like)`` would copy each index for nothing."""
+    arr = da.transpose(*(d for d in like.dims if d in da.dims)).values
+    return np.broadcast_to(arr.reshape([like.sizes[d] if d in da.dims else 1 for d in like.dims]), like.shape)
 
 
 def _input_maps(in_arrays, template, time, encoding, s_in, lat, lon, inputs):
@@ -315,7 +323,7 @@ def _input_maps(in_arrays, template, time, encoding, s_in, lat, lon, inputs):
     n_channels = len(inputs) + (len(enc.data_vars) if enc is not None else 0)
     x = np.empty((s_in, time.size, n_channels, lat.size, lon.size), np.float32)
     for c, (name, da, _r) in enumerate(in_arrays):
-        values = da.broadcast_like(template).transpose(*template.dims).values
+        values = _broadcast_values(da, template)
         check_no_nan(da, argument=f"inputs[{name!r}]", values=values)
         x[:, :, c] = values.reshape(s_in, time.size, lat.size, lon.size)
     if enc is not None:

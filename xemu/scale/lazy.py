@@ -13,7 +13,7 @@ first ``window - 1`` months of a series from the first window), so a block of mo
 ``[a, b)`` reads the inputs of months ``[a - window + 1, b)``: the ``window - 1`` months of
 context before it come from the previous chunk (and, where the network's correction is split
 in a slow and a fast part, the months its slow part's running mean reaches on either side,
-:func:`xemu.recipe.correction_halo`). Each block runs the in-memory prediction on
+:func:`xemu.recipe.correction.correction_halo`). Each block runs the in-memory prediction on
 that slice and keeps its own months, which are the months the in-memory prediction of the
 whole series gives (to float32 rounding: the network sees the same windows, in batches of
 another size).
@@ -23,7 +23,8 @@ baseline, whose ocean remembers every month before) is not cut into blocks: one 
 sample computes its global-mean temperature over the whole series from the baseline's
 inputs (global means: small; the reading of its maps is the cost), and each block's
 baseline part is the pattern on that series' months. The task warns if that series leaves
-the training range, as the in-memory prediction does; the blocks do not check their own.
+the training range, as the in-memory prediction does; the blocks do not check their own. (A
+series predicted in one block is read once: that block is the in-memory prediction.)
 
 Blocks follow the inputs' own time chunks, merged until each block's network input is
 about :data:`BLOCK_BYTES` (fewer, larger tasks), or regular blocks of ``time_chunk`` months
@@ -44,7 +45,7 @@ import xarray as xr
 
 from ..baselines.base import given_series
 from ..errors import ConfigError, DataError
-from ..recipe import correction_halo
+from ..recipe.correction import correction_halo
 
 __all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
 
@@ -272,12 +273,12 @@ def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_d
         row = []
         sample = ds.isel({d: slice(i, i + 1) for d, i in zip(sample_dims, index, strict=True)})
         series = (dask.delayed(_baseline_series, pure=False)(key, _Unread(sample[em.baseline.inputs]))
-                  if history else None)
+                  if history and len(blocks) > 1 else None)  # one block: it reads the whole series itself
         for a, b in blocks:
             lo, hi = max(0, a - before - (window - 1)), min(n_time, max(b + after, window))
             part = sample.isel({time_dim: slice(lo, hi)})
             task = block_task(key, _Unread(part), slice(a - lo, b - lo), options,
-                              series[:, lo:hi] if history else None)
+                              series[:, lo:hi] if series is not None else None)
             row.append([da.from_delayed(task[v], shape=(1,) * len(sample_dims) + (b - a, *grid_shape),
                                         dtype=template[name].dtype) for v, name in enumerate(targets)])
         for v, name in enumerate(targets):

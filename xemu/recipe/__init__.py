@@ -18,56 +18,30 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .baselines import BASELINES
-from .baselines.registry import resolve_baseline
-from .data.checks import month_index
-from .data.labels import describe_selection
-from .data.novelty import Novelty, taper
-from .data.prepare import Prepared, holdout_mask
-from .data.windows import WindowLoader, define_windows
-from .errors import ConfigError, warn
-from .io.records import jsonable
-from .nn.device import choose_device
-from .nn.distributed import is_distributed
-from .nn.losses import CombinedLoss, parse_spec
-from .nn.model import CNNGRU, ModelConfig, preset
-from .nn.training import TrainConfig, TrainResult, train
-from .variability.core import fit_variability, variability_meta, variability_method
-from .version import __version__
+from ..baselines import BASELINES
+from ..baselines.registry import resolve_baseline
+from ..data.checks import month_index
+from ..data.labels import describe_selection
+from ..data.novelty import Novelty
+from ..data.prepare import Prepared, holdout_mask
+from ..data.windows import WindowLoader, define_windows
+from ..errors import ConfigError, warn
+from ..io.records import jsonable
+from ..nn.device import choose_device
+from ..nn.distributed import is_distributed
+from ..nn.losses import CombinedLoss, parse_spec
+from ..nn.model import CNNGRU, ModelConfig, preset
+from ..nn.training import TrainConfig, TrainResult, train
+from ..variability.core import fit_variability, variability_meta, variability_method
+from ..version import __version__
+from .correction import FAST_TAPER_LENGTH, SLOW_MONTHS, TAPER_LENGTH
 
 __all__ = ["DEFAULT_LOSS", "fit_model", "options_dict", "check_baseline_options", "cnn_gru_options", "network_and_losses",
            "loss_function", "train_options_key", "check_loss", "channel_stats", "mean_and_std", "training_rows",
-           "input_ranges", "fit_fingerprint", "emulator_record", "taper_record", "training_windows", "baseline_model_options", "Trained", "Statistics", "training_statistics",
-           "window_loaders", "fit_residual_model", "TAPER_LENGTH", "SLOW_MONTHS", "FAST_TAPER_LENGTH",
-           "apply_correction", "running_mean", "correction_halo",
-           "training_novelty",
-           "correction_weights", "labelled_weights", "history_dataset", "HISTORY_VARIABLES"]
+           "input_ranges", "fit_fingerprint", "emulator_record", "taper_record", "training_windows",
+           "baseline_model_options", "Trained", "Statistics", "training_statistics", "window_loaders",
+           "fit_residual_model", "training_novelty", "history_dataset", "HISTORY_VARIABLES"]
 
-#: How far (in training standard deviations of the inputs' global means, :mod:`xemu.data.novelty`)
-#: from every training month the *slow part* of the network's correction (see
-#: :data:`SLOW_MONTHS`) falls to exp(-1/2) of itself: it is ``exp(-d**2 / (2 * TAPER_LENGTH**2))``
-#: times what the network predicts, so the emulator's decadal means return to its baseline's for
-#: forcings far from any it trained on (at 4 lengths, 0.03 % of it is left).
-TAPER_LENGTH: float = 2.0
-
-#: The network's correction in two parts (since issue 28): its *slow* part, the centred running
-#: mean over ``SLOW_MONTHS`` months (:func:`running_mean`), tapered with :data:`TAPER_LENGTH`, and
-#: its *fast* part (the rest: the seasonal cycle and month-to-month changes around that mean),
-#: tapered with :data:`FAST_TAPER_LENGTH` (``inf``: not tapered; ``null`` in ``emulator.json``).
-#: Recorded in ``emulator.json`` as ``correction_split``; emulators saved before it taper the
-#: whole correction alike.
-#:
-#: The three were chosen together by nested leave-one-scenario-out on the training scenarios
-#: (``benchmarks/correction_parts.py``, seed 0): the lowest inner calibrated score over the three
-#: outer folds together, 1.054 (a whole correction tapered with length 4, the default before:
-#: 1.065; no taper 1.068; the baseline alone 1.077). A running mean over 12 months scored the
-#: same to the third decimal; fold by fold the inner folds chose no taper (ssp126 held out), the
-#: slow part off and the fast part tapered with length 4 (ssp370) and the slow part off and the
-#: fast part whole (ssp585) (``benchmarks/RESULTS.md``, "The correction in two parts").
-SLOW_MONTHS: int = 120
-#: The taper length of the fast part of the network's correction (see :data:`SLOW_MONTHS`):
-#: ``inf``, not tapered (``null`` in ``emulator.json``); chosen with it.
-FAST_TAPER_LENGTH: float = float("inf")
 
 #: Loss per target when none is given; other targets get "mse". The "std" term keeps the
 #: month-to-month variability of precipitation (see docs/results).
@@ -148,7 +122,7 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
     ``scale``, ``target_mean``: :class:`Statistics`, or the streamed fit's own); ``notes`` are
     added to those of the data; ``variability`` is what the record keeps of the model of
     internal variability (:func:`xemu.variability.core.variability_meta`); ``novelty`` the
-    training forcings that taper the network's correction (:func:`apply_correction`).
+    training forcings that taper the network's correction (:func:`~xemu.recipe.correction.apply_correction`).
     """
     lat, lon = p.lat, p.lon
     return {
@@ -198,8 +172,9 @@ def emulator_record(p: Prepared, stats, *, inputs, encoding, window, stride, gri
 
 def taper_record() -> dict:
     """The default taper of the network's correction as ``emulator.json`` records it:
-    ``taper_length`` (:data:`TAPER_LENGTH`) and ``correction_split`` (:data:`SLOW_MONTHS`,
-    :data:`FAST_TAPER_LENGTH`, ``null`` for ``inf``)."""
+    ``taper_length`` (:data:`~xemu.recipe.correction.TAPER_LENGTH`) and ``correction_split``
+    (:data:`~xemu.recipe.correction.SLOW_MONTHS`, :data:`~xemu.recipe.correction.FAST_TAPER_LENGTH`,
+    ``null`` for ``inf``)."""
     fast = None if math.isinf(FAST_TAPER_LENGTH) else FAST_TAPER_LENGTH
     return {"taper_length": TAPER_LENGTH, "correction_split": {"slow_months": SLOW_MONTHS, "fast_taper_length": fast}}
 
@@ -454,90 +429,10 @@ def baseline_input_names(baseline: str, baseline_inputs, inputs, baseline_option
     if baseline_inputs:
         return list(baseline_inputs)
     if baseline == "energy-balance":
-        from .baselines.energy_balance import role_inputs
+        from ..baselines.energy_balance import role_inputs
 
         return role_inputs(inputs, (baseline_options or {}).get("roles"))
     return list(inputs)
-
-
-def correction_weights(meta: dict, p: Prepared, part: str = "slow") -> np.ndarray:
-    """``(S_in, T)`` float32: the weight of the network's correction (its ``part``, ``"slow"`` or
-    ``"fast"``: see :data:`SLOW_MONTHS`) in each month of the prepared inputs ``p``, the taper of
-    its distance from the training forcings (:mod:`xemu.data.novelty`); 1 everywhere for an
-    emulator without a record of them (saved before the taper). An emulator saved before the
-    split tapers both parts alike (``taper_length``)."""
-    if meta.get("novelty") is None:
-        return np.ones(p.inputs.shape[:2], np.float32)
-    split = meta.get("correction_split")
-    length = meta["taper_length"] if part == "slow" or split is None else split["fast_taper_length"]
-    if length is None:  # not tapered
-        return np.ones(p.inputs.shape[:2], np.float32)
-    if isinstance(length, Mapping):  # a length per input (None: not compared), the taper's unit 1
-        lengths = {k: float("inf") if v is None else float(v) for k, v in length.items()}
-        weight = taper(Novelty.from_dict(meta["novelty"]).distance(p, lengths), 1.0)
-    else:
-        weight = taper(Novelty.from_dict(meta["novelty"]).distance(p), float(length))
-    return weight.astype(np.float32)
-
-
-def labelled_weights(weight: np.ndarray, p: Prepared) -> xr.DataArray:
-    """:func:`correction_weights` as a DataArray on the inputs' sample dims and time."""
-    dims = (*p.input_sample_dims, p.time.dims[0])
-    shape = [p.sample_coords[d].size for d in p.input_sample_dims] + [p.time.size]
-    return xr.DataArray(weight.reshape(shape), dims=dims,
-                        coords={**{d: p.sample_coords[d] for d in p.input_sample_dims}, dims[-1]: p.time},
-                        name="correction_weight",
-                        attrs={"long_name": "weight of the network's correction (1: all of it; 0: the baseline "
-                                            "alone)", "units": "1"})
-
-
-def running_mean(x: np.ndarray, months: int, axis: int = 1) -> np.ndarray:
-    """The centred running mean of ``x`` over ``months`` months along ``axis`` (the months
-    ``t - months // 2`` to ``t + (months - 1) // 2`` where ``months`` is even, as
-    ``xarray``'s ``rolling(center=True)``; fewer at the ends of the series), in float64 sums,
-    returned in ``x``'s dtype.
-
-    Examples
-    --------
-    >>> running_mean(np.arange(6.0)[None], 2).tolist()
-    [[0.0, 0.5, 1.5, 2.5, 3.5, 4.5]]
-    """
-    x = np.moveaxis(np.asarray(x), axis, 0)
-    n = x.shape[0]
-    csum = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0, dtype=np.float64)])
-    t = np.arange(n)
-    lo, hi = np.maximum(t - months // 2, 0), np.minimum(t + (months - 1) // 2 + 1, n)
-    out = (csum[hi] - csum[lo]) / (hi - lo).reshape(-1, *([1] * (x.ndim - 1)))
-    return np.moveaxis(out.astype(x.dtype), 0, axis)
-
-
-def correction_halo(meta: dict) -> tuple[int, int]:
-    """Months of correction a prediction needs before and after a month (its slow part's running
-    mean: :func:`running_mean`); ``(0, 0)`` for an emulator whose correction is not split."""
-    split = meta.get("correction_split")
-    if meta.get("novelty") is None or split is None:
-        return 0, 0
-    return split["slow_months"] // 2, (split["slow_months"] - 1) // 2
-
-
-def apply_correction(out: np.ndarray, meta: dict, p: Prepared) -> np.ndarray:
-    """The correction ``(S_in, T, V, H, W)`` the network's output ``out`` adds to the baseline for
-    the prepared inputs ``p``: ``out`` times the target scale, its slow part (:func:`running_mean`
-    over ``SLOW_MONTHS``) weighted by :func:`correction_weights` ``(..., "slow")`` and the rest by
-    ``(..., "fast")``. Where the two weights are equal (on the training forcings, and in every
-    month of an emulator saved before the split or the taper) this is ``out * scale * weight``,
-    bit for bit as before.
-    """
-    scale = np.asarray(meta["target_scale"], np.float32)[None, None, :, None, None]
-    w = correction_weights(meta, p)
-    corr = out * (scale * w[:, :, None, None, None])
-    if correction_halo(meta) == (0, 0):
-        return corr
-    dw = correction_weights(meta, p, "fast") - w
-    if not dw.any():
-        return corr
-    full = out * scale
-    return corr + dw[:, :, None, None, None] * (full - running_mean(full, meta["correction_split"]["slow_months"]))
 
 
 #: The variables of :attr:`xemu.Emulator.history`: record key -> (long_name, units).
