@@ -48,6 +48,10 @@ def _child(args) -> None:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     dask.config.set(num_workers=args.dask_threads)
+    if args.blocks_at_once:
+        import xemu.scale.lazy
+
+        xemu.scale.lazy.BLOCKS_AT_ONCE = args.blocks_at_once
     em = xemu.load(args.emulator)
     target = Path(args.write)
     shutil.rmtree(target, ignore_errors=True)
@@ -118,6 +122,8 @@ def main(argv=None) -> int:
     ap.add_argument("--time-chunk", type=int, default=None, help="months per block of the lazy prediction")
     ap.add_argument("--torch-threads", type=int, default=1, help="torch threads per process (0: torch's default)")
     ap.add_argument("--dask-threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--blocks-at-once", type=int, default=None,
+                    help="xemu.scale.lazy.BLOCKS_AT_ONCE in each process (default: xemu's)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--eager", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
@@ -150,6 +156,7 @@ def main(argv=None) -> int:
             cmd = [sys.executable, __file__, "--child", "--store", str(store), "--emulator", str(emulator),
                    "--write", str(args.out / "prediction.zarr"), "--torch-threads", str(args.torch_threads),
                    "--dask-threads", str(args.dask_threads)]
+            cmd += ["--blocks-at-once", str(args.blocks_at_once)] if args.blocks_at_once else []
             cmd += ["--eager"] if eager else []
             cmd += ["--time-chunk", str(args.time_chunk)] if args.time_chunk and not eager else []
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -160,7 +167,8 @@ def main(argv=None) -> int:
             rows.append((baseline, network, factor, "in memory" if eager else "lazy", r))
     print(f"store time chunk {args.store_time_chunk} months; lazy blocks "
           f"{args.time_chunk or 'from the chunks'}; torch threads {args.torch_threads or 'default'}, "
-          f"dask threads {args.dask_threads}; {os.cpu_count()} CPUs")
+          f"dask threads {args.dask_threads}; blocks at once {args.blocks_at_once or 'default'}; "
+          f"{os.cpu_count()} CPUs")
     print(f"{'network':>8} {'baseline':>15} {'size':>5} {'path':>10} {'months':>7} {'seconds':>8} {'months/s':>9} "
           f"{'peak RSS GiB':>13} {'vs lazy 1x':>11} {'time vs linear':>15}")
     for baseline, network, factor, how, r in sorted(rows, key=lambda row: (row[1], row[2], row[3])):

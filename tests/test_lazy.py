@@ -210,3 +210,59 @@ def test_global_range_warning_is_the_in_memory_one(data):
     eager = messages()
     assert len(eager) == 1 and "beyond the training range" in eager[0], eager
     assert messages(lazy=True, time_chunk=12) == eager
+
+
+def test_a_process_predicts_one_block_at_a_time_and_reads_a_one_block_series_once(data, monkeypatch):
+    """``BLOCKS_AT_ONCE`` (1 by default): however many dask threads run, a process predicts one
+    block at a time (memory holds one block's working set), two with ``BLOCKS_AT_ONCE = 2``; a
+    sample predicted in one block reads its inputs once (no task of its own for the baseline's
+    global-mean series). The predictions equal the in-memory one; a bad value is refused."""
+    import threading
+    import time
+
+    import xemu.scale.lazy as lazy
+
+    ds, em = data
+    eager = em.predict(_inputs(ds))
+    assert em.baseline.history and lazy.BLOCKS_AT_ONCE == 1
+    state, guard, reads = {"now": 0, "most": 0}, threading.Lock(), []
+    predict, read = em.predict, lazy._Unread.read
+
+    def counted_predict(*args, **kwargs):
+        with guard:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.2)  # the other thread has time to start its block
+        try:
+            return predict(*args, **kwargs)
+        finally:
+            with guard:
+                state["now"] -= 1
+
+    def counted_read(self):
+        reads.append(self.ds.sizes)
+        return read(self)
+
+    monkeypatch.setattr(em, "predict", counted_predict)
+    monkeypatch.setattr(lazy._Unread, "read", counted_read)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        out = predict(_inputs(ds).chunk({"time": 25})).compute()
+        assert state["most"] == 1 and len(reads) == ds.sizes["scenario"]  # one block per series
+        xr.testing.assert_allclose(out, eager, rtol=1e-6, atol=1e-5)
+        monkeypatch.setattr(lazy, "BLOCKS_AT_ONCE", 2)
+        state["most"] = 0
+        xr.testing.assert_allclose(predict(_inputs(ds).chunk({"time": 25})).compute(), eager, rtol=1e-6, atol=1e-5)
+        assert state["most"] == 2
+        monkeypatch.setattr(lazy, "BLOCKS_AT_ONCE", 0)
+        with pytest.raises(ConfigError, match=r"BLOCKS_AT_ONCE: expected an integer >= 1; got 0"):
+            predict(_inputs(ds).chunk({"time": 25})).compute()
+
+
+def test_a_prediction_leaves_its_inputs_as_they_were(data):
+    """The in-memory prediction normalises the network's input in place: in its own array, never
+    in the user's Dataset."""
+    ds, em = data
+    inputs = _inputs(ds)
+    before = inputs.copy(deep=True)
+    em.predict(inputs)
+    xr.testing.assert_identical(inputs, before)

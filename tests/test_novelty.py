@@ -168,6 +168,31 @@ def test_running_mean_is_xarrays_centred_rolling_mean():
         assert running_mean(x, months).dtype == np.float32
 
 
+def test_running_mean_is_numpys_cumulative_sums_bit_for_bit():
+    """:func:`xemu.recipe.correction.running_mean` adds the months one by one and keeps only the
+    sums its span needs: the same numbers, bit for bit, as the differences of ``numpy.cumsum``
+    (float64) it replaced, for spans shorter and longer than the series; and so is the correction
+    (``apply_correction`` with ``parts``, whose slow part it subtracts in place)."""
+    from xemu.recipe.correction import apply_correction, running_mean
+
+    def cumsum_mean(x, months):
+        csum = np.concatenate([np.zeros_like(x[:, :1], np.float64), np.cumsum(x, axis=1, dtype=np.float64)], axis=1)
+        t = np.arange(x.shape[1])
+        lo, hi = np.maximum(t - months // 2, 0), np.minimum(t + (months - 1) // 2 + 1, x.shape[1])
+        return ((csum[:, hi] - csum[:, lo]) / (hi - lo)[None, :, None, None, None]).astype(x.dtype)
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 150, 2, 3, 4)) * 3 + 1).astype(np.float32)
+    scale = np.array([2.0, 0.5], np.float32)[None, None, :, None, None]
+    w, dw = rng.uniform(0, 1, (2, 2, 150)).astype(np.float32)
+    for months in (120, 12, 7, 1, 400):
+        np.testing.assert_array_equal(running_mean(x, months), cumsum_mean(x, months))
+        meta = {"target_scale": [2.0, 0.5], "correction_split": {"slow_months": months}}
+        full = x * scale
+        want = x * (scale * w[:, :, None, None, None]) + dw[:, :, None, None, None] * (full - cumsum_mean(full, months))
+        np.testing.assert_array_equal(apply_correction(x, meta, parts=(w, dw)), want)
+
+
 def _far(climate):
     """A new scenario whose CH4 lies four times beyond the training range ('high' otherwise)."""
     new = climate.sel(scenario=["high"]).drop_vars(["tas", "pr"]).assign_coords(scenario=["new"])

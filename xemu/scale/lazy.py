@@ -26,6 +26,10 @@ baseline part is the pattern on that series' months. The task warns if that seri
 the training range, as the in-memory prediction does; the blocks do not check their own. (A
 series predicted in one block is read once: that block is the in-memory prediction.)
 
+A process computes :data:`BLOCKS_AT_ONCE` blocks at a time (by default one: memory holds one
+block's working set however many series are predicted), and hands the memory a block freed
+back to the operating system (:func:`trim_memory`).
+
 Blocks follow the inputs' own time chunks, merged until each block's network input is
 about :data:`BLOCK_BYTES` (fewer, larger tasks), or regular blocks of ``time_chunk`` months
 when one is given.
@@ -38,6 +42,8 @@ from there.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -47,7 +53,7 @@ from ..baselines.base import given_series
 from ..errors import ConfigError, DataError
 from ..recipe.correction import correction_halo
 
-__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
+__all__ = ["MIN_BLOCK_MONTHS", "BLOCK_BYTES", "BLOCKS_AT_ONCE", "trim_memory", "is_lazy", "time_blocks", "predict_lazy", "predict_many", "in_memory"]
 
 #: Least number of months per block of :func:`time_blocks` when it is not told: the inputs'
 #: time chunks are merged until each block holds at least this many.
@@ -61,6 +67,25 @@ MIN_BLOCK_MONTHS = 240
 #: ``benchmarks/scale_predict.py`` on 16 series of 1,021 months, 2 threads: 829 months/s
 #: with blocks of 360 months, 1,027 with whole series (peak memory 0.96 and 1.31 GiB).
 BLOCK_BYTES = 256 * 2**20
+
+
+#: Blocks of lazy predictions a process computes at once, whatever the number of dask threads
+#: (the others wait, then read and predict theirs; finished blocks are written meanwhile). With
+#: 1, what is in memory at once is one block's working set: 16 series predict with about the
+#: peak memory of one (the network runs on torch's threads over the cores within a block). More
+#: blocks at once trade memory for speed: on 2 cores with 2 dask threads and 1 torch thread, 2
+#: blocks at once predicted 16 series 1.9x as fast with 1.26x the peak memory (12.4 s and 1.12 GiB
+#: against 23.9 s and 0.89 GiB: ``benchmarks/scale_predict.py --blocks-at-once``,
+#: ``benchmarks/RESULTS.md``, "Prediction at scale"). Set it before the prediction is computed.
+BLOCKS_AT_ONCE = 1
+_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _block_slot() -> threading.BoundedSemaphore:
+    """The semaphore of :data:`BLOCKS_AT_ONCE` (one per value, shared by the process's threads)."""
+    if isinstance(BLOCKS_AT_ONCE, bool) or not isinstance(BLOCKS_AT_ONCE, int) or BLOCKS_AT_ONCE < 1:
+        raise ConfigError(f"xemu.scale.lazy.BLOCKS_AT_ONCE: expected an integer >= 1; got {BLOCKS_AT_ONCE!r}")
+    return _SLOTS.setdefault(BLOCKS_AT_ONCE, threading.BoundedSemaphore(BLOCKS_AT_ONCE))
 
 
 def is_lazy(ds: xr.Dataset, names: Iterable[str]) -> bool:
@@ -149,17 +174,33 @@ def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -
     (``xemu.baselines.base.given_series``) instead of starting its global model at the
     block's first month.
     """
-    data = part.read()
-    with given_series(series) if series is not None else contextlib.nullcontext():
+    with _block_slot(), given_series(series) if series is not None else contextlib.nullcontext():
+        data = part.read()
         pred = em.predict(data, lazy=False, **options)
-    return tuple(np.ascontiguousarray(pred[name].values[..., keep, :, :]) for name in em.targets)
+        out = tuple(np.ascontiguousarray(pred[name].values[..., keep, :, :]) for name in em.targets)
+        del pred, data
+        trim_memory()
+    return out
+
+
+def trim_memory() -> None:
+    """Hand the memory a block freed back to the operating system: glibc's ``malloc_trim(0)``, as
+    dask's docs advise ("Memory not released back to the OS"); nothing where there is no glibc.
+    Without it each thread's allocator arena keeps the largest block it served, and a lazy
+    prediction's peak memory grows with the number of threads that ran blocks."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _baseline_series(em, whole: _Unread) -> np.ndarray:
     """``(1, T)``: the global-mean temperature of the emulator's baseline over one sample's whole
     series, with the baseline's warning if it leaves the training range (as in memory)."""
     bl = em.baseline
-    series = bl.global_temperature(bl.prepare_predict(whole.read()))
+    with _block_slot():  # it reads the whole series' maps
+        series = bl.global_temperature(bl.prepare_predict(whole.read()))
+        trim_memory()
     bl.check_global_range(series)
     return series
 
