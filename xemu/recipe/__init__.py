@@ -3,7 +3,8 @@
 over their source of data, and its parts: the checked options, the network's configuration and
 each target's loss, the loss function, input statistics, the checkpoint's fingerprint and the
 ``emulator.json`` record and the trained parts an :class:`~xemu.Emulator` is built from. It
-holds no state and knows nothing of how the data are read.
+holds no state and knows nothing of how the data are read. How a prediction applies the
+network's correction is :mod:`xemu.recipe.correction`.
 """
 
 from __future__ import annotations
