@@ -76,7 +76,7 @@ BLOCK_BYTES = 256 * 2**20
 #: blocks at once trade memory for speed: on 2 cores with 2 dask threads and 1 torch thread, 2
 #: blocks at once predicted 16 series 1.9x as fast with 1.26x the peak memory (12.4 s and 1.12 GiB
 #: against 23.9 s and 0.89 GiB: ``benchmarks/scale_predict.py --blocks-at-once``,
-#: ``benchmarks/RESULTS.md``, "Prediction at scale"). Set it before the prediction is computed.
+#: ``benchmarks/RESULTS.md``, "A prediction's working set"). Set it before the prediction is computed.
 BLOCKS_AT_ONCE = 1
 _SLOTS: dict[int, threading.BoundedSemaphore] = {}
 
