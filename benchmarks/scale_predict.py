@@ -48,7 +48,7 @@ def _child(args) -> None:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     dask.config.set(num_workers=args.dask_threads)
-    if args.blocks_at_once:
+    if args.blocks_at_once is not None:
         import xemu.scale.lazy
 
         xemu.scale.lazy.BLOCKS_AT_ONCE = args.blocks_at_once
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             cmd = [sys.executable, __file__, "--child", "--store", str(store), "--emulator", str(emulator),
                    "--write", str(args.out / "prediction.zarr"), "--torch-threads", str(args.torch_threads),
                    "--dask-threads", str(args.dask_threads)]
-            cmd += ["--blocks-at-once", str(args.blocks_at_once)] if args.blocks_at_once else []
+            cmd += ["--blocks-at-once", str(args.blocks_at_once)] if args.blocks_at_once is not None else []
             cmd += ["--eager"] if eager else []
             cmd += ["--time-chunk", str(args.time_chunk)] if args.time_chunk and not eager else []
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
             rows.append((baseline, network, factor, "in memory" if eager else "lazy", r))
     print(f"store time chunk {args.store_time_chunk} months; lazy blocks "
           f"{args.time_chunk or 'from the chunks'}; torch threads {args.torch_threads or 'default'}, "
-          f"dask threads {args.dask_threads}; blocks at once {args.blocks_at_once or 'default'}; "
+          f"dask threads {args.dask_threads}; blocks at once {'default' if args.blocks_at_once is None else args.blocks_at_once}; "
           f"{os.cpu_count()} CPUs")
     print(f"{'network':>8} {'baseline':>15} {'size':>5} {'path':>10} {'months':>7} {'seconds':>8} {'months/s':>9} "
           f"{'peak RSS GiB':>13} {'vs lazy 1x':>11} {'time vs linear':>15}")
