@@ -1,8 +1,9 @@
-"""A calibration that adds the internal variance instead of stretching by a fixed ratio (a diagnostic).
+"""A calibration that adds the internal variance instead of stretching by a fixed ratio (a diagnostic;
+the default since, chosen by ``benchmarks/calibration_variance.py``).
 
     python benchmarks/calibration_additive.py --saved runs/em --held ssp126 [--seed 0]
 
-``predict(..., variability="calibrated")`` stretches a prediction's deviations from its
+``predict(..., variability="calibrated")`` stretched a prediction's deviations from its
 running mean by the ratio of the truth's to the prediction's month-to-month standard
 deviation measured on the training months (:func:`xemu.variability.variance_ratio`). On a
 scenario never run whose forced month-to-month variance differs from the training
@@ -30,7 +31,7 @@ import xemu
 from xemu.evaluation import TRAIN_SSPS, _with_forcing_units, make_split
 from xemu.metrics.deterministic import score
 from xemu.recipe import taper_record
-from xemu.variability import calibrate
+from xemu.variability import Variability, calibrate
 
 BASELINE_FORCINGS = ["CO2", "CH4", "SO2", "BC"]
 
@@ -85,7 +86,8 @@ def main() -> None:
         pred = model.predict(inputs)
         train_inputs = ds.sel(ssp=train)[list(inputs.data_vars)]
         row(f"{label}, forced", pred)
-        row(f"{label}, calibrated (ratio)", model.predict(inputs, variability="calibrated"))
+        var = model.variability
+        row(f"{label}, calibrated (ratio)", Variability(var.ratios, var.models, var.block).calibrate(pred))
         row(f"{label}, internal variance added", added_variance(pred, model.predict(train_inputs), truth_train))
 
 

@@ -60,14 +60,17 @@ def quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def fitted(ds, train: list[str], seed: int, saved: str | None):
-    """The default CNN-GRU on ``train`` (the leave-one-scenario-out fit options), read from
-    ``saved`` where it was saved before, else fitted (and saved there)."""
-    path = f"{saved}/{'-'.join(train)}-default-s{seed}.xemu" if saved else None
+def fitted(ds, train: list[str], seed: int, saved: str | None, loss: str | None = None):
+    """The default CNN-GRU on ``train`` (the leave-one-scenario-out fit options; with ``loss``, that
+    loss for both targets), read from ``saved`` where it was saved before, else fitted (and saved there)."""
+    tag = "default" if loss is None else "loss-" + "".join(c if c.isalnum() else "_" for c in loss)
+    path = f"{saved}/{'-'.join(train)}-{tag}-s{seed}.xemu" if saved else None
     if path and os.path.exists(path):
         return xemu.load(path)
     t0 = time.perf_counter()
-    em = quiet(xemu.fit, ds.sel(ssp=train), FORCINGS, ["tas", "pr"], seed=seed, progress=False, **LOSO_FIT_OPTIONS)
+    options = {} if loss is None else {"loss": {"tas": loss, "pr": loss}}
+    em = quiet(xemu.fit, ds.sel(ssp=train), FORCINGS, ["tas", "pr"], seed=seed, progress=False, **LOSO_FIT_OPTIONS,
+               **options)
     print(f"  fitted on {'/'.join(train)} (seed {seed}) in {time.perf_counter() - t0:.0f} s", flush=True)
     if path:
         em.save(path, overwrite=True)
@@ -118,21 +121,22 @@ def rows(ds, em, test: str) -> dict[str, tuple[float, float, float]]:
 def print_rows(label: str, result: dict) -> None:
     for name, (forced, calib, tm, *more) in result.items():
         extra = "".join(f"  {k} {v:6.3f}" for k, v in (more[0] if more else {}).items())
-        print(f"  {label:32s} {name:38s} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}{extra}")
+        print(f"  {label:32s} {name:52s} forced {forced:6.3f}  calibrated {calib:6.3f}  tas t-mean {tm:6.3f}{extra}")
 
 
 def nested_choice(rows_of, title: str = "inner mean calibrated score") -> None:
     """Run the outer folds: per outer fold, ``rows_of(ds, em, test, fit_on)`` (label -> (forced,
     calibrated, tas time-mean RMSE, ...)) on both inner folds, the candidate with the lowest mean
-    inner calibrated score chosen; with ``--outer``, the outer fold's fit scored on its held-out
+    inner calibrated score chosen (within each family of candidates: :func:`lowest`); with ``--outer``, the outer fold's fit scored on its held-out
     scenario for the record. The command line is this module's (``--data``, ``--seed``, ``--saved``,
-    ``--outer``, ``--folds``)."""
+    ``--outer``, ``--folds``, ``--loss``)."""
     ap = argparse.ArgumentParser(description=title)
     ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.find_cse151b())")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--saved", default=None, help="folder of the fits: read where they are, saved where not")
     ap.add_argument("--outer", action="store_true", help="also score each outer fold's fit on its held-out scenario")
     ap.add_argument("--folds", nargs="*", default=TRAIN_SSPS, help="outer folds (held-out scenarios) to run")
+    ap.add_argument("--loss", default=None, help="fit with this loss for both targets (default: xemu's default loss)")
     args = ap.parse_args()
     if args.saved:
         os.makedirs(args.saved, exist_ok=True)
@@ -145,22 +149,33 @@ def nested_choice(rows_of, title: str = "inner mean calibrated score") -> None:
         inner = []
         for fit_on in train:
             other = next(s for s in train if s != fit_on)
-            result = rows_of(ds, fitted(ds, [fit_on], args.seed, args.saved), other, [fit_on])
+            result = rows_of(ds, fitted(ds, [fit_on], args.seed, args.saved, args.loss), other, [fit_on])
             print_rows(f"fit on {fit_on}, scored on {other}", result)
             inner.append(result)
         order = list(inner[0])
         mean = {name: float(np.mean([r[name][1] for r in inner])) for name in order}
-        chosen[held] = min(order, key=lambda name: (round(mean[name], 4), order.index(name)))
+        chosen[held] = lowest(mean)
         print(f"{title}: " + "; ".join(f"{k} {v:.3f}" for k, v in mean.items()))
         print(f"chosen on {'/'.join(train)} only: {chosen[held]}", flush=True)
         pooled.append(mean)
         if args.outer:
-            print_rows(f"held out {held} (not used)", rows_of(ds, fitted(ds, train, args.seed, args.saved), held, train))
+            print_rows(f"held out {held} (not used)",
+                       rows_of(ds, fitted(ds, train, args.seed, args.saved, args.loss), held, train))
     print(f"\nchosen per outer fold: {chosen}; {time.perf_counter() - t0:.0f} s")
     together = {name: float(np.mean([m[name] for m in pooled])) for name in pooled[0]}
-    best = min(together, key=lambda name: (round(together[name], 4), list(together).index(name)))
     print(f"{title}, mean over the outer folds: " + "; ".join(f"{k} {v:.3f}" for k, v in together.items()))
-    print(f"lowest over the outer folds together: {best}")
+    print(f"lowest over the outer folds together: {lowest(together)}")
+
+
+def lowest(mean: dict[str, float]) -> str:
+    """The candidate with the lowest score (ties: the first), within each family: a label
+    ``"family: candidate"`` is compared with its family's only (the families joined by " | ")."""
+    families: dict[str, list[str]] = {}
+    for name in mean:
+        families.setdefault(name.split(": ", 1)[0] if ": " in name else "", []).append(name)
+    order = list(mean)
+    return " | ".join(min(names, key=lambda name: (round(mean[name], 4), order.index(name)))
+                      for names in families.values())
 
 
 if __name__ == "__main__":

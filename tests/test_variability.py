@@ -390,3 +390,79 @@ def test_calibrated_precipitation_is_never_negative_and_every_cell_keeps_its_mea
     lazy = calibrate(pred.chunk(time=30), ratio, non_negative=True)
     assert lazy.chunks is not None
     np.testing.assert_allclose(lazy.values, out.values, rtol=1e-12)
+
+
+def _seasonal_maps(amplitude, n_months=240, noise=0.0, seed=0):
+    """(time, lat, lon) monthly maps: a seasonal cycle of ``amplitude`` per cell plus white noise."""
+    t = xr.date_range("2000-01-01", periods=n_months, freq="MS", use_cftime=True)
+    season = np.sin(2 * np.pi * np.arange(n_months) / 12)[:, None, None] * np.asarray(amplitude)[None, None, :]
+    rng = np.random.default_rng(seed)
+    values = season + noise * rng.standard_normal((n_months, 1, season.shape[-1]))
+    return xr.DataArray(values, dims=("time", "lat", "lon"),
+                        coords={"time": t, "lat": [0.0], "lon": np.arange(season.shape[-1], dtype=float)},
+                        attrs={"units": "K"})
+
+
+def test_calibration_adds_the_internal_variance_to_a_new_predictions_own():
+    """Learned on training months where the forced seasonal cycle has amplitude 1 and the truth
+    adds white noise of variance 0.5, the calibrated prediction of a climate whose forced cycle
+    has amplitude 3 has variance 9/2 + 0.5 (its own plus the internal), where the fixed ratio of
+    the emulators saved before stretches it to 4.5 * (0.5 + 0.5) / 0.5 = 9."""
+    from xemu.variability import Variability, added_variance_ratio, internal_variance, variance_ratio
+    from xemu.variability.calibration import block_variances
+
+    truth = _seasonal_maps([1.0, 1.0], n_months=2400, noise=np.sqrt(0.5)).rename("tas")
+    train = _seasonal_maps([1.0, 1.0], n_months=2400).rename("tas")
+    vt, vp = block_variances(truth, train)
+    internal = internal_variance(vt, vp, 120, "K")
+    np.testing.assert_allclose(internal, 0.5, rtol=0.05)
+    assert internal.attrs["units"] == "(K)^2" and internal.name == "internal_variance"
+    assert float(internal_variance(vp, vt, 120).max()) == 0.0  # never negative
+    new = _seasonal_maps([3.0, 0.0])  # a cell with no forced variance at all is left as it is
+    ratio = added_variance_ratio(new, internal)
+    np.testing.assert_allclose(ratio.isel(lon=0), np.sqrt((4.5 + internal.isel(lon=0)) / 4.5), rtol=1e-6)
+    assert ratio.isel(lon=1).item() == 1.0
+    fitted = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": train}), method="parametric", n_modes=2)
+    xr.testing.assert_allclose(fitted.internal["tas"], internal)
+    out = fitted.calibrate(xr.Dataset({"tas": new}))["tas"]
+    np.testing.assert_allclose(out.isel(lon=0).var("time"), 4.5 + internal.isel(lon=0).item(), rtol=0.02)
+    xr.testing.assert_allclose(out.isel(lon=1), new.isel(lon=1))
+    old = Variability(fitted.ratios, fitted.models, fitted.block)  # saved before: the fixed ratio
+    stretched = old.calibrate(xr.Dataset({"tas": new}))["tas"].isel(lon=0).var("time")
+    np.testing.assert_allclose(stretched, 4.5 * variance_ratio(truth, train).isel(lon=0).item() ** 2, rtol=0.02)
+    assert stretched.item() > 1.4 * (4.5 + 0.5)
+
+
+def test_internal_variance_round_trips_and_is_checked(tmp_path):
+    from xemu.variability import Variability
+
+    truth = _seasonal_maps([1.0, 2.0], n_months=240, noise=0.7).rename("tas")
+    fitted = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": _seasonal_maps([1.0, 2.0])}))
+    path = tmp_path / "variability.nc"
+    fitted.to_dataset().to_netcdf(path)
+    with xr.open_dataset(path) as saved:
+        loaded = Variability.from_dataset(saved.load())
+    np.testing.assert_array_equal(loaded.internal["tas"].values, fitted.internal["tas"].values)
+    new = xr.Dataset({"tas": _seasonal_maps([2.0, 0.5])})
+    np.testing.assert_array_equal(loaded.calibrate(new)["tas"].values, fitted.calibrate(new)["tas"].values)
+    bad = fitted.to_dataset()
+    bad["tas__internal_variance"][0, 1] = -1.0
+    with pytest.raises(DataError, match="tas__internal_variance must be finite and >= 0"):
+        Variability.from_dataset(bad)
+    without = Variability.from_dataset(fitted.to_dataset().drop_vars("tas__internal_variance"))
+    assert without.internal is None  # saved before it was recorded: the fixed ratio
+
+
+def test_emulator_record_names_the_calibration():
+    """``emulator.json`` says how a calibrated prediction adds variance, with the schema's words."""
+    from xemu.io.emulator_format import EMULATOR_SCHEMA
+    from xemu.variability import Variability
+    from xemu.variability.core import CALIBRATIONS, variability_meta
+
+    schema = EMULATOR_SCHEMA["properties"]["variability"]["oneOf"][1]["properties"]["calibration"]
+    assert tuple(schema["enum"]) == CALIBRATIONS
+    truth = _seasonal_maps([1.0], n_months=240, noise=0.5).rename("tas")
+    fitted = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": _seasonal_maps([1.0])}))
+    assert variability_meta(fitted)["calibration"] == "internal variance added"
+    old = Variability(fitted.ratios, fitted.models, fitted.block)
+    assert variability_meta(old)["calibration"] == "variance ratio"

@@ -176,8 +176,8 @@ class Emulator:
         variability : {"forced", "calibrated"}
             ``"forced"`` (default): the forced response, the expected value given the
             forcings. ``"calibrated"``: the variability-aware deterministic prediction, whose
-            month-to-month standard deviation per cell is the climate model's, as measured
-            on the training months (:func:`xemu.variability.calibrate`).
+            month-to-month variance per cell is its own plus the internal variance learned
+            on the training months (:meth:`xemu.variability.Variability.calibrate`).
         samples : int, optional
             Draw this many stochastic realizations (forced response plus internal
             variability learned from the training residuals: by default whole training
@@ -499,8 +499,8 @@ def fit(
         instead of the cross-validated ridge of :class:`~xemu.LinearPatternScaling`.
     variability : bool or {"bootstrap", "parametric"}
         Also learn internal variability from the training residuals (the emulator's own
-        prediction of the training months against every training member): the variance
-        ratio of :func:`xemu.variability.calibrate` and a residual model per target, for
+        prediction of the training months against every training member): the internal
+        variance of :meth:`xemu.variability.Variability.calibrate` and a residual model per target, for
         ``predict(..., variability="calibrated")`` and ``predict(..., samples=n)``. Needs
         at least 120 consecutive training months. ``True`` (the default) or
         ``"bootstrap"``: the samples resample whole training years of residuals

@@ -170,7 +170,8 @@ EMULATOR_SCHEMA: dict[str, Any] = {
                                   {"type": "object", "additionalProperties": False, "required": ["block", "n_modes"],
                                    "properties": {"block": integer(2), "n_modes": integer(0),
                                                   "method": {"enum": ["bootstrap", "parametric"]},
-                                                  "n_years": integer(1)}}]},
+                                                  "n_years": integer(1),
+                                                  "calibration": {"enum": ["internal variance added", "variance ratio"]}}}]},
     },
 }
 

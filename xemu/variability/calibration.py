@@ -1,8 +1,9 @@
-"""Calibration of a deterministic prediction's variance: the per-cell ratio of the truth's
-to the prediction's month-to-month standard deviation, measured on training data
-(:func:`~xemu.variability.variance_ratio`), the stretch of a prediction's deviations from its running mean by
-that ratio (:func:`~xemu.variability.calibrate`), and the clip at zero that keeps a series' mean
-(:func:`~xemu.variability.keep_mean_clip`, for precipitation).
+"""Calibration of a deterministic prediction's variance: what the truth's month-to-month variance
+adds to the prediction's on training data, per cell (:func:`~xemu.variability.internal_variance`;
+before it, their ratio: :func:`~xemu.variability.variance_ratio`), the stretch of a new
+prediction's deviations from its running mean that adds that variance to its own
+(:func:`~xemu.variability.added_variance_ratio`, :func:`~xemu.variability.calibrate`), and the
+clip at zero that keeps a series' mean (:func:`~xemu.variability.keep_mean_clip`, for precipitation).
 """
 
 from __future__ import annotations
@@ -13,30 +14,23 @@ import xarray as xr
 from ..data.coords import find_dim, roles
 from ..errors import DataError
 
-__all__ = ["BLOCK_MONTHS", "variance_ratio", "ratio_of_variances", "calibrate", "keep_mean_clip"]
+__all__ = ["BLOCK_MONTHS", "block_variances", "variance_ratio", "ratio_of_variances", "internal_variance",
+           "series_variance", "added_variance_ratio", "calibrate", "keep_mean_clip"]
 
 #: Months per block over which the variance ratio of a calibrated prediction is measured (a
 #: decade: the span over which the study's time-stddev metric is taken).
 BLOCK_MONTHS = 120
 
 
-def variance_ratio(truth: xr.DataArray, pred: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
-    """Per cell, ``sqrt(mean var(truth) / mean var(pred))`` over blocks of ``block`` months.
+def block_variances(truth: xr.DataArray, pred: xr.DataArray, *,
+                    block: int = BLOCK_MONTHS) -> tuple[xr.DataArray, xr.DataArray]:
+    """Per cell, the month-to-month variance (ddof 0) of ``truth`` and of ``pred`` over blocks of
+    ``block`` months, each averaged over blocks.
 
     The variances are taken over the months of each block of consecutive months of each
     sample (e.g. each scenario and member) and averaged over blocks; a block with a missing
     month (NaN in ``truth``: not a training month) is left out of both means. ``pred`` is
     broadcast against ``truth`` (it may lack the member dim).
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> t = xr.date_range("2000-01-01", periods=240, freq="MS", use_cftime=True)
-    >>> rng = np.random.default_rng(0)
-    >>> truth = xr.DataArray(rng.standard_normal((240, 2, 3)) * 2, coords={"time": t, "lat": [0.0, 10], "lon": [0.0, 1, 2]})
-    >>> pred = truth * 0 + rng.standard_normal((240, 2, 3))
-    >>> float(variance_ratio(truth, pred).mean().round(1))
-    2.0
     """
     r = roles(truth, name="truth")
     if r.time is None or r.spatial is None:
@@ -51,7 +45,25 @@ def variance_ratio(truth: xr.DataArray, pred: xr.DataArray, *, block: int = BLOC
 
     vt, vp = block_var(truth), block_var(pred)
     over = [d for d in vt.dims if d not in (r.latitude, r.longitude)]
-    return ratio_of_variances(vt.mean(over, skipna=True), vp.mean(over, skipna=True), block)
+    return vt.mean(over, skipna=True), vp.mean(over, skipna=True)
+
+
+def variance_ratio(truth: xr.DataArray, pred: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
+    """Per cell, ``sqrt(mean var(truth) / mean var(pred))`` over blocks of ``block`` months
+    (:func:`~xemu.variability.calibration.block_variances`): the fixed stretch of :func:`calibrate` for emulators saved before
+    :func:`internal_variance` was recorded, whose calibrated predictions stay as they were.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> t = xr.date_range("2000-01-01", periods=240, freq="MS", use_cftime=True)
+    >>> rng = np.random.default_rng(0)
+    >>> truth = xr.DataArray(rng.standard_normal((240, 2, 3)) * 2, coords={"time": t, "lat": [0.0, 10], "lon": [0.0, 1, 2]})
+    >>> pred = truth * 0 + rng.standard_normal((240, 2, 3))
+    >>> float(variance_ratio(truth, pred).mean().round(1))
+    2.0
+    """
+    return ratio_of_variances(*block_variances(truth, pred, block=block), block)
 
 
 def ratio_of_variances(truth_var: xr.DataArray, pred_var: xr.DataArray, block: int) -> xr.DataArray:
@@ -61,6 +73,57 @@ def ratio_of_variances(truth_var: xr.DataArray, pred_var: xr.DataArray, block: i
     ratio = np.sqrt(truth_var / pred_var)
     ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)  # a constant prediction is left as it is
     ratio.attrs = {"long_name": f"ratio of the truth's to the prediction's standard deviation over {block} months",
+                   "units": "1"}
+    return ratio.rename("variance_ratio")
+
+
+def internal_variance(truth_var: xr.DataArray, pred_var: xr.DataArray, block: int, units: str = "") -> xr.DataArray:
+    """Per cell, the truth's less the prediction's month-to-month variance (each averaged over the
+    blocks of ``block`` months, :func:`~xemu.variability.calibration.block_variances`), at least 0: the variance of internal
+    variability that a calibrated prediction adds to its own (:func:`added_variance_ratio`).
+    ``units`` are the target's (the result is in their square)."""
+    v = (truth_var - pred_var).clip(min=0)
+    v = v.where(np.isfinite(v), 0.0)
+    v.attrs = {"long_name": f"variance of internal variability over {block} months (the truth's less the "
+                            f"prediction's, on training months)",
+               "units": f"({units})^2" if units else ""}
+    return v.rename("internal_variance")
+
+
+def series_variance(pred: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
+    """Per series and cell, the month-to-month variance (ddof 0) of ``pred`` over each block of
+    ``block`` consecutive months from its first, averaged over blocks (the months after the last
+    whole block left out; a series shorter than ``block`` is one block): :func:`~xemu.variability.calibration.block_variances`
+    of one prediction, kept per series."""
+    time = find_dim(pred, "time", name="pred")
+    size = min(block, pred.sizes[time])
+    blocks = pred.coarsen({time: size}, boundary="trim").construct({time: ("block", "month_in_block")})
+    return blocks.var("month_in_block").mean("block")
+
+
+def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
+    """Per series and cell, ``sqrt((v + internal) / v)`` with ``v`` the prediction's own
+    variance (:func:`~xemu.variability.calibration.series_variance`): the stretch of :func:`calibrate` after which ``pred``'s
+    month-to-month variance is its own plus the internal variance learned on training months
+    (:func:`internal_variance`). 1 where ``v`` is not positive (a constant is left as it is).
+
+    Chosen over the fixed :func:`variance_ratio` by nested leave-one-scenario-out on the training
+    scenarios (``benchmarks/calibration_variance.py``): on a scenario never run, whose forced
+    variance (the seasonal cycle of a colder or warmer climate) is not the training scenarios',
+    a fixed ratio stretches the difference as if it were internal variability.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> t = xr.date_range("2000-01-01", periods=120, freq="MS", use_cftime=True)
+    >>> pred = xr.DataArray(np.tile([1.0, -1.0], 60)[:, None], coords={"time": t, "lat": [0.0]})
+    >>> float(added_variance_ratio(pred, xr.DataArray([3.0], coords={"lat": [0.0]}))[0])  # sqrt((1 + 3) / 1)
+    2.0
+    """
+    v = series_variance(pred, block=block)
+    ratio = np.sqrt((v + internal) / v)
+    ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)
+    ratio.attrs = {"long_name": f"stretch that adds the internal variance to the prediction's own over {block} months",
                    "units": "1"}
     return ratio.rename("variance_ratio")
 

@@ -1,6 +1,6 @@
 """What an emulator keeps of internal variability, and what its ``predict`` returns.
 
-:class:`~xemu.variability.Variability` holds, per target variable, the variance ratio of the calibrated
+:class:`~xemu.variability.Variability` holds, per target variable, the internal variance of the calibrated
 prediction (:mod:`xemu.variability.calibration`) and a residual model for stochastic samples
 (:class:`~xemu.variability.BlockBootstrap` by default, or the parametric
 :class:`~xemu.variability.ResidualModel`), saved together as one netCDF Dataset.
@@ -19,27 +19,37 @@ import xarray as xr
 from ..errors import ConfigError, DataError
 from .anchor import anchor_draws, anchor_years
 from .bootstrap import MAX_YEARS, METHODS, BlockBootstrap
-from .calibration import BLOCK_MONTHS, calibrate, variance_ratio
+from .calibration import (
+    BLOCK_MONTHS,
+    added_variance_ratio,
+    block_variances,
+    calibrate,
+    internal_variance,
+    ratio_of_variances,
+)
 from .parametric import ResidualModel
 from .residuals import ResidualModelLike, check_seed
 
-__all__ = ["Variability", "apply", "OUTPUTS", "fit_variability", "variability_method", "variability_meta",
+__all__ = ["Variability", "apply", "OUTPUTS", "CALIBRATIONS", "fit_variability", "variability_method", "variability_meta",
            "is_precipitation", "calibration_block", "truth_attrs", "warn_unlearnable"]
 
 
 class Variability:
     """Internal variability an emulator learned from its training residuals, per target.
 
-    Holds, per target variable, the :func:`~xemu.variability.variance_ratio` used by the
-    variability-aware deterministic prediction (:func:`~xemu.variability.calibrate`) and a
-    residual model for stochastic samples (:class:`~xemu.variability.BlockBootstrap` by
-    default, or :class:`~xemu.variability.ResidualModel`).
+    Holds, per target variable, the :func:`~xemu.variability.internal_variance` that the
+    variability-aware deterministic prediction adds to its own (:meth:`calibrate`; ``internal``
+    is ``None`` for an emulator saved before it was recorded, which stretches by its fixed
+    :func:`~xemu.variability.variance_ratio` instead), that ratio, and a residual model for
+    stochastic samples (:class:`~xemu.variability.BlockBootstrap` by default, or
+    :class:`~xemu.variability.ResidualModel`).
     Made by :meth:`fit` at the end of an emulator's fit; saved as one netCDF Dataset
     (:meth:`to_dataset`, :meth:`from_dataset`).
     """
 
-    def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModelLike], block: int):
-        self.ratios, self.models, self.block = ratios, models, int(block)
+    def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModelLike], block: int,
+                 internal: dict[str, xr.DataArray] | None = None):
+        self.ratios, self.models, self.block, self.internal = ratios, models, int(block), internal
 
     def __repr__(self) -> str:
         models = ", ".join(f"{name}={model!r}" for name, model in self.models.items())
@@ -61,10 +71,12 @@ class Variability:
         """
         if method not in METHODS:
             raise ConfigError(f"method: expected one of {list(METHODS)}; got {method!r}")
-        ratios, models = {}, {}
+        ratios, models, internal = {}, {}, {}
         for name in truth.data_vars:
             t, p = truth[name], pred[name]
-            ratios[name] = variance_ratio(t, p, block=block)
+            vt, vp = block_variances(t, p, block=block)
+            ratios[name] = ratio_of_variances(vt, vp, block)
+            internal[name] = internal_variance(vt, vp, block, t.attrs.get("units", ""))
             kind = "precipitation" if is_precipitation(str(name), t.attrs) else "additive"
             resid = (t - p).transpose(*t.dims)
             resid.attrs = {"units": t.attrs.get("units", "")}
@@ -73,7 +85,7 @@ class Variability:
                                                   else max_years)
             else:
                 models[name] = ResidualModel.fit(resid, n_modes=n_modes, kind=kind)
-        return cls(ratios, models, block)
+        return cls(ratios, models, block, internal)
 
     @property
     def method(self) -> str:
@@ -81,10 +93,16 @@ class Variability:
         return next(iter(self.models.values())).method
 
     def calibrate(self, pred: xr.Dataset) -> xr.Dataset:
-        """The variability-aware deterministic prediction (see :func:`~xemu.variability.calibrate`)."""
+        """The variability-aware deterministic prediction: ``pred``'s deviations from its running
+        mean stretched so that each series' month-to-month variance per cell is its own plus the
+        internal variance (:func:`~xemu.variability.added_variance_ratio`,
+        :func:`~xemu.variability.calibrate`); by the fixed variance ratio where no internal
+        variance was recorded (emulators saved before it)."""
         out = pred.copy()
         for name in self.targets:
-            out[name] = calibrate(pred[name], self.ratios[name], block=self.block,
+            ratio = (self.ratios[name] if self.internal is None
+                     else added_variance_ratio(pred[name], self.internal[name], block=self.block))
+            out[name] = calibrate(pred[name], ratio, block=self.block,
                                   non_negative=self.models[name].kind == "precipitation")
         return out
 
@@ -141,6 +159,8 @@ class Variability:
                     da.attrs = {**da.attrs, **{f"model_{k}": val for k, val in ds.attrs.items()}}
                 out[f"{name}__{v}"] = da
             out[f"{name}__variance_ratio"] = self.ratios[name]
+            if self.internal is not None:
+                out[f"{name}__internal_variance"] = self.internal[name]
         out.attrs = {"xemu_variability_targets": " ".join(self.targets), "xemu_variability_block": self.block}
         return out
 
@@ -152,7 +172,7 @@ class Variability:
         if not targets or block is None:
             raise DataError("variability: attrs 'xemu_variability_targets' and 'xemu_variability_block' expected; "
                             f"got {sorted(ds.attrs)}")
-        ratios, models = {}, {}
+        ratios, models, internal = {}, {}, {}
         for name in targets:
             own = [str(v) for v in ds.data_vars if str(v).startswith(f"{name}__")]
             if f"{name}__variance_ratio" not in own or not {f"{name}__{v}" for v in _MAIN_VARIABLES} & set(own):
@@ -160,7 +180,12 @@ class Variability:
             ratio = ds[f"{name}__variance_ratio"]
             if not np.isfinite(ratio.values).all() or (ratio.values <= 0).any():
                 raise DataError(f"variability: {name}__variance_ratio must be positive and finite")
-            part = ds[[v for v in own if v != f"{name}__variance_ratio"]]
+            if f"{name}__internal_variance" in own:
+                v_int = ds[f"{name}__internal_variance"]
+                if not np.isfinite(v_int.values).all() or (v_int.values < 0).any():
+                    raise DataError(f"variability: {name}__internal_variance must be finite and >= 0")
+                internal[name] = v_int.rename("internal_variance")
+            part = ds[[v for v in own if v not in (f"{name}__variance_ratio", f"{name}__internal_variance")]]
             part = part.rename({v: v.split("__", 1)[1] for v in part.data_vars})
             part = part.rename({d: str(d).split("__", 1)[1] for d in part.dims if str(d).startswith(f"{name}__")})
             main = _main_variable(part)
@@ -172,7 +197,10 @@ class Variability:
             else:
                 models[name] = ResidualModel.from_dataset(part)
             ratios[name] = ratio.rename("variance_ratio")
-        return cls(ratios, models, int(block))
+        if internal and set(internal) != set(targets):
+            raise DataError(f"variability: internal_variance of targets {sorted(internal)}, expected every target "
+                            f"{targets} or none")
+        return cls(ratios, models, int(block), internal or None)
 
 
 #: The variable of a residual model's Dataset that carries the model's attrs: a
@@ -193,6 +221,11 @@ def is_precipitation(name: str, attrs) -> bool:
     key = name if name in PLAUSIBLE_RANGES else str(attrs.get("standard_name", ""))
     return key in ("pr", "precipitation_flux", "lwe_precipitation_rate", "precipitation_amount")
 
+
+#: How a calibrated prediction adds variance (``emulator.json``'s ``variability.calibration``): the
+#: internal variance added to the prediction's own, or the fixed variance ratio (emulators saved
+#: before the internal variance was recorded; their record has no ``calibration``).
+CALIBRATIONS = ("internal variance added", "variance ratio")
 
 #: What ``predict(..., variability=...)`` returns without ``samples``.
 OUTPUTS = ("forced", "calibrated")
@@ -260,7 +293,8 @@ def variability_meta(variability: Variability | None) -> dict | None:
     if variability is None:
         return None
     models = variability.models.values()
-    out = {"block": variability.block, "n_modes": int(max(m.n_modes for m in models)), "method": variability.method}
+    out = {"block": variability.block, "n_modes": int(max(m.n_modes for m in models)), "method": variability.method,
+           "calibration": CALIBRATIONS[0] if variability.internal is not None else CALIBRATIONS[1]}
     if variability.method == "bootstrap":
         out["n_years"] = int(max(m.n_years for m in models))
     return out

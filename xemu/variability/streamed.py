@@ -5,7 +5,8 @@ from a store (``fit(..., stream=True, variability=...)``, :mod:`xemu.scale.strea
 from whole arrays, from blocks of the training truth and of the emulator's prediction (one
 target sample, a range of months), each given once, in any order:
 
-* the variance ratio of the calibrated prediction (:func:`~xemu.variability.variance_ratio`):
+* the internal variance of the calibrated prediction and the variance ratio
+  (:func:`~xemu.variability.internal_variance`, :func:`~xemu.variability.variance_ratio`):
   per sample and calibration block (``block`` months from the first; a block with a held-out
   month is left out, and so are the months after the last whole block), the variance of the
   truth and of the prediction per cell, from float64 sums around the block's first month;
@@ -35,7 +36,7 @@ import xarray as xr
 from ..data.encoding import month_of
 from ..errors import ConfigError, DataError
 from .bootstrap import MAX_YEARS, METHODS, BlockBootstrap, kept_years, year_labels
-from .calibration import ratio_of_variances
+from .calibration import internal_variance, ratio_of_variances
 from .core import Variability, calibration_block, is_precipitation, truth_attrs, warn_unlearnable
 from .parametric import ResidualModel
 from .parametric_fit import training_rows
@@ -145,9 +146,9 @@ class StreamedVariability:
             if self._error is not None:
                 raise self._error
             self._check_complete()
-            ratios = self._ratio.ratios(self.p, self.block)
+            ratios, internal = self._ratio.ratios(self.p, self.block)
             models = {name: self._model(v, str(name)) for v, name in enumerate(self.p.target_names)}
-            return Variability(ratios, models, self.block)
+            return Variability(ratios, models, self.block, internal)
         except DataError as err:
             warn_unlearnable(err)
             return None
@@ -233,14 +234,15 @@ class _RatioSums:
                 self.total += np.maximum(entry[3] / b - mean * mean, 0.0)
                 self.count += 1
 
-    def ratios(self, p, block: int) -> dict[str, xr.DataArray]:
-        """The ``variance_ratio`` of each target, on the grid of ``p``."""
+    def ratios(self, p, block: int) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
+        """The ``variance_ratio`` and the ``internal_variance`` of each target, on the grid of ``p``."""
         lat, lon = p.lat, p.lon
         dims, coords = (lat.dims[0], lon.dims[0]), {lat.dims[0]: lat, lon.dims[0]: lon}
         mean = self.total / self.count if self.count else np.full_like(self.total, np.nan)
-        out = {}
+        ratios, internal = {}, {}
         for v, name in enumerate(p.target_names):
             vt, vp = (xr.DataArray(mean[i, v].reshape(lat.size, lon.size).astype(self.dtype), dims=dims, coords=coords)
                       for i in (0, 1))
-            out[name] = ratio_of_variances(vt, vp, block)
-        return out
+            ratios[name] = ratio_of_variances(vt, vp, block)
+            internal[name] = internal_variance(vt, vp, block, p.target_units.get(name, ""))
+        return ratios, internal

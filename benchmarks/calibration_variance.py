@@ -1,0 +1,130 @@
+"""How much variance a calibrated prediction adds on a scenario never run: nested leave-one-scenario-out.
+
+    python benchmarks/calibration_variance.py --saved runs/em [--seed 0] [--outer]
+
+``predict(..., variability="calibrated")`` stretches the forced prediction's deviations from
+its running mean by a fixed ratio per cell, the truth's to the prediction's month-to-month
+standard deviation on the training months (:func:`xemu.variability.variance_ratio`). On a
+scenario whose forced month-to-month variance differs from the training scenarios' (the
+seasonal cycle of a colder or a warmer climate, the network's correction tapered or not),
+a fixed ratio carries that difference into the internal variability it stands for. The
+candidates add an internal variance ``v_int`` (per cell, 120-month blocks averaged) to the
+new prediction's own variance ``v_new`` instead: the stretch is ``sqrt((v_new + v_int) / v_new)``
+(:func:`calibration_additive.added_variance`), with ``v_int`` the truth's variance on the
+training months less that of
+
+- ``network``: the CNN-GRU's own prediction of the training months (what it could fit there,
+  member noise it may have learned included), or
+- ``baseline``: the energy-balance baseline's prediction of them (which cannot fit member noise);
+
+and each with the network's correction as the default combines it, with its fast part
+tapered too (``L_fast`` 4 or 2: :mod:`xemu.recipe.correction`), or with the fast part's seasonal
+cycle (per calendar month, its running mean over 11 years) kept whole and the rest of it
+(month to month around that cycle, which no forcing explains) dropped or tapered with 2. A second family, the
+energy-balance baseline alone (the one under each fit), is calibrated by its own fixed ratio
+or by its own internal variance added; each family's choice is made within it. The fold loop
+and the fits are those of ``benchmarks/correction_parts.py`` (shared with it through ``--saved``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from calibration_additive import block_var
+from correction_parts import INF, nested_choice, quiet, running_mean
+
+from xemu.evaluation import make_split
+from xemu.metrics.deterministic import score
+from xemu.recipe.correction import SLOW_MONTHS, TAPER_LENGTH
+from xemu.variability import calibrate, variance_ratio
+
+#: How the correction is combined: label -> (L_fast, L_rest) (the slow part as the default: SLOW_MONTHS,
+#: TAPER_LENGTH). ``L_rest`` None: the fast part as one; else the fast part's seasonal cycle (per
+#: calendar month, its running mean over SEASONAL_YEARS years) weighted with L_fast and the rest
+#: (month to month around it) with L_rest (0: dropped).
+CORRECTIONS = {"fast whole (today)": (INF, None), "fast L=4": (4.0, None), "fast L=2": (2.0, None),
+               "seasonal whole, rest dropped": (INF, 0.0), "seasonal whole, rest L=2": (INF, 2.0)}
+SEASONAL_YEARS = 11
+CALIBRATIONS = ("ratio (today)", "added v_int, network", "added v_int, baseline")
+
+
+def stretched(pred: xr.DataArray, v_int: xr.DataArray, block: int, dry: bool) -> xr.DataArray:
+    v_new = block_var(pred, block)
+    return calibrate(pred, np.sqrt((v_new + v_int) / v_new), block=block, non_negative=dry)
+
+
+def seasonal(da: xr.DataArray, years: int) -> xr.DataArray:
+    """Per calendar month, the centred running mean of ``da`` over ``years`` years of that month."""
+    parts = [da.isel(time=slice(m, None, 12)).rolling(time=years, center=True, min_periods=1).mean()
+             for m in range(min(12, da.sizes["time"]))]
+    return xr.concat(parts, "time").sortby("time")
+
+
+def rows(ds, em, test: str, fit_on: list[str]) -> dict:
+    """Per candidate: forced score, calibrated score, tas time-mean RMSE and the time-stddev MAEs
+    on every member of ``test`` over its last 240 months (means over members)."""
+    sp = make_split(f"scenario:{test}", ds)
+    forcing = ds.sel(ssp=[test]).drop_vars(["tas", "pr"])
+    truth = ds[["tas", "pr"]].sel(sp.test)
+    train = ds.sel(ssp=fit_on)
+    block = em.variability.block
+    meta = dict(em.meta)
+    em.meta.pop("correction_split", None)  # one weight for the whole correction while the parts are built
+    em.meta["taper_length"] = 0.0
+    base = quiet(em.predict, forcing, lazy=False)
+    base_train = quiet(em.baseline.predict, train[list(em.baseline.inputs)])  # on training forcings the taper is 1
+    em.meta["taper_length"] = INF
+    full, net_train = (quiet(em.predict, f, lazy=False) for f in (forcing, train.drop_vars(["tas", "pr"])))
+    weights = {}
+    for length in {TAPER_LENGTH, *(x for pair in CORRECTIONS.values() for x in pair if x is not None)}:
+        em.meta["taper_length"] = length
+        weights[length] = quiet(em.correction_weight, forcing)
+    em.meta.clear()
+    em.meta.update(meta)
+    v_int = {(who, name): (block_var(train[name], block) - block_var(p[name].broadcast_like(train[name]), block)).clip(min=0)
+             for who, p in (("network", net_train), ("baseline", base_train)) for name in ("tas", "pr")}
+    ratio = {("network", name): em.variability.ratios[name] for name in ("tas", "pr")}
+    ratio.update({("baseline", name): variance_ratio(train[name], base_train[name], block=block) for name in ("tas", "pr")})
+
+    def scored(p):
+        return score(p[["tas", "pr"]].sel(ssp=test, time=truth.time), truth).mean("member_id")
+
+    def calibrated(pred, forced, how, who):
+        cal = pred.copy()
+        for name in ("tas", "pr"):
+            dry = name == "pr"
+            cal[name] = (calibrate(pred[name], ratio[(who, name)], block=block, non_negative=dry) if how == "ratio"
+                         else stretched(pred[name], v_int[(who, name)], block, dry))
+        s = scored(cal)
+        return (float(forced.competition_score), float(s.competition_score),
+                float(forced.tas.sel(metric="time_mean_rmse")),
+                {f"{v} t-std": float(s[v].sel(metric="time_stddev_mae")) for v in ("tas", "pr")})
+
+    out = {}
+    for corr, (l_fast, l_rest) in CORRECTIONS.items():
+        pred = base.copy()
+        for name in ("tas", "pr"):
+            c = full[name] - base[name]
+            slow = running_mean(c, SLOW_MONTHS)
+            if l_rest is None:
+                fast = weights[l_fast] * (c - slow)
+            else:
+                cycle = seasonal(c - slow, SEASONAL_YEARS)
+                fast = weights[l_fast] * cycle + (weights[l_rest] if l_rest else 0.0) * (c - slow - cycle)
+            pred[name] = (base[name] + weights[TAPER_LENGTH] * slow + fast).transpose(*base[name].dims)
+            pred[name].attrs = base[name].attrs
+        forced = scored(pred)
+        for how in CALIBRATIONS:
+            who = "network" if how == "ratio (today)" else how.rsplit(", ", 1)[1]
+            out[f"CNN-GRU: {corr}, {how}"] = calibrated(pred, forced, how.split(" ")[0], who)
+    alone = quiet(em.baseline.predict, forcing[list(em.baseline.inputs)])
+    forced = scored(alone)
+    for how in ("ratio", "added"):
+        out[f"energy-balance alone: {how}" + (" v_int" if how == "added" else " (today)")] = calibrated(
+            alone, forced, how, "baseline")
+    return out
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    nested_choice(rows, "inner mean calibrated score")
