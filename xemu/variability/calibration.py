@@ -17,7 +17,7 @@ from ..errors import DataError
 __all__ = ["BLOCK_MONTHS", "block_variances", "variance_ratio", "ratio_of_variances", "internal_variance",
            "series_variance", "added_variance_ratio", "calibrate", "keep_mean_clip"]
 
-#: Months per block over which the variance ratio of a calibrated prediction is measured (a
+#: Months per block over which the internal variance of a calibrated prediction is measured (a
 #: decade: the span over which the study's time-stddev metric is taken).
 BLOCK_MONTHS = 120
 
