@@ -50,7 +50,10 @@ CORRECTIONS = {"fast whole (today)": (INF, None), "fast L=4": (4.0, None), "fast
 if os.environ.get("XEMU_BENCH_QUICK"):  # the default's combination only (to compare calibrations)
     CORRECTIONS = {"fast whole (today)": (INF, None)}
 SEASONAL_YEARS = 11
-CALIBRATIONS = ("ratio (today)", "added v_int, network", "added v_int, baseline", "added v_int to deviations, network")
+CALIBRATIONS = ("ratio (today)", "added v_int, network", "added v_int, baseline", "added v_int to deviations, network",
+                "added v_int, pr's scaled by its mean squared, network",
+                "added v_int, pr's scaled by its mean squared within 2, network",
+                "added v_int, pr's scaled by its mean squared within 1.5, network")
 
 
 def stretched(pred: xr.DataArray, v_int: xr.DataArray, block: int, dry: bool, deviations: bool = False) -> xr.DataArray:
@@ -65,6 +68,22 @@ def seasonal(da: xr.DataArray, years: int) -> xr.DataArray:
     parts = [da.isel(time=slice(m, None, 12)).rolling(time=years, center=True, min_periods=1).mean()
              for m in range(min(12, da.sizes["time"]))]
     return xr.concat(parts, "time").sortby("time")
+
+
+def scaled(pred: xr.DataArray, v_int: xr.DataArray, train_mean: xr.DataArray, block: int, dry: bool,
+           within: float = float("inf")) -> xr.DataArray:
+    """``pred`` calibrated with ``v_int`` times ``(block mean / train_mean) ** 2`` (held within
+    ``[1 / within, within]``) added to its own variance, block by block of ``block`` months (the
+    months after the last whole block take the last block's stretch): internal variability of
+    precipitation that grows with its mean."""
+    blocks = pred.coarsen(time=block, boundary="trim").construct(time=("block", "month_in_block"))
+    scale = ((blocks.mean("month_in_block") / train_mean) ** 2).clip(1 / within, within)
+    v_new = blocks.var("month_in_block")
+    ratio = np.sqrt((v_new + v_int * scale) / v_new)
+    ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)
+    index = np.minimum(np.arange(pred.sizes["time"]) // block, ratio.sizes["block"] - 1)
+    per_month = ratio.isel(block=xr.DataArray(index, dims="time")).drop_vars("block", errors="ignore")
+    return calibrate(pred, per_month.assign_coords(time=pred.time), block=block, non_negative=dry)
 
 
 def rows(ds, em, test: str, fit_on: list[str]) -> dict:
@@ -90,6 +109,10 @@ def rows(ds, em, test: str, fit_on: list[str]) -> dict:
     em.meta.update(meta)
     v_int = {(who, name): (block_var(train[name], block) - block_var(p[name].broadcast_like(train[name]), block)).clip(min=0)
              for who, p in (("network", net_train), ("baseline", base_train)) for name in ("tas", "pr")}
+    train_mean = {}
+    for who, p in (("network", net_train), ("baseline", base_train)):
+        m = p["pr"].broadcast_like(train["pr"]).where(train["pr"].notnull())
+        train_mean[who] = m.mean([d for d in m.dims if d not in ("lat", "lon")])
     ratio = {("network", name): em.variability.ratios[name] for name in ("tas", "pr")}
     ratio.update({("baseline", name): variance_ratio(train[name], base_train[name], block=block) for name in ("tas", "pr")})
 
@@ -100,8 +123,13 @@ def rows(ds, em, test: str, fit_on: list[str]) -> dict:
         cal = pred.copy()
         for name in ("tas", "pr"):
             dry = name == "pr"
-            cal[name] = (calibrate(pred[name], ratio[(who, name)], block=block, non_negative=dry) if how == "ratio"
-                         else stretched(pred[name], v_int[(who, name)], block, dry, deviations="deviations" in how))
+            if how == "ratio":
+                cal[name] = calibrate(pred[name], ratio[(who, name)], block=block, non_negative=dry)
+            elif "scaled" in how and dry:
+                within = float(how.split("within ")[1]) if "within" in how else float("inf")
+                cal[name] = scaled(pred[name], v_int[(who, name)], train_mean[who], block, dry, within)
+            else:
+                cal[name] = stretched(pred[name], v_int[(who, name)], block, dry, deviations="deviations" in how)
         s = scored(cal)
         return (float(forced.competition_score), float(s.competition_score),
                 float(forced.tas.sel(metric="time_mean_rmse")),
@@ -126,7 +154,8 @@ def rows(ds, em, test: str, fit_on: list[str]) -> dict:
             out[f"CNN-GRU: {corr}, {how}"] = calibrated(pred, forced, how.rsplit(",", 1)[0].replace(" (today)", ""), who)
     alone = quiet(em.baseline.predict, forcing[list(em.baseline.inputs)])
     forced = scored(alone)
-    for how in ("ratio (today)", "added v_int", "added v_int to deviations"):
+    for how in ("ratio (today)", "added v_int", "added v_int to deviations", "added v_int, pr's scaled by its mean squared",
+                "added v_int, pr's scaled by its mean squared within 2"):
         out[f"energy-balance alone: {how}"] = calibrated(alone, forced, how.replace(" (today)", ""), "baseline")
     return out
 
