@@ -60,17 +60,14 @@ def quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def fitted(ds, train: list[str], seed: int, saved: str | None, loss: str | None = None):
-    """The default CNN-GRU on ``train`` (the leave-one-scenario-out fit options; with ``loss``, that
-    loss for both targets), read from ``saved`` where it was saved before, else fitted (and saved there)."""
-    tag = "default" if loss is None else "loss-" + "".join(c if c.isalnum() else "_" for c in loss)
-    path = f"{saved}/{'-'.join(train)}-{tag}-s{seed}.xemu" if saved else None
+def fitted(ds, train: list[str], seed: int, saved: str | None):
+    """The default CNN-GRU on ``train`` (the leave-one-scenario-out fit options), read from
+    ``saved`` where it was saved before, else fitted (and saved there)."""
+    path = f"{saved}/{'-'.join(train)}-default-s{seed}.xemu" if saved else None
     if path and os.path.exists(path):
         return xemu.load(path)
     t0 = time.perf_counter()
-    options = {} if loss is None else {"loss": {"tas": loss, "pr": loss}}
-    em = quiet(xemu.fit, ds.sel(ssp=train), FORCINGS, ["tas", "pr"], seed=seed, progress=False, **LOSO_FIT_OPTIONS,
-               **options)
+    em = quiet(xemu.fit, ds.sel(ssp=train), FORCINGS, ["tas", "pr"], seed=seed, progress=False, **LOSO_FIT_OPTIONS)
     print(f"  fitted on {'/'.join(train)} (seed {seed}) in {time.perf_counter() - t0:.0f} s", flush=True)
     if path:
         em.save(path, overwrite=True)
@@ -127,16 +124,15 @@ def print_rows(label: str, result: dict) -> None:
 def nested_choice(rows_of, title: str = "inner mean calibrated score") -> None:
     """Run the outer folds: per outer fold, ``rows_of(ds, em, test, fit_on)`` (label -> (forced,
     calibrated, tas time-mean RMSE, ...)) on both inner folds, the candidate with the lowest mean
-    inner calibrated score chosen (within each family of candidates: :func:`lowest`); with ``--outer``, the outer fold's fit scored on its held-out
-    scenario for the record. The command line is this module's (``--data``, ``--seed``, ``--saved``,
-    ``--outer``, ``--folds``, ``--loss``)."""
+    inner calibrated score chosen (within each family of candidates: :func:`lowest`); with
+    ``--outer``, the outer fold's fit scored on its held-out scenario for the record. The command
+    line is this module's (``--data``, ``--seed``, ``--saved``, ``--outer``, ``--folds``)."""
     ap = argparse.ArgumentParser(description=title)
     ap.add_argument("--data", default=None, help="the CSE 151B store (default: xemu.find_cse151b())")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--saved", default=None, help="folder of the fits: read where they are, saved where not")
     ap.add_argument("--outer", action="store_true", help="also score each outer fold's fit on its held-out scenario")
     ap.add_argument("--folds", nargs="*", default=TRAIN_SSPS, help="outer folds (held-out scenarios) to run")
-    ap.add_argument("--loss", default=None, help="fit with this loss for both targets (default: xemu's default loss)")
     args = ap.parse_args()
     if args.saved:
         os.makedirs(args.saved, exist_ok=True)
@@ -149,7 +145,7 @@ def nested_choice(rows_of, title: str = "inner mean calibrated score") -> None:
         inner = []
         for fit_on in train:
             other = next(s for s in train if s != fit_on)
-            result = rows_of(ds, fitted(ds, [fit_on], args.seed, args.saved, args.loss), other, [fit_on])
+            result = rows_of(ds, fitted(ds, [fit_on], args.seed, args.saved), other, [fit_on])
             print_rows(f"fit on {fit_on}, scored on {other}", result)
             inner.append(result)
         order = list(inner[0])
@@ -160,7 +156,7 @@ def nested_choice(rows_of, title: str = "inner mean calibrated score") -> None:
         pooled.append(mean)
         if args.outer:
             print_rows(f"held out {held} (not used)",
-                       rows_of(ds, fitted(ds, train, args.seed, args.saved, args.loss), held, train))
+                       rows_of(ds, fitted(ds, train, args.seed, args.saved), held, train))
     print(f"\nchosen per outer fold: {chosen}; {time.perf_counter() - t0:.0f} s")
     together = {name: float(np.mean([m[name] for m in pooled])) for name in pooled[0]}
     print(f"{title}, mean over the outer folds: " + "; ".join(f"{k} {v:.3f}" for k, v in together.items()))
