@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -83,9 +84,11 @@ _SLOTS: dict[int, threading.BoundedSemaphore] = {}
 
 def _block_slot() -> threading.BoundedSemaphore:
     """The semaphore of :data:`BLOCKS_AT_ONCE` (one per value, shared by the process's threads)."""
-    if isinstance(BLOCKS_AT_ONCE, bool) or not isinstance(BLOCKS_AT_ONCE, int) or BLOCKS_AT_ONCE < 1:
-        raise ConfigError(f"xemu.scale.lazy.BLOCKS_AT_ONCE: expected an integer >= 1; got {BLOCKS_AT_ONCE!r}")
-    return _SLOTS.setdefault(BLOCKS_AT_ONCE, threading.BoundedSemaphore(BLOCKS_AT_ONCE))
+    n = BLOCKS_AT_ONCE
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"xemu.scale.lazy.BLOCKS_AT_ONCE: expected an integer >= 1; got {n!r}")
+    slot = _SLOTS.get(n)
+    return slot if slot is not None else _SLOTS.setdefault(n, threading.BoundedSemaphore(n))  # made once per value
 
 
 def is_lazy(ds: xr.Dataset, names: Iterable[str]) -> bool:
@@ -188,10 +191,18 @@ def trim_memory() -> None:
     dask's docs advise ("Memory not released back to the OS"); nothing where there is no glibc.
     Without it each thread's allocator arena keeps the largest block it served, and a lazy
     prediction's peak memory grows with the number of threads that ran blocks."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, looked up once (``None`` where there is no glibc)."""
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 def _baseline_series(em, whole: _Unread) -> np.ndarray:

@@ -38,12 +38,7 @@ def block_variances(truth: xr.DataArray, pred: xr.DataArray, *,
     if truth.sizes[r.time] < block:
         raise DataError(f"truth: {truth.sizes[r.time]} months; the variance ratio needs blocks of {block}")
     pred = pred.broadcast_like(truth).where(truth.notnull())
-
-    def block_var(da):
-        blocks = da.coarsen({r.time: block}, boundary="trim").construct({r.time: ("block", "month_in_block")})
-        return blocks.var("month_in_block", skipna=False)
-
-    vt, vp = block_var(truth), block_var(pred)
+    vt, vp = (_blocks(da, r.time, block).var("month_in_block", skipna=False) for da in (truth, pred))
     over = [d for d in vt.dims if d not in (r.latitude, r.longitude)]
     return vt.mean(over, skipna=True), vp.mean(over, skipna=True)
 
@@ -96,9 +91,13 @@ def series_variance(pred: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.Data
     whole block left out; a series shorter than ``block`` is one block): :func:`~xemu.variability.calibration.block_variances`
     of one prediction, kept per series."""
     time = find_dim(pred, "time", name="pred")
-    size = min(block, pred.sizes[time])
-    blocks = pred.coarsen({time: size}, boundary="trim").construct({time: ("block", "month_in_block")})
-    return blocks.var("month_in_block").mean("block")
+    return _blocks(pred, time, min(block, pred.sizes[time])).var("month_in_block").mean("block")
+
+
+def _blocks(da: xr.DataArray, time: str, size: int) -> xr.DataArray:
+    """``da`` with ``time`` cut into consecutive blocks of ``size`` months from the first (dims
+    ``block`` and ``month_in_block``; the months after the last whole block left out)."""
+    return da.coarsen({time: size}, boundary="trim").construct({time: ("block", "month_in_block")})
 
 
 def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
