@@ -73,7 +73,8 @@ def test_save_load_round_trip_bit_for_bit(fitted, forcing, tmp_path):
         for name in TARGETS:
             np.testing.assert_array_equal(a[name].values, b[name].values)
     assert loaded.meta["training_selection"] == fitted.meta["training_selection"]
-    assert loaded.meta["variability"]["calibration"] == "internal variance added"
+    assert loaded.meta["variability"]["calibration"] == "internal variance added per block"
+    assert loaded.variability.calibration == fitted.variability.calibration
     for name in TARGETS:  # what the calibrated prediction adds, bit for bit
         np.testing.assert_array_equal(loaded.variability.internal[name].values, fitted.variability.internal[name].values)
     fitted.save(path, overwrite=True)  # overwriting an existing save is atomic too

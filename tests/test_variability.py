@@ -433,6 +433,63 @@ def test_calibration_adds_the_internal_variance_to_a_new_predictions_own():
     assert stretched.item() > 1.4 * (4.5 + 0.5)
 
 
+def test_calibration_adds_the_internal_variance_in_each_block():
+    """A new prediction whose forced variance grows along the series (a seasonal cycle of amplitude
+    1 for 120 months, then 3) gains the internal variance 0.5 in each block of 120 months: 0.5 + 0.5
+    and 4.5 + 0.5. One stretch per series (emulators saved before it, ``"internal variance
+    added"``) adds it to the blocks' average only: the quiet block gets 0.5 * 3 / 2.5, less than
+    its share, the loud one 4.5 * 3 / 2.5, more."""
+    from xemu.variability import Variability, added_variance_ratio
+
+    truth = _seasonal_maps([1.0], n_months=2400, noise=np.sqrt(0.5)).rename("tas")
+    fitted = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": _seasonal_maps([1.0], n_months=2400)}),
+                             method="parametric", n_modes=1)
+    assert fitted.calibration == "internal variance added per block"
+    internal = fitted.internal["tas"].item()
+    grow = xr.DataArray(np.repeat([1.0, 3.0], 120), dims="time")
+    new = (_seasonal_maps([1.0]) * grow).rename("tas")
+    ratio = added_variance_ratio(new, fitted.internal["tas"], block=120, per_block=True)
+    assert ratio.dims == new.dims and ratio.sizes["time"] == 240
+    np.testing.assert_allclose(ratio.isel(time=[0, 119, 120, 239], lat=0, lon=0),
+                               np.sqrt((np.array([0.5, 0.5, 4.5, 4.5]) + internal) / [0.5, 0.5, 4.5, 4.5]), rtol=1e-6)
+    out = fitted.calibrate(xr.Dataset({"tas": new}))["tas"]
+    by_block = [out.isel(time=slice(a, a + 120)).var("time").item() for a in (0, 120)]
+    np.testing.assert_allclose(by_block, [0.5 + internal, 4.5 + internal], rtol=0.03)
+    for a in (0, 120):  # and each block keeps its mean
+        np.testing.assert_allclose(out.isel(time=slice(a, a + 120)).mean("time"),
+                                   new.isel(time=slice(a, a + 120)).mean("time"), atol=1e-12)
+    once = Variability(fitted.ratios, fitted.models, fitted.block, fitted.internal, "internal variance added")
+    by_series = [once.calibrate(xr.Dataset({"tas": new}))["tas"].isel(time=slice(a, a + 120)).var("time").item()
+                 for a in (0, 120)]
+    np.testing.assert_allclose(by_series, np.array([0.5, 4.5]) * (2.5 + internal) / 2.5, rtol=0.03)
+    short = new.isel(time=slice(0, 30))  # shorter than a block: one block
+    np.testing.assert_allclose(added_variance_ratio(short, fitted.internal["tas"], block=120, per_block=True),
+                               added_variance_ratio(short, fitted.internal["tas"], block=120).broadcast_like(short))
+    tail = new.isel(time=slice(0, 170))  # the months after the last whole block take its stretch
+    r = added_variance_ratio(tail, fitted.internal["tas"], block=120, per_block=True)
+    assert (r.isel(time=slice(120, None)) == r.isel(time=119)).all()
+
+
+def test_per_block_calibration_keeps_each_blocks_mean_of_a_precipitation():
+    """A stretch that differs from block to block (a dry decade, then a wet one with a larger
+    seasonal cycle), clipped at 0: each block keeps its own time mean, not only the series."""
+    from xemu.variability import calibrate
+
+    t = xr.date_range("2000-01-01", periods=250, freq="MS", use_cftime=True)
+    cycle = np.sin(2 * np.pi * np.arange(250) / 12)
+    values = np.where(np.arange(250) < 120, 0.3 + 0.3 * cycle, 3.0 + 2.0 * cycle)
+    pred = xr.DataArray(values[:, None], dims=("time", "lon"), coords={"time": t, "lon": [0.0]})
+    ratio = xr.DataArray(np.where(np.arange(250) < 120, 4.0, 1.5)[:, None], dims=("time", "lon"),
+                         coords={"time": t, "lon": [0.0]})
+    out = calibrate(pred, ratio, block=120, non_negative=True, per_block=True)
+    assert float(out.min()) >= 0.0 and out.dims == pred.dims
+    for part in (slice(0, 120), slice(120, 250)):  # the last 10 months join the last whole block
+        np.testing.assert_allclose(out.isel(time=part).mean("time"), pred.isel(time=part).mean("time"), rtol=1e-6)
+    once = calibrate(pred, ratio, block=120, non_negative=True)  # the series' mean only
+    np.testing.assert_allclose(once.mean("time"), pred.mean("time"), rtol=1e-6)
+    assert abs(float(once.isel(time=slice(0, 120)).mean() - pred.isel(time=slice(0, 120)).mean())) > 0.01
+
+
 def test_internal_variance_round_trips_and_is_checked(tmp_path):
     from xemu.variability import Variability
 
@@ -445,12 +502,32 @@ def test_internal_variance_round_trips_and_is_checked(tmp_path):
     np.testing.assert_array_equal(loaded.internal["tas"].values, fitted.internal["tas"].values)
     new = xr.Dataset({"tas": _seasonal_maps([2.0, 0.5])})
     np.testing.assert_array_equal(loaded.calibrate(new)["tas"].values, fitted.calibrate(new)["tas"].values)
-    bad = fitted.to_dataset()
+    bad = fitted.to_dataset().copy(deep=True)
     bad["tas__internal_variance"][0, 1] = -1.0
     with pytest.raises(DataError, match="tas__internal_variance must be finite and >= 0"):
         Variability.from_dataset(bad)
-    without = Variability.from_dataset(fitted.to_dataset().drop_vars("tas__internal_variance"))
+    with pytest.raises(DataError, match="calibration 'internal variance added per block' without an internal"):
+        Variability.from_dataset(fitted.to_dataset().drop_vars("tas__internal_variance"))
+    ratio_only = fitted.to_dataset().drop_vars("tas__internal_variance")
+    del ratio_only.attrs["xemu_variability_calibration"]
+    without = Variability.from_dataset(ratio_only)
     assert without.internal is None  # saved before it was recorded: the fixed ratio
+    assert without.calibration == "variance ratio"
+    assert loaded.calibration == "internal variance added per block"
+    before = fitted.to_dataset()  # saved with the internal variance, before the per-block stretch
+    del before.attrs["xemu_variability_calibration"]
+    once = Variability.from_dataset(before)
+    assert once.calibration == "internal variance added"
+    np.testing.assert_array_equal(
+        once.calibrate(new)["tas"].values,
+        Variability(fitted.ratios, fitted.models, fitted.block, fitted.internal, "internal variance added")
+        .calibrate(new)["tas"].values)
+    bad = fitted.to_dataset()
+    bad.attrs["xemu_variability_calibration"] = "per cell"
+    with pytest.raises(DataError, match="calibration 'per cell' with an internal variance; expected one of"):
+        Variability.from_dataset(bad)
+    with pytest.raises(DataError, match="calibration 'internal variance added' without an internal variance"):
+        Variability(fitted.ratios, fitted.models, fitted.block, None, "internal variance added")
 
 
 def test_emulator_record_names_the_calibration():
@@ -463,6 +540,8 @@ def test_emulator_record_names_the_calibration():
     assert tuple(schema["enum"]) == CALIBRATIONS
     truth = _seasonal_maps([1.0], n_months=240, noise=0.5).rename("tas")
     fitted = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": _seasonal_maps([1.0])}))
-    assert variability_meta(fitted)["calibration"] == "internal variance added"
+    assert variability_meta(fitted)["calibration"] == "internal variance added per block"
+    once = Variability(fitted.ratios, fitted.models, fitted.block, fitted.internal, "internal variance added")
+    assert variability_meta(once)["calibration"] == "internal variance added"
     old = Variability(fitted.ratios, fitted.models, fitted.block)
     assert variability_meta(old)["calibration"] == "variance ratio"

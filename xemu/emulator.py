@@ -176,8 +176,9 @@ class Emulator:
         variability : {"forced", "calibrated"}
             ``"forced"`` (default): the forced response, the expected value given the
             forcings. ``"calibrated"``: the variability-aware deterministic prediction, whose
-            month-to-month variance per cell is its own plus the internal variance learned
-            on the training months (:meth:`xemu.variability.Variability.calibrate`).
+            month-to-month variance per cell, in each block of ``variability.block`` months (a
+            decade), is its own plus the internal variance learned on the training months
+            (:meth:`xemu.variability.Variability.calibrate`).
         samples : int, optional
             Draw this many stochastic realizations (forced response plus internal
             variability learned from the training residuals: by default whole training

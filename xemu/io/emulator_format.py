@@ -171,7 +171,9 @@ EMULATOR_SCHEMA: dict[str, Any] = {
                                    "properties": {"block": integer(2), "n_modes": integer(0),
                                                   "method": {"enum": ["bootstrap", "parametric"]},
                                                   "n_years": integer(1),
-                                                  "calibration": {"enum": ["internal variance added", "variance ratio"]}}}]},
+                                                  "calibration": {"enum": ["internal variance added per block",
+                                                                           "internal variance added",
+                                                                           "variance ratio"]}}}]},
     },
 }
 

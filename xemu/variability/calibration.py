@@ -100,16 +100,28 @@ def _blocks(da: xr.DataArray, time: str, size: int) -> xr.DataArray:
     return da.coarsen({time: size}, boundary="trim").construct({time: ("block", "month_in_block")})
 
 
-def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
+def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: int = BLOCK_MONTHS,
+                         per_block: bool = False) -> xr.DataArray:
     """Per series and cell, ``sqrt((v + internal) / v)`` with ``v`` the prediction's own
-    variance (:func:`~xemu.variability.calibration.series_variance`): the stretch of :func:`calibrate` after which ``pred``'s
-    month-to-month variance is its own plus the internal variance learned on training months
-    (:func:`internal_variance`). 1 where ``v`` is not positive (a constant is left as it is).
+    variance: the stretch of :func:`calibrate` after which ``pred``'s month-to-month variance is
+    its own plus the internal variance learned on training months (:func:`internal_variance`).
+    1 where ``v`` is not positive (a constant is left as it is).
 
-    Chosen over the fixed :func:`variance_ratio` by nested leave-one-scenario-out on the training
-    scenarios (``benchmarks/calibration_variance.py``): on a scenario never run, whose forced
-    variance (the seasonal cycle of a colder or warmer climate) is not the training scenarios',
-    a fixed ratio stretches the difference as if it were internal variability.
+    ``per_block`` (what every emulator fitted since it was added does): ``v`` is the variance
+    over each block of ``block`` consecutive months from the first (a series shorter than
+    ``block`` is one block), and the stretch is per month, that of its block (the months after
+    the last whole block take the last block's): each block's variance becomes its own plus
+    the internal variance. Otherwise (emulators saved before it): ``v`` is
+    :func:`~xemu.variability.calibration.series_variance`, the blocks' variances averaged, and
+    one stretch per series, so that only the average over the blocks gains the internal
+    variance; a prediction whose own variance grows along the series (the seasonal cycle of
+    precipitation in a warming climate) is then stretched too much where it is largest and too
+    little where it is smallest.
+
+    Both were chosen over the fixed :func:`variance_ratio` by nested leave-one-scenario-out on the
+    training scenarios (``benchmarks/calibration_variance.py``): on a scenario never run, whose
+    forced variance (the seasonal cycle of a colder or warmer climate) is not the training
+    scenarios', a fixed ratio stretches the difference as if it were internal variability.
 
     Examples
     --------
@@ -118,24 +130,41 @@ def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: i
     >>> pred = xr.DataArray(np.tile([1.0, -1.0], 60)[:, None], coords={"time": t, "lat": [0.0]})
     >>> float(added_variance_ratio(pred, xr.DataArray([3.0], coords={"lat": [0.0]}))[0])  # sqrt((1 + 3) / 1)
     2.0
+    >>> pred = pred * xr.DataArray(np.repeat([1.0, 3.0], 60), coords={"time": t})  # variance 1, then 9
+    >>> r = added_variance_ratio(pred, xr.DataArray([3.0], coords={"lat": [0.0]}), block=60, per_block=True)
+    >>> [round(float(r.isel(time=i, lat=0)), 3) for i in (0, 60)]  # sqrt((1 + 3) / 1), sqrt((9 + 3) / 9)
+    [2.0, 1.155]
     """
-    v = series_variance(pred, block=block)
+    if per_block:
+        time = find_dim(pred, "time", name="pred")
+        size = min(block, pred.sizes[time])
+        v = _blocks(pred, time, size).var("month_in_block")
+    else:
+        v = series_variance(pred, block=block)
     ratio = np.sqrt((v + internal) / v)
     ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)
-    ratio.attrs = {"long_name": f"stretch that adds the internal variance to the prediction's own over {block} months",
-                   "units": "1"}
+    if per_block:  # each month takes its block's
+        index = np.minimum(np.arange(pred.sizes[time]) // size, ratio.sizes["block"] - 1)
+        ratio = ratio.isel(block=xr.DataArray(index, dims=time)).drop_vars("block", errors="ignore")
+        ratio = ratio.assign_coords({time: pred[time]}).transpose(*(d for d in pred.dims if d in ratio.dims), ...)
+    ratio.attrs = {"long_name": f"stretch that adds the internal variance to the prediction's own over "
+                                f"{block} months{' (per block)' if per_block else ''}", "units": "1"}
     return ratio.rename("variance_ratio")
 
 
 def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MONTHS,
-              non_negative: bool = False) -> xr.DataArray:
-    """Stretch ``pred``'s deviations from its running mean by ``ratio`` (per cell).
+              non_negative: bool = False, per_block: bool = False) -> xr.DataArray:
+    """Stretch ``pred``'s deviations from its running mean by ``ratio`` (per cell, or per cell
+    and month: :func:`added_variance_ratio`).
 
     ``out = m + ratio * (pred - m) + c`` with ``m`` the centred running mean of ``pred``
     over ``block`` months (shorter at the ends) and ``c`` the per-cell constant that keeps
     the time mean of ``pred`` over all its months exactly: the month-to-month standard
     deviation becomes the truth's, as measured on training data by :func:`variance_ratio`,
-    and the mean of what was asked for does not move.
+    and the mean of what was asked for does not move. ``per_block``: the mean is kept in each
+    block of ``block`` months from the first instead (the months after the last whole block
+    join it; a series shorter than ``block`` is one block), ``c`` and the shift below per
+    block, so that a stretch that differs from block to block moves no block's mean.
 
     ``non_negative`` (precipitation): where the stretch goes below 0, the result is
     ``max(out - s, 0)`` with the per-cell shift ``s >= 0`` for which its time mean is still
@@ -154,14 +183,31 @@ def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MON
     time = find_dim(pred, "time", name="pred")
     m = pred.rolling({time: block}, center=True, min_periods=1).mean()
     out = m + ratio * (pred - m)
+    if per_block:
+        out = xr.concat([_keep_mean(out.isel({time: part}), pred.isel({time: part}), time, non_negative)
+                         for part in _block_slices(pred.sizes[time], block)], dim=time)
+    else:
+        out = _keep_mean(out, pred, time, non_negative)
+    out.attrs = dict(pred.attrs)
+    return out.astype(pred.dtype)
+
+
+def _block_slices(n: int, block: int) -> list[slice]:
+    """The blocks of :func:`calibrate` ``(..., per_block=True)`` of a series of ``n`` months."""
+    size = min(block, n)
+    starts = list(range(0, n - size + 1, size))
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]
+
+
+def _keep_mean(out: xr.DataArray, pred: xr.DataArray, time: str, non_negative: bool) -> xr.DataArray:
+    """``out`` shifted per cell to ``pred``'s time mean; ``non_negative``: by :func:`keep_mean_clip`."""
     target = pred.mean(time)
     out = out + (target - out.mean(time))
     if non_negative:
         out = xr.apply_ufunc(keep_mean_clip, out, target, input_core_dims=[[time], []], output_core_dims=[[time]],
                              dask="parallelized", output_dtypes=[out.dtype],
                              dask_gufunc_kwargs={"allow_rechunk": True}).transpose(*out.dims)
-    out.attrs = dict(pred.attrs)
-    return out.astype(pred.dtype)
+    return out
 
 
 def keep_mean_clip(x: np.ndarray, mean: np.ndarray | float) -> np.ndarray:

@@ -48,8 +48,16 @@ class Variability:
     """
 
     def __init__(self, ratios: dict[str, xr.DataArray], models: dict[str, ResidualModelLike], block: int,
-                 internal: dict[str, xr.DataArray] | None = None):
+                 internal: dict[str, xr.DataArray] | None = None, calibration: str | None = None):
         self.ratios, self.models, self.block, self.internal = ratios, models, int(block), internal
+        if calibration is None:
+            calibration = CALIBRATIONS[0] if internal is not None else CALIBRATIONS[-1]
+        if calibration not in CALIBRATIONS or (calibration == CALIBRATIONS[-1]) != (internal is None):
+            raise DataError(f"variability: calibration {calibration!r} with{'out' if internal is None else ''} an "
+                            f"internal variance; expected one of {list(CALIBRATIONS[:-1])} with it, "
+                            f"{CALIBRATIONS[-1]!r} without")
+        #: How :meth:`calibrate` adds variance: one of :data:`CALIBRATIONS`.
+        self.calibration = calibration
 
     def __repr__(self) -> str:
         models = ", ".join(f"{name}={model!r}" for name, model in self.models.items())
@@ -94,16 +102,21 @@ class Variability:
 
     def calibrate(self, pred: xr.Dataset) -> xr.Dataset:
         """The variability-aware deterministic prediction: ``pred``'s deviations from its running
-        mean stretched so that each series' month-to-month variance per cell is its own plus the
-        internal variance (:func:`~xemu.variability.added_variance_ratio`,
-        :func:`~xemu.variability.calibrate`); by the fixed variance ratio where no internal
-        variance was recorded (emulators saved before it)."""
+        mean stretched so that the month-to-month variance per cell of each block of
+        :attr:`block` months of each series is its own plus the internal variance, and the
+        block's mean is kept (:func:`~xemu.variability.added_variance_ratio`,
+        :func:`~xemu.variability.calibrate`). As the
+        emulator was saved (:attr:`calibration`): emulators saved before the per-block stretch
+        add it to the blocks' average variance with one stretch per series, and those saved
+        before the internal variance was recorded stretch by their fixed variance ratio."""
         out = pred.copy()
         for name in self.targets:
             ratio = (self.ratios[name] if self.internal is None
-                     else added_variance_ratio(pred[name], self.internal[name], block=self.block))
+                     else added_variance_ratio(pred[name], self.internal[name], block=self.block,
+                                               per_block=self.calibration == CALIBRATIONS[0]))
             out[name] = calibrate(pred[name], ratio, block=self.block,
-                                  non_negative=self.models[name].kind == "precipitation")
+                                  non_negative=self.models[name].kind == "precipitation",
+                                  per_block=self.calibration == CALIBRATIONS[0])
         return out
 
     def sample(self, pred: xr.Dataset, n: int, *, seed: int, realization_dim: str = "realization",
@@ -161,7 +174,8 @@ class Variability:
             out[f"{name}__variance_ratio"] = self.ratios[name]
             if self.internal is not None:
                 out[f"{name}__internal_variance"] = self.internal[name]
-        out.attrs = {"xemu_variability_targets": " ".join(self.targets), "xemu_variability_block": self.block}
+        out.attrs = {"xemu_variability_targets": " ".join(self.targets), "xemu_variability_block": self.block,
+                     "xemu_variability_calibration": self.calibration}
         return out
 
     @classmethod
@@ -200,7 +214,10 @@ class Variability:
         if internal and set(internal) != set(targets):
             raise DataError(f"variability: internal_variance of targets {sorted(internal)}, expected every target "
                             f"{targets} or none")
-        return cls(ratios, models, int(block), internal or None)
+        calibration = ds.attrs.get("xemu_variability_calibration")  # saved before it: by what was recorded
+        if calibration is None:
+            calibration = CALIBRATIONS[1] if internal else CALIBRATIONS[-1]
+        return cls(ratios, models, int(block), internal or None, str(calibration))
 
 
 #: The variable of a residual model's Dataset that carries the model's attrs: a
@@ -222,10 +239,12 @@ def is_precipitation(name: str, attrs) -> bool:
     return key in ("pr", "precipitation_flux", "lwe_precipitation_rate", "precipitation_amount")
 
 
-#: How a calibrated prediction adds variance (``emulator.json``'s ``variability.calibration``): the
-#: internal variance added to the prediction's own, or the fixed variance ratio (emulators saved
-#: before the internal variance was recorded; their record has no ``calibration``).
-CALIBRATIONS = ("internal variance added", "variance ratio")
+#: How a calibrated prediction adds variance (``emulator.json``'s ``variability.calibration``,
+#: :attr:`Variability.calibration`): the internal variance added to the prediction's own in each
+#: block of months (every fit since it was added), added to the blocks' average with one stretch
+#: per series (emulators saved before that), or the fixed variance ratio (emulators saved before the
+#: internal variance was recorded; their record has no ``calibration``).
+CALIBRATIONS = ("internal variance added per block", "internal variance added", "variance ratio")
 
 #: What ``predict(..., variability=...)`` returns without ``samples``.
 OUTPUTS = ("forced", "calibrated")
@@ -294,7 +313,7 @@ def variability_meta(variability: Variability | None) -> dict | None:
         return None
     models = variability.models.values()
     out = {"block": variability.block, "n_modes": int(max(m.n_modes for m in models)), "method": variability.method,
-           "calibration": CALIBRATIONS[0] if variability.internal is not None else CALIBRATIONS[1]}
+           "calibration": variability.calibration}
     if variability.method == "bootstrap":
         out["n_years"] = int(max(m.n_years for m in models))
     return out
