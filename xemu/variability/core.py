@@ -103,7 +103,7 @@ class Variability:
     def calibrate(self, pred: xr.Dataset) -> xr.Dataset:
         """The variability-aware deterministic prediction: ``pred``'s deviations from its running
         mean stretched so that the month-to-month variance per cell of each block of
-        :attr:`block` months of each series is its own plus the internal variance, and the
+        ``block`` months of each series is its own plus the internal variance, and the
         block's mean is kept (:func:`~xemu.variability.added_variance_ratio`,
         :func:`~xemu.variability.calibrate`). As the
         emulator was saved (:attr:`calibration`): emulators saved before the per-block stretch
