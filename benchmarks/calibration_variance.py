@@ -43,7 +43,7 @@ import os
 import numpy as np
 import xarray as xr
 from calibration_additive import block_var
-from correction_parts import INF, nested_choice, quiet, running_mean
+from correction_parts import INF, correction_weight, nested_choice, quiet, running_mean, whole_correction
 
 from xemu.evaluation import make_split
 from xemu.metrics.deterministic import score
@@ -141,19 +141,10 @@ def rows(ds, em, test: str, fit_on: list[str]) -> dict:
     truth = ds[["tas", "pr"]].sel(sp.test)
     train = ds.sel(ssp=fit_on)
     block = em.variability.block
-    meta = dict(em.meta)
-    em.meta.pop("correction_split", None)  # one weight for the whole correction while the parts are built
-    em.meta["taper_length"] = 0.0
-    base = quiet(em.predict, forcing, lazy=False)
+    base, full, net_train = whole_correction(em, forcing, train)
     base_train = quiet(em.baseline.predict, train[list(em.baseline.inputs)])  # on training forcings the taper is 1
-    em.meta["taper_length"] = INF
-    full, net_train = (quiet(em.predict, f, lazy=False) for f in (forcing, train.drop_vars(["tas", "pr"])))
-    weights = {}
-    for length in {TAPER_LENGTH, *(x for pair in CORRECTIONS.values() for x in pair if x is not None)}:
-        em.meta["taper_length"] = length
-        weights[length] = quiet(em.correction_weight, forcing)
-    em.meta.clear()
-    em.meta.update(meta)
+    weights = {length: correction_weight(em, forcing, length)
+               for length in {TAPER_LENGTH, *(x for pair in CORRECTIONS.values() for x in pair if x is not None)}}
     v_int = {(who, name): (block_var(train[name], block) - block_var(p[name].broadcast_like(train[name]), block)).clip(min=0)
              for who, p in (("network", net_train), ("baseline", base_train)) for name in ("tas", "pr")}
     train_mean = {}

@@ -74,6 +74,36 @@ def fitted(ds, train: list[str], seed: int, saved: str | None):
     return em
 
 
+def whole_correction(em, forcing: xr.Dataset, train: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """``(base, full, net_train)``: ``em``'s prediction of ``forcing`` without its correction (its
+    baseline's part) and with the whole correction untapered, and the latter of the forcings of
+    ``train``; ``em.meta`` is left as it was."""
+    meta = dict(em.meta)
+    try:
+        em.meta.pop("correction_split", None)  # one weight for the whole correction while the parts are built
+        em.meta["taper_length"] = 0.0
+        base = quiet(em.predict, forcing, lazy=False)
+        em.meta["taper_length"] = INF
+        full, net_train = (quiet(em.predict, f, lazy=False) for f in (forcing, train.drop_vars(["tas", "pr"])))
+    finally:
+        em.meta.clear()
+        em.meta.update(meta)
+    return base, full, net_train
+
+
+def correction_weight(em, forcing: xr.Dataset, length: float) -> xr.DataArray:
+    """The weight of ``em``'s whole correction in each month of ``forcing`` tapered with ``length``
+    (:meth:`xemu.Emulator.correction_weight` of a record without the split); ``em.meta`` left as it was."""
+    meta = dict(em.meta)
+    try:
+        em.meta.pop("correction_split", None)
+        em.meta["taper_length"] = length
+        return quiet(em.correction_weight, forcing)
+    finally:
+        em.meta.clear()
+        em.meta.update(meta)
+
+
 def running_mean(da: xr.DataArray, span: int) -> xr.DataArray:
     return da.rolling(time=span, center=True, min_periods=1).mean()
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from correction_parts import INF, nested_choice, quiet, running_mean
+from correction_parts import INF, correction_weight, nested_choice, quiet, running_mean, whole_correction
 
 from xemu.data.novelty import taper
 from xemu.evaluation import make_split
@@ -72,16 +72,8 @@ def rows(ds, em, test: str, fit_on: list[str]) -> dict:
     forcing = ds.sel(ssp=[test]).drop_vars(["tas", "pr"])
     train = ds.sel(ssp=fit_on)
     block = em.variability.block
-    meta = dict(em.meta)
-    em.meta.pop("correction_split", None)  # one weight for the whole correction while the parts are built
-    em.meta["taper_length"] = 0.0
-    base = quiet(em.predict, forcing, lazy=False)
-    em.meta["taper_length"] = INF
-    full, net_train = (quiet(em.predict, f, lazy=False) for f in (forcing, train.drop_vars(["tas", "pr"])))
-    em.meta["taper_length"] = TAPER_LENGTH
-    w_slow = quiet(em.correction_weight, forcing)
-    em.meta.clear()
-    em.meta.update(meta)
+    base, full, net_train = whole_correction(em, forcing, train)
+    w_slow = correction_weight(em, forcing, TAPER_LENGTH)
     d = state_distance(state_features(em, train), state_features(em, forcing))
     v_int = {name: internal_variance(*block_variances(train[name], net_train[name], block=block), block)
              for name in ("tas", "pr")}

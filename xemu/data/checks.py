@@ -355,14 +355,19 @@ def prediction_bytes(n_values: int, *, n_targets: int, n_channels: int, samples:
     cells, 3 scenarios; ``tests/test_memory.py`` checks it within 2x): the
     network's inputs twice (prepared, then normalised) and the forced response four times
     (network output, baseline, sum, Dataset; a baseline alone: once); the calibrated
-    prediction five more forced responses; samples half their result again (the parametric
-    model's innovations; the bootstrap needs less) and one target's series in float64;
-    anchored samples eight times one target's draws (float64 copies).
+    prediction, which runs after the network's arrays are freed, the forced response and
+    six more (its running mean, deviations, stretch and the blocks it is cut into and joined
+    from), or the network's working set where that is larger; samples
+    half their result again (the parametric model's innovations; the bootstrap needs less)
+    and one target's series in float64; anchored samples eight times one target's draws
+    (float64 copies).
     """
     field = n_values * itemsize
     forced = n_targets * field
     result = forced * (samples or 1)
-    working = 2 * n_channels * field + (4 if n_channels else 1) * forced + (5 * forced if calibrated else 0)
+    working = 2 * n_channels * field + (4 if n_channels else 1) * forced
+    if calibrated:
+        working = max(working, 7 * forced)
     if samples:
         working += result // 2 + 2 * field + (8 * samples * field if anchor else 0)
     return int(result), int(working)
