@@ -468,6 +468,8 @@ def test_calibration_adds_the_internal_variance_in_each_block():
     tail = new.isel(time=slice(0, 170))  # the months after the last whole block take its stretch
     r = added_variance_ratio(tail, fitted.internal["tas"], block=120, per_block=True)
     assert (r.isel(time=slice(120, None)) == r.isel(time=119)).all()
+    whole = added_variance_ratio(tail.isel(time=slice(0, 120)), fitted.internal["tas"], block=120, per_block=True)
+    xr.testing.assert_allclose(r.isel(time=slice(0, 120)), whole)  # the block's variance leaves the tail out
 
 
 def test_per_block_calibration_keeps_each_blocks_mean_of_a_precipitation():

@@ -137,14 +137,14 @@ def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: i
     """
     if per_block:
         time = find_dim(pred, "time", name="pred")
-        size = min(block, pred.sizes[time])
-        v = _blocks(pred, time, size).var("month_in_block")
+        parts = _block_slices(pred.sizes[time], block)
+        v = _blocks(pred, time, min(block, pred.sizes[time])).var("month_in_block")  # the whole blocks: one per part
     else:
         v = series_variance(pred, block=block)
     ratio = np.sqrt((v + internal) / v)
     ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)
-    if per_block:  # each month takes its block's
-        index = np.minimum(np.arange(pred.sizes[time]) // size, ratio.sizes["block"] - 1)
+    if per_block:  # each month takes its block's, the months after the last whole block the last one's
+        index = np.repeat(np.arange(len(parts)), [part.stop - part.start for part in parts])
         ratio = ratio.isel(block=xr.DataArray(index, dims=time)).drop_vars("block", errors="ignore")
         ratio = ratio.assign_coords({time: pred[time]}).transpose(*(d for d in pred.dims if d in ratio.dims), ...)
     ratio.attrs = {"long_name": f"stretch that adds the internal variance to the prediction's own over "
@@ -193,7 +193,9 @@ def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MON
 
 
 def _block_slices(n: int, block: int) -> list[slice]:
-    """The blocks of :func:`calibrate` ``(..., per_block=True)`` of a series of ``n`` months."""
+    """The blocks of a series of ``n`` months for :func:`added_variance_ratio` and :func:`calibrate`
+    with ``per_block=True``: ``min(block, n)`` months each from the first, the months after the
+    last whole block joining it."""
     size = min(block, n)
     starts = list(range(0, n - size + 1, size))
     return [slice(a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]

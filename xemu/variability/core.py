@@ -110,13 +110,12 @@ class Variability:
         add it to the blocks' average variance with one stretch per series, and those saved
         before the internal variance was recorded stretch by their fixed variance ratio."""
         out = pred.copy()
+        per_block = self.calibration == CALIBRATIONS[0]
         for name in self.targets:
             ratio = (self.ratios[name] if self.internal is None
-                     else added_variance_ratio(pred[name], self.internal[name], block=self.block,
-                                               per_block=self.calibration == CALIBRATIONS[0]))
+                     else added_variance_ratio(pred[name], self.internal[name], block=self.block, per_block=per_block))
             out[name] = calibrate(pred[name], ratio, block=self.block,
-                                  non_negative=self.models[name].kind == "precipitation",
-                                  per_block=self.calibration == CALIBRATIONS[0])
+                                  non_negative=self.models[name].kind == "precipitation", per_block=per_block)
         return out
 
     def sample(self, pred: xr.Dataset, n: int, *, seed: int, realization_dim: str = "realization",
