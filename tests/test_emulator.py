@@ -4,7 +4,7 @@ import xarray as xr
 
 import xemu
 from xemu.emulator import Emulator
-from xemu.errors import DataError, GridError, NotFittedError, UnitsError
+from xemu.errors import ConfigError, DataError, GridError, NotFittedError, UnitsError
 from xemu.testing import TINY_CONFIG as TINY
 
 INPUTS, TARGETS = ["CO2", "CH4", "SO2", "BC", "rsdt"], ["tas", "pr"]
@@ -64,6 +64,28 @@ def test_normalisation_uses_training_months_only(synthetic):
     assert a.meta["input_mean"] == b.meta["input_mean"] and a.meta["target_scale"] == b.meta["target_scale"]
 
 
+def test_calibrated_prediction_takes_its_variance_from_the_baseline(fitted, forcing):
+    """The calibrated prediction of a CNN-GRU on a baseline is its forced response calibrated with the
+    baseline's own forced prediction as the reference (each block's variance: the baseline's plus
+    the internal variance learned against the baseline, or its own where larger)."""
+    from xemu.variability import apply
+
+    assert fitted.variability.needs_reference
+    forced = fitted.predict(forcing)
+    reference = fitted.baseline.predict(forcing[fitted.baseline.inputs])
+    want = apply(forced, fitted.variability, output="calibrated", reference=reference)
+    got = fitted.predict(forcing, variability="calibrated")
+    for name in TARGETS:
+        np.testing.assert_array_equal(got[name].values, want[name].values)
+    with pytest.raises(ConfigError, match="reference: this emulator's calibration"):
+        apply(forced, fitted.variability, output="calibrated")
+    again, base = fitted.forced_response(forcing, with_baseline=True)  # what predict computes it from
+    for name in TARGETS:
+        np.testing.assert_array_equal(again[name].values, forced[name].values)
+        np.testing.assert_array_equal(base[name].values, reference[name].values)
+        assert base[name].dims == forced[name].dims and base[name].attrs == forced[name].attrs
+
+
 def test_save_load_round_trip_bit_for_bit(fitted, forcing, tmp_path):
     path = fitted.save(tmp_path / "em.xemu")
     assert sorted(p.name for p in path.iterdir()) == ["baseline.nc", "emulator.json", "variability.nc", "weights.pt"]
@@ -73,7 +95,7 @@ def test_save_load_round_trip_bit_for_bit(fitted, forcing, tmp_path):
         for name in TARGETS:
             np.testing.assert_array_equal(a[name].values, b[name].values)
     assert loaded.meta["training_selection"] == fitted.meta["training_selection"]
-    assert loaded.meta["variability"]["calibration"] == "internal variance added per block"
+    assert loaded.meta["variability"]["calibration"] == "the baseline's variance and internal variance per block"
     assert loaded.variability.calibration == fitted.variability.calibration
     for name in TARGETS:  # what the calibrated prediction adds, bit for bit
         np.testing.assert_array_equal(loaded.variability.internal[name].values, fitted.variability.internal[name].values)

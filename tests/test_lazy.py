@@ -92,6 +92,7 @@ def test_written_chunk_by_chunk_to_zarr(data, tmp_path):
 
 def test_calibrated_lazy_equals_in_memory(data):
     ds, em = data
+    assert em.variability.needs_reference  # the baseline's part travels with each block
     eager = em.predict(_inputs(ds), variability="calibrated")
     pred = em.predict(_inputs(ds).chunk({"time": 20}), variability="calibrated", time_chunk=20)
     assert isinstance(pred.tas.data, da.Array)
@@ -226,15 +227,15 @@ def test_a_process_predicts_one_block_at_a_time_and_reads_a_one_block_series_onc
     eager = em.predict(_inputs(ds))
     assert em.baseline.history and lazy.BLOCKS_AT_ONCE == 1
     state, guard, reads = {"now": 0, "most": 0}, threading.Lock(), []
-    predict, read = em.predict, lazy._Unread.read
+    predict, forced, read = em.predict, em.forced_response, lazy._Unread.read
 
-    def counted_predict(*args, **kwargs):
+    def counted_forced(*args, **kwargs):  # what each block runs
         with guard:
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
         time.sleep(0.2)  # the other thread has time to start its block
         try:
-            return predict(*args, **kwargs)
+            return forced(*args, **kwargs)
         finally:
             with guard:
                 state["now"] -= 1
@@ -243,7 +244,7 @@ def test_a_process_predicts_one_block_at_a_time_and_reads_a_one_block_series_onc
         reads.append(self.ds.sizes)
         return read(self)
 
-    monkeypatch.setattr(em, "predict", counted_predict)
+    monkeypatch.setattr(em, "forced_response", counted_forced)
     monkeypatch.setattr(lazy._Unread, "read", counted_read)
     with dask.config.set(scheduler="threads", num_workers=2):
         out = predict(_inputs(ds).chunk({"time": 25})).compute()

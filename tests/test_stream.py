@@ -331,18 +331,20 @@ def _blocks_in_any_order(held: np.ndarray, n_time: int, size: int, seed: int) ->
     return [blocks[k] for k in order]
 
 
-@pytest.mark.parametrize(("method", "n_lat", "n_lon", "budget", "exact"), [
-    ("bootstrap", 8, 12, 2**20, ("residuals",)),
-    ("parametric", 8, 12, 2**15, ("sigma", "quantiles")),  # N > P: the P x P Gram matrix summed over chunks
+@pytest.mark.parametrize(("method", "n_lat", "n_lon", "budget", "exact", "reference"), [
+    ("bootstrap", 8, 12, 2**20, ("residuals",), False),
+    ("bootstrap", 8, 12, 2**20, ("residuals",), True),  # the internal variance against the baseline's part
+    ("parametric", 8, 12, 2**15, ("sigma", "quantiles"), False),  # N > P: the P x P Gram matrix summed over chunks
     ("parametric", 16, 24, 2**15, ("sigma", "quantiles", "eofs", "pc_variance", "pc_phi", "remainder_variance",
-                                   "remainder_phi")),  # N < P: the maps read back whole, the in-memory fit
+                                   "remainder_phi"), False),  # N < P: the maps read back whole, the in-memory fit
 ])
-def test_streamed_variability_from_blocks(method, n_lat, n_lon, budget, exact):
+def test_streamed_variability_from_blocks(method, n_lat, n_lon, budget, exact, reference):
     """StreamedVariability, given the truth and one prediction block by block in shuffled order, learns what
     fit_variability learns from the whole arrays: bit for bit where named (``exact``: the bootstrap's kept years;
     the parametric scale and quantiles, and every parameter when there are fewer maps than cells); the EOF part
     to 1e-11 when its Gram matrix is summed over chunks (a budget of a few rows); the variance ratio to float32
-    rounding (rtol 1e-6)."""
+    rounding (rtol 1e-6). With the baseline's part of the prediction as ``reference`` (a CNN-GRU on a
+    baseline), the internal variance against it, to the same rounding."""
     from xemu.variability.core import fit_variability
     from xemu.variability.streamed import StreamedVariability
 
@@ -352,10 +354,14 @@ def test_streamed_variability_from_blocks(method, n_lat, n_lon, budget, exact):
     rng = np.random.default_rng(1)
     values = p.targets.reshape(3, 3, *p.targets.shape[1:]).mean(1) + rng.normal(size=(3, 1, 2, 1, 1))
     values = np.maximum(values, 0).astype(np.float32)  # a prediction per scenario, non-negative
-    want = fit_variability(p, values, held, method=method).to_dataset()
-    acc = StreamedVariability.start(p, held, method, budget=budget)
+    base = (0.5 * values + 0.1).astype(np.float32) if reference else None  # another series: the baseline's part
+    want = fit_variability(p, values, held, method=method, reference=base).to_dataset()
+    assert (want.attrs["xemu_variability_calibration"] == "the baseline's variance and internal variance per block") \
+        == reference
+    acc = StreamedVariability.start(p, held, method, budget=budget, reference=reference)
     for s, a, e in _blocks_in_any_order(held, p.time.size, 7, seed=2):
-        acc.add(s, a, p.targets[s, a:e], values[p.target_to_input[s], a:e])
+        i = p.target_to_input[s]
+        acc.add(s, a, p.targets[s, a:e], values[i, a:e], *((base[i, a:e],) if reference else ()))
     got = acc.finish().to_dataset()
     xr.testing.assert_identical(got.drop_vars(list(got.data_vars)), want.drop_vars(list(want.data_vars)))
     for name in want.data_vars:

@@ -472,6 +472,66 @@ def test_calibration_adds_the_internal_variance_in_each_block():
     xr.testing.assert_allclose(r.isel(time=slice(0, 120)), whole)  # the block's variance leaves the tail out
 
 
+def test_calibration_takes_each_blocks_variance_from_the_baseline():
+    """A network that fits part of the training truth's month-to-month variance (here 0.6 of its
+    noise) learns a smaller internal variance than its baseline (the seasonal cycle alone). Fitted
+    with the baseline's training prediction as ``reference``, the internal variance is the
+    truth's less the baseline's (0.5, the noise), and each block of a new prediction gets the
+    baseline's variance there plus it, or keeps its own where that is larger; each block's mean
+    is kept. Without the reference such a Variability refuses to calibrate; other calibrations
+    refuse one."""
+    from xemu.variability import Variability, added_variance_ratio, apply
+
+    truth = _seasonal_maps([1.0], n_months=2400, noise=np.sqrt(0.5)).rename("tas")
+    base = _seasonal_maps([1.0], n_months=2400).rename("tas")
+    net = base + 0.6 * (truth - base)  # fits part of the internal variability
+    fitted = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": net}), method="parametric", n_modes=1,
+                             reference=xr.Dataset({"tas": base}))
+    own = Variability.fit(xr.Dataset({"tas": truth}), xr.Dataset({"tas": net}), method="parametric", n_modes=1)
+    assert fitted.calibration == "the baseline's variance and internal variance per block" and fitted.needs_reference
+    assert own.calibration == "internal variance added per block" and not own.needs_reference
+    np.testing.assert_allclose(fitted.internal["tas"], 0.5, rtol=0.05)  # the truth's less the baseline's
+    np.testing.assert_allclose(own.internal["tas"], 0.5 * (1 - 0.36), rtol=0.05)  # the network's: smaller
+    np.testing.assert_allclose(fitted.ratios["tas"], own.ratios["tas"])  # the rest is the network's
+    internal = fitted.internal["tas"].item()
+    # a new climate: the baseline's cycle of amplitude 1, then 3; the network's prediction of it quieter in
+    # the first block (amplitude 0.5) and louder in the second (amplitude 4, larger than baseline + internal)
+    grow = xr.DataArray(np.repeat([1.0, 3.0], 120), dims="time")
+    reference = (_seasonal_maps([1.0]) * grow).rename("tas")
+    new = (_seasonal_maps([1.0]) * xr.DataArray(np.repeat([0.5, 4.0], 120), dims="time") + 2.0).rename("tas")
+    ratio = added_variance_ratio(new, fitted.internal["tas"], block=120, per_block=True, reference=reference)
+    np.testing.assert_allclose(ratio.isel(time=[0, 119, 120, 239], lat=0, lon=0),
+                               np.sqrt(np.array([0.5 + internal] * 2 + [8.0] * 2) / [0.125, 0.125, 8.0, 8.0]),
+                               rtol=1e-6)
+    out = fitted.calibrate(xr.Dataset({"tas": new}), xr.Dataset({"tas": reference}))["tas"]
+    by_block = [out.isel(time=slice(a, a + 120)).var("time").item() for a in (0, 120)]
+    np.testing.assert_allclose(by_block, [0.5 + internal, 8.0], rtol=0.03)  # the baseline's plus internal; its own
+    for a in (0, 120):
+        np.testing.assert_allclose(out.isel(time=slice(a, a + 120)).mean("time"),
+                                   new.isel(time=slice(a, a + 120)).mean("time"), atol=1e-12)
+    via_apply = apply(xr.Dataset({"tas": new}), fitted, output="calibrated", reference=xr.Dataset({"tas": reference}))
+    np.testing.assert_array_equal(via_apply["tas"].values, out.values)
+    with pytest.raises(ConfigError, match="reference: this emulator's calibration .* got None"):
+        fitted.calibrate(xr.Dataset({"tas": new}))
+    with pytest.raises(ConfigError, match="reference: only used by the calibration"):
+        own.calibrate(xr.Dataset({"tas": new}), xr.Dataset({"tas": reference}))
+    with pytest.raises(ConfigError, match="reference: only used by a calibrated prediction"):
+        apply(xr.Dataset({"tas": new}), fitted, samples=2, seed=0, reference=xr.Dataset({"tas": reference}))
+    with pytest.raises(DataError, match=r"reference: expected the targets \['tas'\]"):
+        fitted.calibrate(xr.Dataset({"tas": new}), xr.Dataset({"pr": reference}))
+    with pytest.raises(DataError, match="reference: expected pred's dims and sizes"):
+        fitted.calibrate(xr.Dataset({"tas": new}), xr.Dataset({"tas": reference.isel(time=slice(0, 200))}))
+    with pytest.raises(DataError, match="reference: its time differs from pred's"):
+        shifted = reference.assign_coords(time=xr.date_range("2100-01-01", periods=240, freq="MS", use_cftime=True))
+        fitted.calibrate(xr.Dataset({"tas": new}), xr.Dataset({"tas": shifted}))
+    with pytest.raises(ConfigError, match="reference: the baseline's variance is added block by block"):
+        added_variance_ratio(new, fitted.internal["tas"], reference=reference)
+    loaded = Variability.from_dataset(fitted.to_dataset())  # the calibration survives a save
+    assert loaded.calibration == fitted.calibration
+    np.testing.assert_array_equal(
+        loaded.calibrate(xr.Dataset({"tas": new}), xr.Dataset({"tas": reference}))["tas"].values, out.values)
+
+
 def test_per_block_calibration_keeps_each_blocks_mean_of_a_precipitation():
     """A stretch that differs from block to block (a dry decade, then a wet one with a larger
     seasonal cycle), clipped at 0: each block keeps its own time mean, not only the series."""
@@ -530,6 +590,9 @@ def test_internal_variance_round_trips_and_is_checked(tmp_path):
         Variability.from_dataset(bad)
     with pytest.raises(DataError, match="calibration 'internal variance added' without an internal variance"):
         Variability(fitted.ratios, fitted.models, fitted.block, None, "internal variance added")
+    with_base = fitted.to_dataset()
+    with_base.attrs["xemu_variability_calibration"] = "the baseline's variance and internal variance per block"
+    assert Variability.from_dataset(with_base).needs_reference
 
 
 def test_emulator_record_names_the_calibration():

@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from hashlib import blake2b
 from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .baselines import BASELINES, load_baseline
+from .baselines import load_baseline
 from .data.checks import check_dataset, check_grid, check_prediction_memory, check_series, warn_outside_range
 from .data.labels import to_dataset
 from .data.once import checking_once
@@ -42,18 +41,9 @@ from .io import (
 from .nn.device import choose_device
 from .nn.model import CNNGRU, ModelConfig, count_parameters, for_inference
 from .nn.training import TrainConfig
-from .recipe import (
-    DEFAULT_LOSS,
-    Trained,
-    baseline_model_options,
-    fit_model,
-    fit_residual_model,
-    history_dataset,
-    training_novelty,
-    training_statistics,
-    window_loaders,
-)
+from .recipe import DEFAULT_LOSS, Trained, fit_model, history_dataset
 from .recipe.correction import apply_correction, correction_parts, correction_weights, labelled_weights
+from .recipe.source import InMemorySource
 from .scale.lazy import in_memory, is_lazy, predict_lazy
 from .variability import Variability
 from .variability import apply as apply_variability
@@ -242,14 +232,39 @@ class Emulator:
         if time_chunk is not None and not lazy:
             raise ConfigError(f"time_chunk: sets the blocks of a lazy prediction; got time_chunk={time_chunk!r} "
                               f"for an in-memory one (pass lazy=True, or a dask-backed Dataset)")
+        reference = variability == "calibrated" and getattr(self.variability, "needs_reference", False)
         if lazy:
             choose_device(device)
-            pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months)
-            return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
-                                     anchor=anchor)
+            pred = predict_lazy(self, ds, time_chunk=time_chunk, device=device, batch_months=batch_months,
+                                reference=reference)
+        else:
+            if variability != "forced" or samples is not None:  # more than the forced response's own check
+                check_prediction_memory(ds, names, {d.dims[0]: d.size for d in self._grid()},
+                                        n_targets=len(self.targets), n_channels=len(self.meta["input_mean"]),
+                                        samples=samples, anchor=anchor is not None,
+                                        calibrated=variability == "calibrated", who="Emulator.predict", lazy=True)
+            pred = self.forced_response(ds, device=device, batch_months=batch_months, with_baseline=reference)
+        pred, base = pred if reference else (pred, None)
+        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
+                                 anchor=anchor, reference=base)
+
+    @checking_once
+    def forced_response(self, ds: xr.Dataset, *, device: str = "auto", batch_months: int = 256,
+                        with_baseline: bool = False):
+        """The forced response of ``ds``, computed in memory: ``predict(ds, lazy=False)``.
+
+        ``with_baseline``: a pair instead, the forced response and the baseline's part of it (the
+        prediction of the baseline the network corrects, in the same Dataset layout), e.g. to see
+        what the network adds; a calibrated prediction takes each decade's variance from it
+        (:attr:`xemu.variability.Variability.needs_reference`). An emulator without a baseline
+        gives each target's training mean there. ``device`` and ``batch_months`` as in :meth:`predict`.
+        """
+        self.check_fitted()
+        ds = check_dataset(ds, argument="ds")
+        names = [n for n in self.variables_read() if n in ds]
         check_prediction_memory(ds, names, {d.dims[0]: d.size for d in self._grid()}, n_targets=len(self.targets),
-                                n_channels=len(self.meta["input_mean"]), samples=samples, anchor=anchor is not None,
-                                calibrated=variability == "calibrated", who="Emulator.predict", lazy=True)
+                                n_channels=len(self.meta["input_mean"]), samples=None, anchor=False,
+                                who="Emulator.predict", lazy=True)
         ds = in_memory(ds, names)
         dev = choose_device(device)
         p = self._prepare_inputs(ds)
@@ -267,8 +282,9 @@ class Emulator:
         values = apply_correction(out, m, parts=parts, base=base)
         pred = to_dataset(values, p, self.targets, m["target_attrs"], self._provenance(), source=self._source(),
                           input_attrs=ds.attrs)
-        return apply_variability(pred, self.variability, output=variability, samples=samples, seed=seed,
-                                 anchor=anchor)
+        if not with_baseline:
+            return pred
+        return pred, to_dataset(np.asarray(base), p, self.targets, m["target_attrs"], "the baseline's part")
 
     def variables_read(self) -> list[str]:
         """The variables a prediction reads: the network's inputs, then the baseline's others."""
@@ -538,61 +554,3 @@ def fit(
                        baseline_options=baseline_options, checkpoint=checkpoint, callback=callback,
                        train_config=train_config, variability=variability, **train_options)
     return Emulator(*fitted) if isinstance(fitted, Trained) else fitted  # else a baseline alone
-
-
-class InMemorySource:
-    """The data of an in-memory fit, for :func:`xemu.recipe.fit_model`: every month of every sample
-    prepared at once (:func:`~xemu.data.prepare.prepare`), the baseline fitted on the Dataset."""
-
-    def __init__(self, ds: xr.Dataset, inputs, targets, *, encoding: str, grid_alignment: str):
-        self.ds, self.inputs, self.targets = ds, inputs, targets
-        self.encoding, self.grid_alignment = encoding, grid_alignment
-        self.p: Prepared | None = None
-        self.x = None  # the network's inputs, normalised (window_loaders)
-
-    def fit_baseline(self, model: str, *, holdout, train_config, options: dict):
-        """``fit(model="linear" | "energy-balance" | "climatology")``: the baseline as the model, with
-        its own options checked."""
-        return BASELINES[model]().fit(self.ds, self.inputs, self.targets, holdout=holdout,
-                                      grid_alignment=self.grid_alignment,
-                                      **baseline_model_options(model, train_config, options))
-
-    def check_options(self, baseline, baseline_inputs, baseline_options: dict) -> None:
-        """Nothing to add: the baseline checks its options as it is fitted."""
-
-    def prepare(self) -> Prepared:
-        self.p = prepare(self.ds, self.inputs, self.targets, encoding=self.encoding,
-                         grid_alignment=self.grid_alignment)
-        return self.p
-
-    def statistics(self, held, holdout, baseline, baseline_inputs, baseline_options: dict, keyed: bool):
-        """The baseline the network corrects (fitted on the training months only) and
-        :func:`~xemu.recipe.training_statistics`."""
-        bl = None
-        if baseline is not None:
-            bl = BASELINES[baseline]().fit(self.ds, baseline_inputs, self.targets, holdout=holdout,
-                                           grid_alignment=self.grid_alignment,
-                                           **{"variability": False, **baseline_options})
-        base = bl.predict_arrays(bl.prepare_predict(self.ds)) if bl is not None else None
-        return training_statistics(self.p, held, base, bl)
-
-    def loaders(self, stats, train_idx, val_idx, tc: TrainConfig):
-        self.x, train_loader, val_loader = window_loaders(self.p, stats, train_idx, val_idx, tc)
-        return train_loader, val_loader
-
-    def fingerprint_data(self, stats) -> tuple:  # the shapes of the inputs and targets, the digests of their bytes
-        arrays = (self.p.inputs, self.p.targets)
-        return [], [list(a.shape) for a in arrays], [blake2b(np.ascontiguousarray(a).data, digest_size=32).digest()
-                                                     for a in arrays]
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def residual_model(self, net: CNNGRU, stats, held, window: int, method: str):
-        return fit_residual_model(net, self.x, self.p, stats, held, window, method)
-
-    def notes(self) -> tuple:
-        return ()
-
-    def novelty(self, held):
-        return training_novelty(self.p, held)

@@ -313,16 +313,18 @@ class _Rows:
         self.append(row, label, kind)
         self.log(f"  {label}: score {float(row['competition_score']):.3f}")
 
-    def add_variants(self, label: str, kind: str, pred: xr.Dataset, variability) -> None:
+    def add_variants(self, label: str, kind: str, pred: xr.Dataset, variability, reference=None) -> None:
         """Score a forced response and, with ``variants`` and a variability model, its calibrated
-        prediction and its draws (free, and held to the forced response's decadal means)."""
+        prediction and its draws (free, and held to the forced response's decadal means).
+        ``reference``: the baseline's forced prediction under ``pred``, for a calibration that
+        takes its variance from it (:attr:`xemu.variability.Variability.needs_reference`)."""
         self.add(label, kind, pred)
         if not self.variants or variability is None:
             return
         from .variability import apply
 
         samples = self.samples
-        self.add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated"))
+        self.add(f"{label}, calibrated", kind, apply(pred, variability, output="calibrated", reference=reference))
         if self.every_member:  # the draws are scored against one member only
             return
         self.add_ensemble(f"{label}, {samples} draws", kind, apply(pred, variability, samples=samples, seed=0))
@@ -422,13 +424,16 @@ def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
         t0 = time.perf_counter()
         em = fit(train_ds, inputs, rows.targets, holdout=sp.holdout, **opts)
         seconds = time.perf_counter() - t0
-        pred = em.predict(ds.sel(_test_members(sp)).drop_vars(rows.targets), device=opts.get("device", "auto"),
-                          lazy=False)
+        test = ds.sel(_test_members(sp)).drop_vars(rows.targets)
+        pred = em.predict(test, device=opts.get("device", "auto"), lazy=False)
+        # the calibration of a CNN-GRU on a baseline takes each block's variance from the baseline's prediction
+        needs = em.variability is not None and em.variability.needs_reference and rows.variants
+        reference = em.baseline.predict(test[em.baseline.inputs]) if needs else None
         rows.info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
         rows.info["cnn-gru parameters"] = em.n_parameters
         kind = getattr(em.baseline, "kind", None)
         on = "no baseline" if kind is None else f"on {kind}" + (" pattern scaling" if kind != "climatology" else "")
-        rows.add_variants(f"xemu CNN-GRU, seed {seed}, {on}", "measured", pred, em.variability)
+        rows.add_variants(f"xemu CNN-GRU, seed {seed}, {on}", "measured", pred, em.variability, reference)
 
 
 def _score_noise_floor(rows: _Rows, ds: xr.Dataset, sp: Split) -> None:

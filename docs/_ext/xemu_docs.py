@@ -52,7 +52,7 @@ API_MODULES = ["errors", "data", "data.coords", "data.once", "data.units", "data
                "variability.parametric_stream", "variability.streamed",
                "baselines", "baselines.base", "baselines.linear", "baselines.energy_balance",
                "baselines.global_response", "baselines.climatology",
-               "baselines.registry", "baselines.regression", "recipe", "recipe.correction", "scale", "scale.blocks",
+               "baselines.registry", "baselines.regression", "recipe", "recipe.correction", "recipe.source", "scale", "scale.blocks",
                "scale.loader", "scale.passes", "scale.energy_balance", "scale.stream", "scale.variability", "scale.lazy", "emulator",
                "evaluation", "plot", "plot.labels", "plot.land", "plot.maps", "plot.series", "plot.scores", "testing", "accessor", "cli", "cli.app", "cli.parser", "cli.commands", "cli.selection",
                "cli.declare", "cli.paths", "cli.exit_codes"]

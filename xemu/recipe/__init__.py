@@ -415,12 +415,15 @@ def window_loaders(p: Prepared, stats: Statistics, train_idx, val_idx, tc: Train
 def fit_residual_model(net: CNNGRU, x: torch.Tensor, p: Prepared, stats: Statistics, held: np.ndarray,
                         window: int, method: str):
     """The residual model of internal variability, from the trained emulator's own prediction of the
-    training months against every training member (:func:`xemu.variability.core.fit_variability`)."""
+    training months against every training member (:func:`xemu.variability.core.fit_variability`;
+    with a baseline, its prediction is the calibration's ``reference``)."""
     scale32 = stats.scale.astype(np.float32)[None, None, :, None, None]
     with torch.no_grad():
         xs = x.view(p.inputs.shape[0], p.time.size, *p.inputs.shape[2:])
         out = torch.cat([net.predict_series(xs[s : s + 1], window) for s in range(xs.shape[0])]).numpy()
-    return fit_variability(p, stats.base + out * scale32, held, method=method)
+    # on a baseline, the calibration takes each block's variance from the baseline's prediction
+    return fit_variability(p, stats.base + out * scale32, held, method=method,
+                           reference=stats.base if stats.baseline is not None else None)
 
 
 def baseline_input_names(baseline: str, baseline_inputs, inputs, baseline_options=None) -> list[str]:

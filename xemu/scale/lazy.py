@@ -169,8 +169,10 @@ class _Unread:
         return self.ds.compute(scheduler="synchronous")
 
 
-def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -> tuple[np.ndarray, ...]:
-    """The in-memory prediction of one sample's slice of months; the months ``keep`` of each target.
+def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None,
+                   reference: bool = False) -> tuple[np.ndarray, ...]:
+    """The in-memory prediction of one sample's slice of months; the months ``keep`` of each target
+    (``reference``: then those of the baseline's part of each target).
 
     ``series``: the global-mean temperature of a baseline with history over the block's months,
     from :func:`_baseline_series` on the whole series; the baseline takes it
@@ -179,9 +181,10 @@ def _predict_block(em, part: _Unread, keep: slice, options: dict, series=None) -
     """
     with _block_slot(), given_series(series) if series is not None else contextlib.nullcontext():
         data = part.read()
-        pred = em.predict(data, lazy=False, **options)
-        out = tuple(np.ascontiguousarray(pred[name].values[..., keep, :, :]) for name in em.targets)
-        del pred, data
+        pred = em.forced_response(data, with_baseline=reference, **options)
+        parts = pred if reference else (pred,)
+        out = tuple(np.ascontiguousarray(one[name].values[..., keep, :, :]) for one in parts for name in em.targets)
+        del pred, parts, data
         trim_memory()
     return out
 
@@ -243,7 +246,8 @@ def _time_chunks(ds: xr.Dataset, names: Sequence[str], time_dim: str) -> tuple[i
     return da.chunks[da.dims.index(time_dim)]
 
 
-def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=None, **options) -> xr.Dataset:
+def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=None, reference: bool = False,
+                 **options) -> xr.Dataset | tuple[xr.Dataset, xr.Dataset]:
     """A dask-backed prediction of ``ds`` by the emulator ``em`` (see the module's notes).
 
     Parameters
@@ -257,6 +261,10 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
     emulator : optional
         What the tasks read the emulator from: by default a single graph key holding
         ``em``; :func:`predict_many` passes a future of a copy scattered to the workers.
+    reference : bool
+        Also return the baseline's part of the prediction, as a second lazy Dataset computed by
+        the same tasks (the reference of a calibration that takes each block's variance from
+        the baseline: :attr:`xemu.variability.Variability.needs_reference`).
     **options
         ``device`` and ``batch_months`` of :meth:`xemu.Emulator.predict`.
 
@@ -275,8 +283,12 @@ def predict_lazy(em, ds: xr.Dataset, *, time_chunk: int | None = None, emulator=
     blocks = time_blocks(ds.sizes[time_dim], window, chunks=_time_chunks(ds, names, time_dim),
                          time_chunk=time_chunk, min_months=max(window, BLOCK_BYTES // per_month))
     key = emulator if emulator is not None else dask.delayed(em, pure=False)
-    nested = _block_tasks(em, ds, template, key, blocks, sample_dims, time_dim, options)
-    return _assemble(ds, template, nested, em.targets, sample_dims, time_dim)
+    nested = _block_tasks(em, ds, template, key, blocks, sample_dims, time_dim, options, reference)
+    pred = _assemble(ds, template, nested, em.targets, sample_dims, time_dim)
+    if not reference:
+        return pred
+    return pred, _assemble(ds, template, {name: nested[(name, "reference")] for name in em.targets}, em.targets,
+                           sample_dims, time_dim)
 
 
 def _check_inputs(em, ds: xr.Dataset) -> tuple[xr.Dataset, list[str], list[str], str]:
@@ -307,14 +319,16 @@ def _check_inputs(em, ds: xr.Dataset) -> tuple[xr.Dataset, list[str], list[str],
 
 
 def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_dims: list[str], time_dim: str,
-                 options: dict) -> dict[str, list]:
-    """Per target, the nested lists (sample dims, then months) of one dask array per sample and block."""
+                 options: dict, reference: bool = False) -> dict:
+    """Per target, the nested lists (sample dims, then months) of one dask array per sample and block
+    (``reference``: also under ``(target, "reference")``, the baseline's part of it)."""
     import dask
     import dask.array as da
 
     targets = em.targets
     window = int(em.meta["window"])
-    block_task = dask.delayed(_predict_block, pure=False, nout=len(targets))
+    names = [*targets, *((name, "reference") for name in targets)] if reference else targets
+    block_task = dask.delayed(_predict_block, pure=False, nout=len(names))
     history = getattr(em.baseline, "history", False)  # e.g. the energy-balance baseline's ocean
     grid_shape = tuple(template.sizes[d] for d in template[targets[0]].dims[-2:])
     sizes = [ds.sizes[d] for d in sample_dims]
@@ -330,10 +344,10 @@ def _block_tasks(em, ds: xr.Dataset, template: xr.Dataset, key, blocks, sample_d
             lo, hi = max(0, a - before - (window - 1)), min(n_time, max(b + after, window))
             part = sample.isel({time_dim: slice(lo, hi)})
             task = block_task(key, _Unread(part), slice(a - lo, b - lo), options,
-                              series[:, lo:hi] if series is not None else None)
+                              series[:, lo:hi] if series is not None else None, reference)
             row.append([da.from_delayed(task[v], shape=(1,) * len(sample_dims) + (b - a, *grid_shape),
-                                        dtype=template[name].dtype) for v, name in enumerate(targets)])
-        for v, name in enumerate(targets):
+                                        dtype=template[targets[v % len(targets)]].dtype) for v in range(len(names))])
+        for v, name in enumerate(names):
             _place(nested.setdefault(name, []), index, [[[blk[v]]] for blk in row])
     return nested
 

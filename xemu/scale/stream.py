@@ -256,7 +256,8 @@ class StreamedSource:
         src, p = self.src, self.src.p
         budget = max(2**25, PASS_BLOCKS * self.opts["block_months"] * (len(p.channels) + len(p.target_names))
                      * p.lat.size * p.lon.size * 4)
-        return streamed_variability(src, network_predictor(src, net, st, window), held, method, budget=budget)
+        return streamed_variability(src, network_predictor(src, net, st, window), held, method, budget=budget,
+                                    reference=st.base if st.baseline is not None else None)
 
     def notes(self) -> list[str]:
         opts = self.opts

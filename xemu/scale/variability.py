@@ -22,16 +22,19 @@ from .blocks import BlockSource, read_ahead
 __all__ = ["streamed_variability", "network_predictor"]
 
 
-def streamed_variability(src: BlockSource, predictor, held: np.ndarray, method: str, *, budget: int):
+def streamed_variability(src: BlockSource, predictor, held: np.ndarray, method: str, *, budget: int,
+                         reference=None):
     """The :class:`~xemu.variability.Variability` learned from one pass over the blocks of ``src``, or
     ``None`` (with a warning, as in memory) when the training months cannot give one.
 
     ``predictor`` is ``(read, predict)``: ``read(i, a, e)`` reads (in the background thread) what
     ``predict(i, a, e, read_result)`` needs to return the emulator's prediction ``(e - a, V, H, W)``
     of input sample ``i``, months ``[a, e)`` (:func:`network_predictor`); ``held`` ``(S_t, T)``
-    the held-out months; ``budget`` the bytes of a chunk of the parametric fit.
+    the held-out months; ``budget`` the bytes of a chunk of the parametric fit; ``reference``,
+    optional, ``reference(i, a, e)`` the baseline's part of that prediction (a CNN-GRU on a
+    baseline: the calibration takes its variance from it, as in memory).
     """
-    acc = StreamedVariability.start(src.p, held, method, budget=budget)
+    acc = StreamedVariability.start(src.p, held, method, budget=budget, reference=reference is not None)
     if acc is None:
         return None
     lay, train = src.lay, ~held
@@ -46,8 +49,9 @@ def streamed_variability(src: BlockSource, predictor, held: np.ndarray, method: 
     try:
         for (i, a, e), (inputs, targets) in read_ahead(load, keys):
             pred = predict(i, a, e, inputs)
+            ref = reference(i, a, e) if reference is not None else None
             for s, sub in targets:
-                acc.add(s, a, src.prepare_targets(sub), pred)
+                acc.add(s, a, src.prepare_targets(sub), pred, ref)
         return acc.finish()
     finally:
         acc.close()

@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from ..data.coords import find_dim, roles
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["BLOCK_MONTHS", "block_variances", "variance_ratio", "ratio_of_variances", "internal_variance",
            "series_variance", "added_variance_ratio", "calibrate", "keep_mean_clip"]
@@ -101,7 +101,7 @@ def _blocks(da: xr.DataArray, time: str, size: int) -> xr.DataArray:
 
 
 def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: int = BLOCK_MONTHS,
-                         per_block: bool = False) -> xr.DataArray:
+                         per_block: bool = False, reference: xr.DataArray | None = None) -> xr.DataArray:
     """Per series and cell, ``sqrt((v + internal) / v)`` with ``v`` the prediction's own
     variance: the stretch of :func:`calibrate` after which ``pred``'s month-to-month variance is
     its own plus the internal variance learned on training months (:func:`internal_variance`).
@@ -118,7 +118,15 @@ def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: i
     precipitation in a warming climate) is then stretched too much where it is largest and too
     little where it is smallest.
 
-    Both were chosen over the fixed :func:`variance_ratio` by nested leave-one-scenario-out on the
+    ``reference`` (per block only; what a CNN-GRU fitted on a baseline does since it was added):
+    another prediction of the same months, the baseline's own, whose variance in each block plus
+    ``internal`` (then the internal variance learned against the baseline's training prediction)
+    is the block's variance after the stretch, or ``pred``'s own where that is larger (nothing is
+    shrunk): ``sqrt(max(v, v_ref + internal) / v)``. The network moves the months; how much they
+    vary comes from the baseline, whose internal variance was not partly fitted away as the
+    network's is (it fits some of the training scenarios' month-to-month variance).
+
+    All were chosen over the fixed :func:`variance_ratio` by nested leave-one-scenario-out on the
     training scenarios (``benchmarks/calibration_variance.py``): on a scenario never run, whose
     forced variance (the seasonal cycle of a colder or warmer climate) is not the training
     scenarios', a fixed ratio stretches the difference as if it were internal variability.
@@ -135,13 +143,21 @@ def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: i
     >>> [round(float(r.isel(time=i, lat=0)), 3) for i in (0, 60)]  # sqrt((1 + 3) / 1), sqrt((9 + 3) / 9)
     [2.0, 1.155]
     """
+    if reference is not None and not per_block:
+        raise ConfigError("reference: the baseline's variance is added block by block; expected per_block=True "
+                          "with a reference")
     if per_block:
         time = find_dim(pred, "time", name="pred")
         parts = _block_slices(pred.sizes[time], block)
         v = _blocks(pred, time, min(block, pred.sizes[time])).var("month_in_block")  # the whole blocks: one per part
     else:
         v = series_variance(pred, block=block)
-    ratio = np.sqrt((v + internal) / v)
+    if reference is None:
+        ratio = np.sqrt((v + internal) / v)
+    else:
+        _check_reference(reference, pred)
+        v_ref = _blocks(reference, time, min(block, pred.sizes[time])).var("month_in_block")
+        ratio = np.sqrt(np.maximum(v, v_ref + internal) / v)
     ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)
     if per_block:  # each month takes its block's, the months after the last whole block the last one's
         index = np.repeat(np.arange(len(parts)), [part.stop - part.start for part in parts])
@@ -150,6 +166,20 @@ def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: i
     ratio.attrs = {"long_name": f"stretch that adds the internal variance to the prediction's own over "
                                 f"{block} months{' (per block)' if per_block else ''}", "units": "1"}
     return ratio.rename("variance_ratio")
+
+
+def _check_reference(reference, pred: xr.DataArray) -> None:
+    """A :class:`~xemu.DataError` unless ``reference`` is a DataArray on ``pred``'s dims, sizes and time."""
+    if not isinstance(reference, xr.DataArray):
+        raise DataError(f"reference: expected an xarray.DataArray (the baseline's prediction of pred's months); "
+                        f"got {type(reference).__name__}")
+    if set(reference.dims) != set(pred.dims) or any(reference.sizes[d] != pred.sizes[d] for d in pred.dims):
+        raise DataError(f"reference: expected pred's dims and sizes {dict(pred.sizes)}; got {dict(reference.sizes)}")
+    time = find_dim(pred, "time", name="pred")
+    if time in reference.coords and time in pred.coords and not np.array_equal(reference[time].values,
+                                                                              pred[time].values):
+        raise DataError(f"reference: its {time} differs from pred's; expected the baseline's prediction of the "
+                        f"same months")
 
 
 def calibrate(pred: xr.DataArray, ratio: xr.DataArray, *, block: int = BLOCK_MONTHS,

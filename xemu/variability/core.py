@@ -51,7 +51,7 @@ class Variability:
                  internal: dict[str, xr.DataArray] | None = None, calibration: str | None = None):
         self.ratios, self.models, self.block, self.internal = ratios, models, int(block), internal
         if calibration is None:
-            calibration = CALIBRATIONS[0] if internal is not None else CALIBRATIONS[-1]
+            calibration = CALIBRATIONS[1] if internal is not None else CALIBRATIONS[-1]
         if calibration not in CALIBRATIONS or (calibration == CALIBRATIONS[-1]) != (internal is None):
             raise DataError(f"variability: calibration {calibration!r} with{'out' if internal is None else ''} an "
                             f"internal variance; expected one of {list(CALIBRATIONS[:-1])} with it, "
@@ -69,13 +69,18 @@ class Variability:
 
     @classmethod
     def fit(cls, truth: xr.Dataset, pred: xr.Dataset, *, block: int = BLOCK_MONTHS, n_modes: int = 40,
-            method: str = "bootstrap", max_years: int | None = None) -> Variability:
+            method: str = "bootstrap", max_years: int | None = None,
+            reference: xr.Dataset | None = None) -> Variability:
         """From training ``truth`` (NaN outside the training months) and the in-sample ``pred``.
 
         ``method`` is the residual model of the samples: ``"bootstrap"`` (the default,
         :class:`~xemu.variability.BlockBootstrap`, keeping at most ``max_years`` years,
         :data:`~xemu.variability.bootstrap.MAX_YEARS` by default) or ``"parametric"``
         (:class:`~xemu.variability.ResidualModel` with ``n_modes`` EOFs).
+        ``reference``: the in-sample prediction of the baseline under ``pred`` (a CNN-GRU's
+        energy-balance baseline). The internal variance is then the truth's less the
+        reference's, and :meth:`calibrate` gives each block the reference's variance plus it
+        (the first of :data:`CALIBRATIONS`); the residual models are ``pred``'s either way.
         """
         if method not in METHODS:
             raise ConfigError(f"method: expected one of {list(METHODS)}; got {method!r}")
@@ -84,7 +89,8 @@ class Variability:
             t, p = truth[name], pred[name]
             vt, vp = block_variances(t, p, block=block)
             ratios[name] = ratio_of_variances(vt, vp, block)
-            internal[name] = internal_variance(vt, vp, block, t.attrs.get("units", ""))
+            v_ref = vp if reference is None else block_variances(t, reference[name], block=block)[1]
+            internal[name] = internal_variance(vt, v_ref, block, t.attrs.get("units", ""))
             kind = "precipitation" if is_precipitation(str(name), t.attrs) else "additive"
             resid = (t - p).transpose(*t.dims)
             resid.attrs = {"units": t.attrs.get("units", "")}
@@ -93,27 +99,52 @@ class Variability:
                                                   else max_years)
             else:
                 models[name] = ResidualModel.fit(resid, n_modes=n_modes, kind=kind)
-        return cls(ratios, models, block, internal)
+        return cls(ratios, models, block, internal,
+                   CALIBRATIONS[0] if reference is not None else CALIBRATIONS[1])
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether :meth:`calibrate` takes the variance of each block from a ``reference`` (the
+        baseline's prediction of the same months: the first of :data:`CALIBRATIONS`)."""
+        return self.calibration == CALIBRATIONS[0]
 
     @property
     def method(self) -> str:
         """The residual model of the samples: ``"bootstrap"`` or ``"parametric"``."""
         return next(iter(self.models.values())).method
 
-    def calibrate(self, pred: xr.Dataset) -> xr.Dataset:
+    def calibrate(self, pred: xr.Dataset, reference: xr.Dataset | None = None) -> xr.Dataset:
         """The variability-aware deterministic prediction: ``pred``'s deviations from its running
         mean stretched so that the month-to-month variance per cell of each block of
         ``block`` months of each series is its own plus the internal variance, and the
         block's mean is kept (:func:`~xemu.variability.added_variance_ratio`,
-        :func:`~xemu.variability.calibrate`). As the
-        emulator was saved (:attr:`calibration`): emulators saved before the per-block stretch
-        add it to the blocks' average variance with one stretch per series, and those saved
-        before the internal variance was recorded stretch by their fixed variance ratio."""
+        :func:`~xemu.variability.calibrate`).
+
+        As the emulator was fitted (:attr:`calibration`): a CNN-GRU on a baseline (since
+        the first of :data:`CALIBRATIONS` was added) gives each block the variance of ``reference``,
+        the baseline's own prediction of the same months, plus the internal variance learned
+        against the baseline's training prediction, or its own where that is larger
+        (``reference`` is then required: :meth:`xemu.Emulator.predict` passes it). Emulators
+        saved before the per-block stretch add the internal variance to the blocks' average
+        variance with one stretch per series, and those saved before the internal variance was
+        recorded stretch by their fixed variance ratio."""
+        if self.needs_reference and reference is None:
+            raise ConfigError(f"reference: this emulator's calibration ({self.calibration!r}) takes each block's "
+                              f"variance from its baseline's prediction of the same months; expected that "
+                              f"prediction (xemu.Emulator.predict(..., variability='calibrated') passes it); got None")
+        if reference is not None and not self.needs_reference:
+            raise ConfigError(f"reference: only used by the calibration {CALIBRATIONS[0]!r}; this one is "
+                              f"{self.calibration!r}; expected reference=None")
+        if reference is not None:
+            missing = [n for n in self.targets if n not in reference.data_vars]
+            if missing:
+                raise DataError(f"reference: expected the targets {self.targets}; {missing} missing")
         out = pred.copy()
-        per_block = self.calibration == CALIBRATIONS[0]
+        per_block = self.calibration in CALIBRATIONS[:2]
         for name in self.targets:
             ratio = (self.ratios[name] if self.internal is None
-                     else added_variance_ratio(pred[name], self.internal[name], block=self.block, per_block=per_block))
+                     else added_variance_ratio(pred[name], self.internal[name], block=self.block, per_block=per_block,
+                                               reference=None if reference is None else reference[name]))
             out[name] = calibrate(pred[name], ratio, block=self.block,
                                   non_negative=self.models[name].kind == "precipitation", per_block=per_block)
         return out
@@ -215,7 +246,7 @@ class Variability:
                             f"{targets} or none")
         calibration = ds.attrs.get("xemu_variability_calibration")  # saved before it: by what was recorded
         if calibration is None:
-            calibration = CALIBRATIONS[1] if internal else CALIBRATIONS[-1]
+            calibration = CALIBRATIONS[2] if internal else CALIBRATIONS[-1]
         return cls(ratios, models, int(block), internal or None, str(calibration))
 
 
@@ -239,11 +270,15 @@ def is_precipitation(name: str, attrs) -> bool:
 
 
 #: How a calibrated prediction adds variance (``emulator.json``'s ``variability.calibration``,
-#: :attr:`Variability.calibration`): the internal variance added to the prediction's own in each
-#: block of months (every fit since it was added), added to the blocks' average with one stretch
-#: per series (emulators saved before that), or the fixed variance ratio (emulators saved before the
-#: internal variance was recorded; their record has no ``calibration``).
-CALIBRATIONS = ("internal variance added per block", "internal variance added", "variance ratio")
+#: :attr:`Variability.calibration`): each block of months given its baseline's variance plus the
+#: internal variance learned against the baseline (a CNN-GRU on a baseline, since it was added);
+#: the internal variance added to the prediction's own in each block of months (baselines alone
+#: and a CNN-GRU without one; every fit of a CNN-GRU on a baseline before the first was added);
+#: added to the blocks' average with one stretch per series (emulators saved before that); or the
+#: fixed variance ratio (emulators saved before the internal variance was recorded; their record
+#: has no ``calibration``).
+CALIBRATIONS = ("the baseline's variance and internal variance per block", "internal variance added per block",
+                "internal variance added", "variance ratio")
 
 #: What ``predict(..., variability=...)`` returns without ``samples``.
 OUTPUTS = ("forced", "calibrated")
@@ -251,7 +286,7 @@ OUTPUTS = ("forced", "calibrated")
 
 def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "forced", samples: int | None = None,
           seed: int | None = None, anchor: str | int | None = None,
-          realization_dim: str = "realization") -> xr.Dataset:
+          realization_dim: str = "realization", reference: xr.Dataset | None = None) -> xr.Dataset:
     """What an emulator's ``predict`` returns, from its forced response ``pred``.
 
     ``output="forced"`` returns ``pred``; ``"calibrated"`` the variability-aware
@@ -260,7 +295,9 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
     reproducible for ``seed`` (with ``seed=None`` a fresh seed is drawn and recorded in the
     ``realization`` coordinate's ``seed`` attribute, so that the draw can be repeated);
     with ``anchor="decade"`` each draw keeps ``pred``'s mean over each calendar decade
-    (:func:`~xemu.variability.anchor_draws`).
+    (:func:`~xemu.variability.anchor_draws`). ``reference``: the baseline's forced prediction
+    of ``pred``'s months, for a calibration that takes its variance from it
+    (:attr:`Variability.needs_reference`); only with ``output="calibrated"``.
     """
     if output not in OUTPUTS:
         raise ConfigError(f"variability: expected one of {list(OUTPUTS)}; got {output!r}")
@@ -274,6 +311,9 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
     years = anchor_years(anchor)
     if years is not None and samples is None:
         raise ConfigError(f"anchor: only used with samples=...; got anchor={anchor!r} and no samples")
+    if reference is not None and (output != "calibrated" or samples is not None):
+        raise ConfigError(f"reference: only used by a calibrated prediction; got variability={output!r}"
+                          + (f" with samples={samples}" if samples is not None else ""))
     if output == "forced" and samples is None:
         return pred
     if variability is None:
@@ -281,7 +321,7 @@ def apply(pred: xr.Dataset, variability: Variability | None, *, output: str = "f
                           "variability=False, or saved by an xemu without it); refit it to get "
                           + ("samples" if samples is not None else "a calibrated prediction"))
     if samples is None:
-        out = variability.calibrate(pred)
+        out = variability.calibrate(pred, reference)
         what = "variability-aware (calibrated on training residuals)"
     else:
         if seed is None:
@@ -319,7 +359,7 @@ def variability_meta(variability: Variability | None) -> dict | None:
 
 
 def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 40,
-                    method: str = "bootstrap") -> Variability | None:
+                    method: str = "bootstrap", reference: np.ndarray | None = None) -> Variability | None:
     """The :class:`Variability` of an emulator from its prepared training data.
 
     Parameters
@@ -332,6 +372,9 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
         ``(S_t, T)`` bool: held-out months (not training months; left out of everything).
     method : {"bootstrap", "parametric"}
         The residual model of the samples (see :meth:`Variability.fit`).
+    reference : numpy.ndarray, optional
+        Shaped as ``values``: the baseline's part of them (a CNN-GRU on a baseline); the
+        calibration then takes its variance from the baseline (:meth:`Variability.fit`).
 
     The block of :func:`~xemu.variability.variance_ratio` is
     :data:`~xemu.variability.BLOCK_MONTHS`, or the longest run of consecutive training months
@@ -343,7 +386,10 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
     block = calibration_block(p.time, held)
     if block is None:
         return None
-    pred = to_dataset(values, p, p.target_names, {n: {"units": p.target_units[n]} for n in p.target_names}, "")
+    attrs = {n: {"units": p.target_units[n]} for n in p.target_names}
+    pred = to_dataset(values, p, p.target_names, attrs, "")
+    if reference is not None:
+        reference = to_dataset(reference, p, p.target_names, attrs, "")[list(p.target_names)].reset_coords(drop=True)
     dims = (*p.target_sample_dims, p.time.dims[0], p.lat.dims[0], p.lon.dims[0])
     shape = [p.sample_coords[d].size for d in p.target_sample_dims] + [p.time.size, p.lat.size, p.lon.size]
     coords = {d: p.sample_coords[d] for d in p.target_sample_dims}
@@ -356,7 +402,7 @@ def fit_variability(p, values: np.ndarray, held: np.ndarray, *, n_modes: int = 4
     })
     try:
         return Variability.fit(truth, pred[list(p.target_names)].reset_coords(drop=True), block=block,
-                               n_modes=n_modes, method=method)
+                               n_modes=n_modes, method=method, reference=reference)
     except DataError as err:
         warn_unlearnable(err)
         return None

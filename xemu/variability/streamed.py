@@ -37,7 +37,14 @@ from ..data.encoding import month_of
 from ..errors import ConfigError, DataError
 from .bootstrap import MAX_YEARS, METHODS, BlockBootstrap, kept_years, year_labels
 from .calibration import internal_variance, ratio_of_variances
-from .core import Variability, calibration_block, is_precipitation, truth_attrs, warn_unlearnable
+from .core import (
+    CALIBRATIONS,
+    Variability,
+    calibration_block,
+    is_precipitation,
+    truth_attrs,
+    warn_unlearnable,
+)
 from .parametric import ResidualModel
 from .parametric_fit import training_rows
 from .parametric_stream import RowSpill, streamed_parameters
@@ -67,10 +74,13 @@ class StreamedVariability:
         As in :meth:`xemu.variability.Variability.fit`.
     budget : int
         Bytes of a chunk of residual maps read back by the parametric fit.
+    reference : bool
+        :meth:`add` is given the baseline's part of each prediction too, and the internal
+        variance is learned against it (``reference`` of :meth:`xemu.variability.Variability.fit`).
     """
 
     def __init__(self, p, held: np.ndarray, block: int, method: str, *, n_modes: int = 40,
-                 max_years: int = MAX_YEARS, budget: int = 2**25):
+                 max_years: int = MAX_YEARS, budget: int = 2**25, reference: bool = False):
         if method not in METHODS:
             raise ConfigError(f"method: expected one of {list(METHODS)}; got {method!r}")
         self.p, self.block, self.method, self.n_modes = p, int(block), method, int(n_modes)
@@ -79,7 +89,8 @@ class StreamedVariability:
         self._months = month_of(p.time).values.astype(np.int64) - 1
         self._mindex = p.time.dt.year.values.astype(np.int64) * 12 + self._months
         self._n_v, self._n_p = len(p.target_names), p.lat.size * p.lon.size
-        self._ratio = _RatioSums(self.block, held, self._n_v, self._n_p)
+        self.reference = bool(reference)
+        self._ratio = _RatioSums(self.block, held, self._n_v, self._n_p, 3 if reference else 2)
         self._error: DataError | None = None
         self._folder = self._spills = None
         if method == "bootstrap":
@@ -99,7 +110,7 @@ class StreamedVariability:
 
     @classmethod
     def start(cls, p, held: np.ndarray, method: str, *, n_modes: int = 40, max_years: int | None = None,
-              budget: int = 2**25) -> StreamedVariability | None:
+              budget: int = 2**25, reference: bool = False) -> StreamedVariability | None:
         """A :class:`StreamedVariability`, or ``None`` with the warning of the in-memory fit when the
         training months alone say that no variability can be learned (fewer than 24 consecutive
         months, no complete calendar year, a calendar month with fewer than two maps, ...)."""
@@ -108,13 +119,17 @@ class StreamedVariability:
             return None
         try:
             return cls(p, held, block, method, n_modes=n_modes, max_years=MAX_YEARS if max_years is None
-                       else max_years, budget=budget)
+                       else max_years, budget=budget, reference=reference)
         except DataError as err:
             warn_unlearnable(err)
             return None
 
-    def add(self, s: int, a: int, truth: np.ndarray, pred: np.ndarray) -> None:
-        """Target sample ``s``'s months ``[a, a + n)``: the truth and the emulator's prediction, ``(n, V, H, W)``."""
+    def add(self, s: int, a: int, truth: np.ndarray, pred: np.ndarray, reference: np.ndarray | None = None) -> None:
+        """Target sample ``s``'s months ``[a, a + n)``: the truth and the emulator's prediction, ``(n, V, H, W)``
+        (and the baseline's part of it, when started with ``reference``)."""
+        if (reference is None) == self.reference:
+            raise ValueError(f"reference: expected {'the baseline part' if self.reference else 'None'} "
+                             f"(this accumulator was started with reference={self.reference})")
         if self._error is not None:
             return
         n = truth.shape[0]
@@ -125,7 +140,8 @@ class StreamedVariability:
             self._error = DataError(f"resid: {int(bad.sum())} residuals of training months are NaN or infinite "
                                     f"(first in sample {s}); expected finite residuals")
             return
-        self._ratio.add(s, a, truth.reshape(n, self._n_v, self._n_p), pred.reshape(n, self._n_v, self._n_p))
+        arrays = (truth, pred) if reference is None else (truth, pred, reference)
+        self._ratio.add(s, a, *(x.reshape(n, self._n_v, self._n_p) for x in arrays))
         if self.method == "bootstrap":
             for y, t in self._years_of.get(s, ()):
                 lo, hi = max(a, t), min(a + n, t + 12)
@@ -148,7 +164,8 @@ class StreamedVariability:
             self._check_complete()
             ratios, internal = self._ratio.ratios(self.p, self.block)
             models = {name: self._model(v, str(name)) for v, name in enumerate(self.p.target_names)}
-            return Variability(ratios, models, self.block, internal)
+            return Variability(ratios, models, self.block, internal,
+                               CALIBRATIONS[0] if self.reference else CALIBRATIONS[1])
         except DataError as err:
             warn_unlearnable(err)
             return None
@@ -205,24 +222,25 @@ def _sample_label(p):
 
 class _RatioSums:
     """Per sample and calibration block, the variance per cell of the truth and of the prediction
-    (ddof 0), summed over the blocks whose months are all training months."""
+    (and of the baseline's part of it: ``n_series`` 3) (ddof 0), summed over the blocks whose
+    months are all training months."""
 
-    def __init__(self, block: int, held: np.ndarray, n_v: int, n_p: int):
+    def __init__(self, block: int, held: np.ndarray, n_v: int, n_p: int, n_series: int = 2):
         self.block, self.held = block, np.asarray(held, bool)
         self.n_blocks = self.held.shape[1] // block  # the months after the last whole block are left out
-        self.total, self.count = np.zeros((2, n_v, n_p)), 0
+        self.total, self.count = np.zeros((n_series, n_v, n_p)), 0
         self.dtype = np.dtype(np.float32)
         self._open: dict = {}  # (sample, block) -> [months added, reference, sum, sum of squares]
 
-    def add(self, s: int, a: int, truth: np.ndarray, pred: np.ndarray) -> None:
-        """Truth and prediction ``(n, V, P)`` of sample ``s``, months ``[a, a + n)``."""
-        self.dtype = np.result_type(truth.dtype, pred.dtype)
+    def add(self, s: int, a: int, truth: np.ndarray, *preds: np.ndarray) -> None:
+        """Truth and prediction (and the baseline's part) ``(n, V, P)`` of sample ``s``, months ``[a, a + n)``."""
+        self.dtype = np.result_type(truth.dtype, *(p.dtype for p in preds))
         b, n = self.block, truth.shape[0]
         for k in range(a // b, min((a + n - 1) // b + 1, self.n_blocks)):
             if self.held[s, k * b : (k + 1) * b].any():
                 continue  # a held-out month: the block's variance is NaN in memory, left out of the mean
             lo, hi = max(a, k * b) - a, min(a + n, (k + 1) * b) - a
-            x = np.stack([truth[lo:hi], pred[lo:hi]], axis=1).astype(np.float64)  # (m, 2, V, P)
+            x = np.stack([truth[lo:hi], *(p[lo:hi] for p in preds)], axis=1).astype(np.float64)  # (m, 2 or 3, V, P)
             entry = self._open.setdefault((s, k), [0, x[0].copy(), np.zeros(x.shape[1:]), np.zeros(x.shape[1:])])
             d = x - entry[1]
             entry[0] += hi - lo
@@ -241,8 +259,8 @@ class _RatioSums:
         mean = self.total / self.count if self.count else np.full_like(self.total, np.nan)
         ratios, internal = {}, {}
         for v, name in enumerate(p.target_names):
-            vt, vp = (xr.DataArray(mean[i, v].reshape(lat.size, lon.size).astype(self.dtype), dims=dims, coords=coords)
-                      for i in (0, 1))
+            vt, vp, *v_ref = (xr.DataArray(mean[i, v].reshape(lat.size, lon.size).astype(self.dtype), dims=dims,
+                                           coords=coords) for i in range(mean.shape[0]))
             ratios[name] = ratio_of_variances(vt, vp, block)
-            internal[name] = internal_variance(vt, vp, block, p.target_units.get(name, ""))
+            internal[name] = internal_variance(vt, v_ref[0] if v_ref else vp, block, p.target_units.get(name, ""))
         return ratios, internal
