@@ -1,4 +1,4 @@
-"""The data of an in-memory fit (:class:`InMemorySource`): what :func:`xemu.recipe.fit_model` reads
+"""The data of an in-memory fit (:class:`xemu.recipe.source.InMemorySource`): what :func:`xemu.recipe.fit_model` reads
 when the whole Dataset is prepared at once (the streamed fit's is :class:`xemu.scale.stream.StreamedSource`)."""
 
 from __future__ import annotations
