@@ -9,7 +9,8 @@ deterministic prediction with a member's month-to-month variance, stochastic dra
 vary like other members, and the same draws held to the forced response's mean over each
 calendar decade (``anchor="decade"``).
 
-Here linear pattern scaling (it fits in seconds; the CNN-GRU works the same way) learns
+Here linear pattern scaling (it fits in seconds; the CNN-GRU works the same way, its calibrated
+prediction taking each decade's variance from its baseline) learns
 the synthetic climate's variability from every member but one, and each output is scored
 against that member, which the fit never saw. The synthetic climate also knows its own
 noise-free forced response (``tas_forced``), which the figure shows.

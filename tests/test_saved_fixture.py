@@ -20,6 +20,7 @@ import xemu
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "saved-before-redesign"
 BOOTSTRAP = DATA / "saved-before-issue-30"
+BLOCKS = DATA / "saved-before-baseline-variance"
 #: What the draws' note named before issue 30, and names now (a module path that exists).
 OLD_NOTE, NEW_NOTE = "drawn by xemu.bootstrap.BlockBootstrap", "drawn by xemu.variability.BlockBootstrap"
 
@@ -42,15 +43,33 @@ def new():
 @pytest.mark.parametrize(("name", "kwargs"), [("forced", {}), ("calibrated", {"variability": "calibrated"}),
                                               ("samples", {"samples": 2, "seed": 0})])
 def test_saved_before_the_move_predicts_bit_for_bit(loaded, new, name, kwargs):
-    with xr.open_dataset(FIXTURE / f"tiny-{name}.nc") as saved:
+    _predicts_as_saved(loaded, new, FIXTURE / f"tiny-{name}.nc", kwargs)
+
+
+def _predicts_as_saved(em, new, path, kwargs) -> None:
+    """``new.emu.predict(em, **kwargs)`` is the Dataset saved at ``path``: values bit for bit,
+    coordinates and attributes (the history line but its time stamp)."""
+    with xr.open_dataset(path) as saved:
         saved = saved.load()
-    pred = new.emu.predict(loaded, **kwargs)
+    pred = new.emu.predict(em, **kwargs)
     # the provenance note starts with the time of the prediction; the rest is the same text
     when, note = pred.attrs.pop("history").split(": ", 1)
     assert note == saved.attrs.pop("history").split(": ", 1)[1] and when.endswith("Z")
     xr.testing.assert_identical(pred, saved)
     for v in saved.data_vars:
         assert (pred[v].values == saved[v].values).all(), v
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("forced", {}), ("calibrated", {"variability": "calibrated"}),
+                                              ("samples", {"samples": 2, "seed": 0})])
+def test_saved_before_the_baselines_variance_predicts_bit_for_bit(new, name, kwargs):
+    """Saved by the last commit before a CNN-GRU on a baseline took its calibrated variance from the
+    baseline (``tests/data/saved-before-baseline-variance/make_fixture.py``): it keeps adding the
+    internal variance to each block's own, and predicts what it predicted then, bit for bit."""
+    em = xemu.load(BLOCKS / "tiny.xemu")
+    assert em.variability.calibration == em.meta["variability"]["calibration"] == "internal variance added per block"
+    assert not em.variability.needs_reference
+    _predicts_as_saved(em, new, BLOCKS / f"tiny-{name}.nc", kwargs)
 
 
 def test_saved_before_the_move_keeps_its_record(loaded):
