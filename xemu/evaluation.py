@@ -424,11 +424,12 @@ def _score_cnn_gru(rows: _Rows, ds: xr.Dataset, train_ds: xr.Dataset, sp: Split,
         t0 = time.perf_counter()
         em = fit(train_ds, inputs, rows.targets, holdout=sp.holdout, **opts)
         seconds = time.perf_counter() - t0
-        test = ds.sel(_test_members(sp)).drop_vars(rows.targets)
-        pred = em.predict(test, device=opts.get("device", "auto"), lazy=False)
-        # the calibration of a CNN-GRU on a baseline takes each block's variance from the baseline's prediction
+        # the calibration of a CNN-GRU on a baseline takes each block's variance from the baseline's part of
+        # the forced response, which the same prediction gives
         needs = em.variability is not None and em.variability.needs_reference and rows.variants
-        reference = em.baseline.predict(test[em.baseline.inputs]) if needs else None
+        pred = em.forced_response(ds.sel(_test_members(sp)).drop_vars(rows.targets),
+                                  device=opts.get("device", "auto"), with_baseline=needs)
+        pred, reference = pred if needs else (pred, None)
         rows.info[f"cnn-gru seed {seed} fit seconds"] = round(seconds, 1)
         rows.info["cnn-gru parameters"] = em.n_parameters
         kind = getattr(em.baseline, "kind", None)

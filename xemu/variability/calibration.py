@@ -22,25 +22,26 @@ __all__ = ["BLOCK_MONTHS", "block_variances", "variance_ratio", "ratio_of_varian
 BLOCK_MONTHS = 120
 
 
-def block_variances(truth: xr.DataArray, pred: xr.DataArray, *,
-                    block: int = BLOCK_MONTHS) -> tuple[xr.DataArray, xr.DataArray]:
-    """Per cell, the month-to-month variance (ddof 0) of ``truth`` and of ``pred`` over blocks of
-    ``block`` months, each averaged over blocks.
+def block_variances(truth: xr.DataArray, pred: xr.DataArray, *more: xr.DataArray,
+                    block: int = BLOCK_MONTHS) -> tuple[xr.DataArray, ...]:
+    """Per cell, the month-to-month variance (ddof 0) of ``truth`` and of ``pred`` (and of each
+    further prediction in ``more``, e.g. the baseline's under it) over blocks of ``block``
+    months, each averaged over blocks: ``(truth's, pred's, *more's)``.
 
     The variances are taken over the months of each block of consecutive months of each
     sample (e.g. each scenario and member) and averaged over blocks; a block with a missing
-    month (NaN in ``truth``: not a training month) is left out of both means. ``pred`` is
-    broadcast against ``truth`` (it may lack the member dim).
+    month (NaN in ``truth``: not a training month) is left out of every mean. ``pred`` and
+    ``more`` are broadcast against ``truth`` (they may lack the member dim).
     """
     r = roles(truth, name="truth")
     if r.time is None or r.spatial is None:
         raise DataError(f"truth: expected maps with a time dimension; got dims {truth.dims}")
     if truth.sizes[r.time] < block:
         raise DataError(f"truth: {truth.sizes[r.time]} months; the variance ratio needs blocks of {block}")
-    pred = pred.broadcast_like(truth).where(truth.notnull())
-    vt, vp = (_blocks(da, r.time, block).var("month_in_block", skipna=False) for da in (truth, pred))
-    over = [d for d in vt.dims if d not in (r.latitude, r.longitude)]
-    return vt.mean(over, skipna=True), vp.mean(over, skipna=True)
+    preds = [p.broadcast_like(truth).where(truth.notnull()) for p in (pred, *more)]
+    variances = [_blocks(da, r.time, block).var("month_in_block", skipna=False) for da in (truth, *preds)]
+    over = [d for d in variances[0].dims if d not in (r.latitude, r.longitude)]
+    return tuple(v.mean(over, skipna=True) for v in variances)
 
 
 def variance_ratio(truth: xr.DataArray, pred: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.DataArray:
@@ -90,8 +91,14 @@ def series_variance(pred: xr.DataArray, *, block: int = BLOCK_MONTHS) -> xr.Data
     ``block`` consecutive months from its first, averaged over blocks (the months after the last
     whole block left out; a series shorter than ``block`` is one block): :func:`~xemu.variability.calibration.block_variances`
     of one prediction, kept per series."""
-    time = find_dim(pred, "time", name="pred")
-    return _blocks(pred, time, min(block, pred.sizes[time])).var("month_in_block").mean("block")
+    return _each_block_variance(pred, find_dim(pred, "time", name="pred"), block).mean("block")
+
+
+def _each_block_variance(da: xr.DataArray, time: str, block: int) -> xr.DataArray:
+    """The month-to-month variance (ddof 0) of ``da`` in each block of ``block`` months from its first
+    (dim ``block``; the months after the last whole block left out; a series shorter than ``block``
+    is one block)."""
+    return _blocks(da, time, min(block, da.sizes[time])).var("month_in_block")
 
 
 def _blocks(da: xr.DataArray, time: str, size: int) -> xr.DataArray:
@@ -149,14 +156,14 @@ def added_variance_ratio(pred: xr.DataArray, internal: xr.DataArray, *, block: i
     if per_block:
         time = find_dim(pred, "time", name="pred")
         parts = _block_slices(pred.sizes[time], block)
-        v = _blocks(pred, time, min(block, pred.sizes[time])).var("month_in_block")  # the whole blocks: one per part
+        v = _each_block_variance(pred, time, block)  # the whole blocks: one per part
     else:
         v = series_variance(pred, block=block)
     if reference is None:
         ratio = np.sqrt((v + internal) / v)
     else:
         _check_reference(reference, pred)
-        v_ref = _blocks(reference, time, min(block, pred.sizes[time])).var("month_in_block")
+        v_ref = _each_block_variance(reference, time, block)
         ratio = np.sqrt(np.maximum(v, v_ref + internal) / v)
     ratio = ratio.where(np.isfinite(ratio) & (ratio > 0), 1.0)
     if per_block:  # each month takes its block's, the months after the last whole block the last one's

@@ -87,10 +87,9 @@ class Variability:
         ratios, models, internal = {}, {}, {}
         for name in truth.data_vars:
             t, p = truth[name], pred[name]
-            vt, vp = block_variances(t, p, block=block)
+            vt, vp, *v_ref = block_variances(t, p, *([] if reference is None else [reference[name]]), block=block)
             ratios[name] = ratio_of_variances(vt, vp, block)
-            v_ref = vp if reference is None else block_variances(t, reference[name], block=block)[1]
-            internal[name] = internal_variance(vt, v_ref, block, t.attrs.get("units", ""))
+            internal[name] = internal_variance(vt, v_ref[0] if v_ref else vp, block, t.attrs.get("units", ""))
             kind = "precipitation" if is_precipitation(str(name), t.attrs) else "additive"
             resid = (t - p).transpose(*t.dims)
             resid.attrs = {"units": t.attrs.get("units", "")}
